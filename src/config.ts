@@ -1,0 +1,147 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** Everything the server reads from its environment, parsed once. */
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  redisUrl: string | null;
+  jwtSecret: string;
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  corsOrigins: string[] | "*" | null;
+  rateLimitAuth: number;
+  rateLimitMessages: number;
+  logLevel: LogLevel;
+  production: boolean;
+  limits: Limits;
+}
+
+export interface Limits {
+  contentMax: number;
+  metadataMaxBytes: number;
+  wsMaxPayload: number;
+  wsFramesPerSecond: number;
+  wsBackpressureLimit: number;
+  wsIdleTimeout: number;
+  presenceGraceMs: number;
+  typingThrottleMs: number;
+}
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  return value;
+}
+
+function databaseUrl(env: Env): string {
+  const url = env.DATABASE_URL?.trim() || "sqlite://./data/chat.db";
+  if (url.startsWith("sqlite://") && url.length > "sqlite://".length) return url;
+  if (/^postgres(ql)?:\/\/.+/.test(url)) return url;
+  throw new ConfigError("DATABASE_URL", `must be sqlite://<path> or postgres://…, got "${url}"`);
+}
+
+function corsOrigins(env: Env): Config["corsOrigins"] {
+  const raw = env.CORS_ORIGINS?.trim();
+  if (!raw) return null;
+  if (raw === "*") return "*";
+  const origins = raw.split(",").map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    try {
+      const parsed = new URL(origin);
+      if (parsed.origin !== origin.replace(/\/$/, "")) throw new Error();
+    } catch {
+      throw new ConfigError("CORS_ORIGINS", `must be "*" or comma-separated origins like https://chat.example.com, got "${origin}"`);
+    }
+  }
+  return origins;
+}
+
+/**
+ * Outside production a missing JWT_SECRET is generated once and kept beside the
+ * default database, so tokens survive restarts of a development server.
+ */
+function jwtSecret(env: Env, production: boolean, secretFile: string): string {
+  const given = env.JWT_SECRET;
+  if (given !== undefined && given !== "") {
+    if (given.length < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 characters");
+    return given;
+  }
+  if (production) throw new ConfigError("JWT_SECRET", "is required when NODE_ENV=production");
+  if (existsSync(secretFile)) {
+    const kept = readFileSync(secretFile, "utf8").trim();
+    if (kept.length >= 32) return kept;
+  }
+  const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString("base64url");
+  mkdirSync(dirname(secretFile), { recursive: true });
+  writeFileSync(secretFile, secret + "\n", { mode: 0o600 });
+  return secret;
+}
+
+export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret"): Config {
+  const production = env.NODE_ENV === "production";
+  const logLevel = (env.LOG_LEVEL?.trim() || "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
+  const redisUrl = env.REDIS_URL?.trim() || null;
+  if (redisUrl && !/^rediss?:\/\/.+/.test(redisUrl))
+    throw new ConfigError("REDIS_URL", `must be redis://… or rediss://…, got "${redisUrl}"`);
+  const host = env.HOST?.trim() || "0.0.0.0";
+
+  return {
+    port: int(env, "PORT", 3000, 0, 65535),
+    host,
+    databaseUrl: databaseUrl(env),
+    redisUrl,
+    jwtSecret: jwtSecret(env, production, secretFile),
+    accessTokenTtl: int(env, "ACCESS_TOKEN_TTL", 900, 1),
+    refreshTokenTtl: int(env, "REFRESH_TOKEN_TTL", 2_592_000, 1),
+    corsOrigins: corsOrigins(env),
+    rateLimitAuth: int(env, "RATE_LIMIT_AUTH", 20, 0),
+    rateLimitMessages: int(env, "RATE_LIMIT_MESSAGES", 30, 0),
+    logLevel,
+    production,
+    limits: {
+      contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),
+      metadataMaxBytes: int(env, "METADATA_MAX_BYTES", 4096, 2),
+      wsMaxPayload: int(env, "WS_MAX_PAYLOAD", 64 * 1024, 1024),
+      wsFramesPerSecond: int(env, "WS_RATE_LIMIT", 50, 0),
+      wsBackpressureLimit: int(env, "WS_BACKPRESSURE_LIMIT", 1024 * 1024, 1024),
+      wsIdleTimeout: int(env, "WS_IDLE_TIMEOUT", 60, 0, 960),
+      presenceGraceMs: int(env, "PRESENCE_GRACE_MS", 5000, 0),
+      typingThrottleMs: int(env, "TYPING_THROTTLE_MS", 2000, 0),
+    },
+  };
+}
+
+/** A config for tests: in-memory database, fixed secret, limits off unless given. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  const base = loadConfig(
+    {
+      DATABASE_URL: "sqlite://:memory:",
+      JWT_SECRET: "test-secret-test-secret-test-secret-0123456789",
+      RATE_LIMIT_AUTH: "0",
+      RATE_LIMIT_MESSAGES: "0",
+      LOG_LEVEL: "error",
+      PRESENCE_GRACE_MS: "50",
+    },
+    "/dev/null",
+  );
+  return { ...base, ...overrides, limits: { ...base.limits, ...overrides.limits } };
+}

@@ -1,0 +1,76 @@
+import { Elysia, t } from "elysia";
+import { ErrorResponse } from "../../errors";
+import { authPlugin } from "../../plugins/auth";
+import type { RateLimiter } from "../../plugins/rate-limit";
+import { OwnUser } from "../users/model";
+import { AuthResult, LoginBody, RefreshBody, RegisterBody, Tokens, WsTicket } from "./model";
+import type { AuthService } from "./service";
+
+export function authModule(auth: AuthService, limiter: RateLimiter) {
+  return new Elysia({ prefix: "/api/auth", tags: ["Auth"] })
+    .use(authPlugin(auth))
+    .macro({
+      authRateLimit: {
+        beforeHandle({ request, server }) {
+          limiter.take(server?.requestIP(request)?.address ?? "local");
+        },
+      },
+    })
+    .post(
+      "/register",
+      async ({ body, headers, set }) => {
+        set.status = 201;
+        return auth.register(body, headers["user-agent"]);
+      },
+      {
+        authRateLimit: true,
+        body: RegisterBody,
+        response: { 201: AuthResult, 409: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+        detail: { summary: "Create an account", description: "Creates a user and a session; answers with tokens." },
+      },
+    )
+    .post("/login", ({ body, headers }) => auth.login(body, headers["user-agent"]), {
+      authRateLimit: true,
+      body: LoginBody,
+      response: { 200: AuthResult, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+      detail: {
+        summary: "Log in",
+        description: "With a username or email. Unknown users and wrong passwords get the same 401.",
+      },
+    })
+    .post("/refresh", ({ body }) => auth.refresh(body.refreshToken), {
+      authRateLimit: true,
+      body: RefreshBody,
+      response: { 200: Tokens, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+      detail: {
+        summary: "Rotate tokens",
+        description: "Each refresh token works once. Presenting a used one ends the whole session.",
+      },
+    })
+    .post(
+      "/logout",
+      async ({ body, caller, set }) => {
+        await auth.logout(caller, body.refreshToken);
+        set.status = 204;
+      },
+      {
+        auth: true,
+        body: RefreshBody,
+        response: { 204: t.Void({ description: "Session ended" }), 401: ErrorResponse, 422: ErrorResponse },
+        detail: { summary: "Log out", description: "Ends the session and closes its WebSockets." },
+      },
+    )
+    .get("/me", ({ caller }) => auth.me(caller.userId), {
+      auth: true,
+      response: { 200: OwnUser, 401: ErrorResponse },
+      detail: { summary: "The caller's own user" },
+    })
+    .post("/ws-ticket", ({ caller }) => auth.createWsTicket(caller), {
+      auth: true,
+      response: { 200: WsTicket, 401: ErrorResponse },
+      detail: {
+        summary: "Get a WebSocket ticket",
+        description: "A single-use ticket valid for 30 seconds, for `GET /ws?ticket=…`.",
+      },
+    });
+}

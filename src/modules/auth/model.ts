@@ -1,0 +1,35 @@
+import { t } from "elysia";
+import { DisplayName, Email, OwnUser, Username } from "../users/model";
+
+export const Password = t.String({ minLength: 8, maxLength: 128 });
+
+export const RegisterBody = t.Object({
+  username: Username,
+  password: Password,
+  email: t.Optional(Email),
+  displayName: t.Optional(DisplayName),
+});
+export type RegisterBody = typeof RegisterBody.static;
+
+export const LoginBody = t.Object({
+  username: t.String({ minLength: 1, maxLength: 254, description: "username or email" }),
+  password: t.String({ minLength: 1, maxLength: 128 }),
+});
+export type LoginBody = typeof LoginBody.static;
+
+export const RefreshBody = t.Object({ refreshToken: t.String({ minLength: 1, maxLength: 512 }) });
+
+export const Tokens = t.Object({
+  accessToken: t.String(),
+  refreshToken: t.String(),
+  expiresIn: t.Integer({ description: "seconds until the access token expires" }),
+});
+export type Tokens = typeof Tokens.static;
+
+export const AuthResult = t.Composite([t.Object({ user: OwnUser }), Tokens]);
+export type AuthResult = typeof AuthResult.static;
+
+export const WsTicket = t.Object({
+  ticket: t.String(),
+  expiresIn: t.Integer({ description: "seconds the ticket stays valid" }),
+});

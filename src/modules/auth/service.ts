@@ -1,0 +1,259 @@
+import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
+import type { Config } from "../../config";
+import type { DB } from "../../db";
+import { refreshTokens, sessions, users, wsTickets } from "../../db/schema.sqlite";
+import { Conflict, RateLimited, Unauthenticated } from "../../errors";
+import type { Events, PresenceView } from "../../events";
+import { isUniqueViolation, toOwnUser, type UserRow } from "../users/service";
+import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
+
+export interface AccessClaims {
+  sub: string;
+  sid: string;
+}
+
+/** Signs and checks access tokens; made from @elysiajs/jwt in plugins/auth.ts. */
+export interface TokenSigner {
+  sign(claims: AccessClaims, ttlSeconds: number): Promise<string>;
+  verify(token: string): Promise<AccessClaims | null>;
+}
+
+export interface Caller {
+  userId: string;
+  sessionId: string;
+}
+
+const WS_TICKET_TTL = 30;
+const sha256 = (value: string) => new Bun.CryptoHasher("sha256").update(value).digest("base64url");
+const randomToken = (bytes = 32) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
+
+/**
+ * Failed logins per submitted name slow that name down, whether or not such a user
+ * exists, so the answer tells an attacker nothing.
+ */
+class LoginThrottle {
+  private readonly failures = new Map<string, { count: number; until: number; last: number }>();
+  private static readonly FREE = 5;
+  private static readonly WINDOW_MS = 15 * 60_000;
+  private static readonly MAX_LOCK_MS = 15 * 60_000;
+
+  check(name: string, now = Date.now()) {
+    const entry = this.failures.get(name);
+    if (entry && entry.until > now) throw new RateLimited(Math.ceil((entry.until - now) / 1000));
+  }
+  fail(name: string, now = Date.now()) {
+    let entry = this.failures.get(name);
+    if (!entry || now - entry.last > LoginThrottle.WINDOW_MS) entry = { count: 0, until: 0, last: now };
+    entry.count++;
+    entry.last = now;
+    const over = entry.count - LoginThrottle.FREE;
+    if (over >= 0) entry.until = now + Math.min(1000 * 2 ** over, LoginThrottle.MAX_LOCK_MS);
+    this.failures.set(name, entry);
+    if (this.failures.size > 100_000) this.prune(now);
+  }
+  succeed(name: string) {
+    this.failures.delete(name);
+  }
+  private prune(now: number) {
+    for (const [key, entry] of this.failures)
+      if (now - entry.last > LoginThrottle.WINDOW_MS && entry.until < now) this.failures.delete(key);
+  }
+}
+
+export class AuthService {
+  /** Distinguishes the auth plugin of one app from another's (Elysia de-duplicates plugins by name and seed). */
+  readonly instanceId = Bun.randomUUIDv7();
+  private readonly throttle = new LoginThrottle();
+  /** Verifying against this keeps an unknown user as slow as a wrong password. */
+  private readonly dummyHash = Bun.password.hash(randomToken(), "argon2id");
+
+  constructor(
+    private readonly db: DB,
+    private readonly config: Config,
+    private readonly signer: TokenSigner,
+    private readonly events: Events,
+    private readonly presence: PresenceView,
+  ) {}
+
+  async register(input: RegisterBody, userAgent?: string): Promise<AuthResult> {
+    const passwordHash = await Bun.password.hash(input.password, "argon2id");
+    const displayName = input.displayName?.trim() || input.username;
+    let user: UserRow;
+    try {
+      user = this.db
+        .insert(users)
+        .values({
+          id: Bun.randomUUIDv7(),
+          username: input.username,
+          usernameLower: input.username.toLowerCase(),
+          email: input.email ?? null,
+          emailLower: input.email?.toLowerCase() ?? null,
+          passwordHash,
+          displayName,
+          displayNameLower: displayName.toLowerCase(),
+          createdAt: new Date(),
+        })
+        .returning()
+        .get();
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        const taken = this.db
+          .select({ id: users.id })
+          .from(users)
+          .where(eq(users.usernameLower, input.username.toLowerCase()))
+          .get();
+        throw new Conflict(taken ? "That username is taken." : "That email is already in use.");
+      }
+      throw error;
+    }
+    return { user: toOwnUser(user, this.presence), ...(await this.startSession(user.id, userAgent)) };
+  }
+
+  async login(input: LoginBody, userAgent?: string): Promise<AuthResult> {
+    const name = input.username.trim().toLowerCase();
+    this.throttle.check(name);
+    const user = this.db
+      .select()
+      .from(users)
+      .where(or(eq(users.usernameLower, name), eq(users.emailLower, name)))
+      .get();
+    const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
+    if (!user || !ok) {
+      this.throttle.fail(name);
+      throw new Unauthenticated("Wrong username or password.");
+    }
+    this.throttle.succeed(name);
+    return { user: toOwnUser(user, this.presence), ...(await this.startSession(user.id, userAgent)) };
+  }
+
+  /** Rotates a refresh token. A token presented twice means it leaked: the whole session ends. */
+  async refresh(refreshToken: string): Promise<Tokens> {
+    const now = new Date();
+    const hash = sha256(refreshToken);
+    const row = this.db
+      .select({ token: refreshTokens, session: sessions })
+      .from(refreshTokens)
+      .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+      .where(eq(refreshTokens.tokenHash, hash))
+      .get();
+    if (!row || row.session.revokedAt || row.session.expiresAt <= now || row.token.expiresAt <= now)
+      throw new Unauthenticated("The refresh token is not valid.");
+    const claimed = this.db
+      .update(refreshTokens)
+      .set({ usedAt: now })
+      .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.usedAt)))
+      .returning({ tokenHash: refreshTokens.tokenHash })
+      .get();
+    if (!claimed) {
+      await this.revokeSession(row.session.id);
+      throw new Unauthenticated("The refresh token was already used; the session has been ended.");
+    }
+    return this.issueTokens(row.session.userId, row.session.id, now);
+  }
+
+  async logout(caller: Caller, refreshToken: string): Promise<void> {
+    const row = this.db
+      .select({ sessionId: sessions.id, userId: sessions.userId })
+      .from(refreshTokens)
+      .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+      .where(eq(refreshTokens.tokenHash, sha256(refreshToken)))
+      .get();
+    // A token of another user's session is ignored rather than revealed.
+    if (row && row.userId === caller.userId) await this.revokeSession(row.sessionId);
+  }
+
+  async revokeSession(sessionId: string): Promise<void> {
+    this.db
+      .update(sessions)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
+      .run();
+    this.events.sessionRevoked(sessionId);
+  }
+
+  /** The caller behind an access token, or null when the token or its session is no good. */
+  async authenticate(token: string): Promise<Caller | null> {
+    const claims = await this.signer.verify(token);
+    if (!claims) return null;
+    return this.liveSession(claims.sid, claims.sub) ? { userId: claims.sub, sessionId: claims.sid } : null;
+  }
+
+  liveSession(sessionId: string, userId: string): boolean {
+    const session = this.db
+      .select({ userId: sessions.userId, revokedAt: sessions.revokedAt, expiresAt: sessions.expiresAt })
+      .from(sessions)
+      .where(eq(sessions.id, sessionId))
+      .get();
+    return !!session && session.userId === userId && !session.revokedAt && session.expiresAt > new Date();
+  }
+
+  async me(userId: string) {
+    const user = this.db.select().from(users).where(eq(users.id, userId)).get();
+    if (!user) throw new Unauthenticated();
+    return toOwnUser(user, this.presence);
+  }
+
+  async createWsTicket(caller: Caller) {
+    const ticket = randomToken();
+    const now = Date.now();
+    this.db.delete(wsTickets).where(lt(wsTickets.expiresAt, new Date(now))).run();
+    this.db
+      .insert(wsTickets)
+      .values({
+        ticketHash: sha256(ticket),
+        userId: caller.userId,
+        sessionId: caller.sessionId,
+        expiresAt: new Date(now + WS_TICKET_TTL * 1000),
+      })
+      .run();
+    return { ticket, expiresIn: WS_TICKET_TTL };
+  }
+
+  /** Spends a WebSocket ticket: valid once, within its lifetime, for a live session. */
+  async redeemWsTicket(ticket: string): Promise<Caller | null> {
+    const row = this.db
+      .delete(wsTickets)
+      .where(and(eq(wsTickets.ticketHash, sha256(ticket)), gt(wsTickets.expiresAt, new Date())))
+      .returning()
+      .get();
+    if (!row || !this.liveSession(row.sessionId, row.userId)) return null;
+    return { userId: row.userId, sessionId: row.sessionId };
+  }
+
+  private async startSession(userId: string, userAgent?: string): Promise<Tokens> {
+    const now = new Date();
+    const sessionId = Bun.randomUUIDv7();
+    this.db
+      .insert(sessions)
+      .values({
+        id: sessionId,
+        userId,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000),
+        userAgent: userAgent?.slice(0, 256) ?? null,
+      })
+      .run();
+    return this.issueTokens(userId, sessionId, now);
+  }
+
+  private async issueTokens(userId: string, sessionId: string, now: Date): Promise<Tokens> {
+    const refreshToken = randomToken();
+    this.db
+      .insert(refreshTokens)
+      .values({
+        tokenHash: sha256(refreshToken),
+        sessionId,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000),
+      })
+      .run();
+    // Each refresh slides the session's end forward.
+    this.db
+      .update(sessions)
+      .set({ expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000) })
+      .where(eq(sessions.id, sessionId))
+      .run();
+    const accessToken = await this.signer.sign({ sub: userId, sid: sessionId }, this.config.accessTokenTtl);
+    return { accessToken, refreshToken, expiresIn: this.config.accessTokenTtl };
+  }
+}

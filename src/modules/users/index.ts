@@ -1,0 +1,33 @@
+import { Elysia, t } from "elysia";
+import { ErrorResponse } from "../../errors";
+import type { PresenceView } from "../../events";
+import { authPlugin } from "../../plugins/auth";
+import type { AuthService } from "../auth/service";
+import { OwnUser, PublicUser, UpdateProfile, UserPage, UserSearchQuery } from "./model";
+import { toOwnUser, toPublicUser, type UserService } from "./service";
+
+export function usersModule(auth: AuthService, users: UserService, presence: PresenceView) {
+  return new Elysia({ prefix: "/api/users", tags: ["Users"] })
+    .use(authPlugin(auth))
+    .get("/", ({ query }) => users.search(query.q, query.limit ?? 50, query.cursor), {
+      auth: true,
+      query: UserSearchQuery,
+      response: { 200: UserPage, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse },
+      detail: {
+        summary: "Search users",
+        description: "By username or display-name prefix, ignoring case; ordered by username.",
+      },
+    })
+    .patch("/me", async ({ caller, body }) => toOwnUser(await users.update(caller.userId, body), presence), {
+      auth: true,
+      body: UpdateProfile,
+      response: { 200: OwnUser, 401: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+      detail: { summary: "Update my profile", description: "Send only the fields to change; null clears one." },
+    })
+    .get("/:id", async ({ params }) => toPublicUser(await users.get(params.id), presence), {
+      auth: true,
+      params: t.Object({ id: t.String() }),
+      response: { 200: PublicUser, 401: ErrorResponse, 404: ErrorResponse },
+      detail: { summary: "Get a user" },
+    });
+}

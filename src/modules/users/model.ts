@@ -1,0 +1,67 @@
+import { t } from "elysia";
+
+export const Presence = t.Union([t.Literal("online"), t.Literal("offline")]);
+
+export const PublicUser = t.Object(
+  {
+    id: t.String({ format: "uuid" }),
+    username: t.String(),
+    displayName: t.String(),
+    avatarUrl: t.Nullable(t.String()),
+    statusText: t.Nullable(t.String()),
+    presence: Presence,
+    lastSeenAt: t.Nullable(t.String({ format: "date-time" })),
+    createdAt: t.String({ format: "date-time" }),
+  },
+  { description: "A user as anyone may see them" },
+);
+export type PublicUser = typeof PublicUser.static;
+
+export const OwnUser = t.Composite([PublicUser, t.Object({ email: t.Nullable(t.String()) })], {
+  description: "The caller's own user, with email",
+});
+export type OwnUser = typeof OwnUser.static;
+
+/** The compact sender shown on messages. */
+export const UserRef = t.Object({
+  id: t.String(),
+  username: t.String(),
+  displayName: t.String(),
+  avatarUrl: t.Nullable(t.String()),
+});
+export type UserRef = typeof UserRef.static;
+
+export const Username = t.String({
+  minLength: 3,
+  maxLength: 32,
+  pattern: "^[A-Za-z0-9_.-]+$",
+  description: "3–32 of A–Z, a–z, 0–9, _ . -; unique ignoring case",
+});
+export const Email = t.String({ format: "email", maxLength: 254 });
+export const DisplayName = t.String({ minLength: 1, maxLength: 64 });
+export const AvatarUrl = t.String({ format: "uri", maxLength: 2048, pattern: "^https?://" });
+export const StatusText = t.String({ maxLength: 140 });
+
+export const UpdateProfile = t.Object(
+  {
+    displayName: t.Optional(DisplayName),
+    avatarUrl: t.Optional(t.Nullable(AvatarUrl)),
+    statusText: t.Optional(t.Nullable(StatusText)),
+    email: t.Optional(t.Nullable(Email)),
+  },
+  { additionalProperties: false },
+);
+export type UpdateProfile = typeof UpdateProfile.static;
+
+export const Limit = t.Integer({ minimum: 1, maximum: 200, default: 50 });
+
+export const UserSearchQuery = t.Object({
+  q: t.Optional(t.String({ maxLength: 64 })),
+  limit: t.Optional(Limit),
+  cursor: t.Optional(t.String({ maxLength: 200 })),
+});
+
+export const UserPage = t.Object({
+  users: t.Array(PublicUser),
+  nextCursor: t.Nullable(t.String()),
+});

@@ -1,0 +1,125 @@
+import { and, asc, eq, gt, gte, lt, or } from "drizzle-orm";
+import type { DB } from "../../db";
+import { users } from "../../db/schema.sqlite";
+import { BadRequest, Conflict, NotFound } from "../../errors";
+import type { PresenceView } from "../../events";
+import type { OwnUser, PublicUser, UpdateProfile, UserRef } from "./model";
+
+export type UserRow = typeof users.$inferSelect;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function toPublicUser(row: UserRow, presence: PresenceView): PublicUser {
+  return {
+    id: row.id,
+    username: row.username,
+    displayName: row.displayName,
+    avatarUrl: row.avatarUrl,
+    statusText: row.statusText,
+    presence: presence.isOnline(row.id) ? "online" : "offline",
+    lastSeenAt: iso(row.lastSeenAt),
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+export function toOwnUser(row: UserRow, presence: PresenceView): OwnUser {
+  return { ...toPublicUser(row, presence), email: row.email };
+}
+
+export function toUserRef(row: Pick<UserRow, "id" | "username" | "displayName" | "avatarUrl">): UserRef {
+  return { id: row.id, username: row.username, displayName: row.displayName, avatarUrl: row.avatarUrl };
+}
+
+/** Cursors are opaque to clients: base64url of the last row's sort key. */
+export function encodeCursor(parts: (string | number)[]): string {
+  return Buffer.from(JSON.stringify(parts)).toString("base64url");
+}
+export function decodeCursor(cursor: string, shape: ("string" | "number")[]): (string | number)[] {
+  try {
+    const parts = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (Array.isArray(parts) && parts.length === shape.length && parts.every((p, i) => typeof p === shape[i]))
+      return parts;
+  } catch {}
+  throw new BadRequest("The cursor is not valid.");
+}
+
+/** A string above every string that starts with `prefix`, for index range scans. */
+const prefixEnd = (prefix: string) => prefix + "\u{10FFFF}";
+
+export class UserService {
+  constructor(
+    private readonly db: DB,
+    private readonly presence: PresenceView,
+  ) {}
+
+  async get(id: string): Promise<UserRow> {
+    const row = this.db.select().from(users).where(eq(users.id, id)).get();
+    if (!row) throw new NotFound("User");
+    return row;
+  }
+
+  async search(q: string | undefined, limit: number, cursor?: string) {
+    const prefix = (q ?? "").trim().toLowerCase();
+    const conditions = [];
+    if (prefix) {
+      conditions.push(
+        or(
+          and(gte(users.usernameLower, prefix), lt(users.usernameLower, prefixEnd(prefix))),
+          and(gte(users.displayNameLower, prefix), lt(users.displayNameLower, prefixEnd(prefix))),
+        ),
+      );
+    }
+    if (cursor) {
+      const [after] = decodeCursor(cursor, ["string"]) as [string];
+      conditions.push(gt(users.usernameLower, after));
+    }
+    const rows = this.db
+      .select()
+      .from(users)
+      .where(and(...conditions))
+      .orderBy(asc(users.usernameLower))
+      .limit(limit + 1)
+      .all();
+    const page = rows.slice(0, limit);
+    return {
+      users: page.map((r) => toPublicUser(r, this.presence)),
+      nextCursor: rows.length > limit ? encodeCursor([page[page.length - 1]!.usernameLower]) : null,
+    };
+  }
+
+  async update(id: string, patch: UpdateProfile): Promise<UserRow> {
+    const values: Partial<typeof users.$inferInsert> = {};
+    if (patch.displayName !== undefined) {
+      values.displayName = patch.displayName.trim();
+      values.displayNameLower = values.displayName.toLowerCase();
+    }
+    if (patch.avatarUrl !== undefined) values.avatarUrl = patch.avatarUrl;
+    if (patch.statusText !== undefined) values.statusText = patch.statusText;
+    if (patch.email !== undefined) {
+      values.email = patch.email;
+      values.emailLower = patch.email?.toLowerCase() ?? null;
+    }
+    if (Object.keys(values).length === 0) return this.get(id);
+    try {
+      const row = this.db.update(users).set(values).where(eq(users.id, id)).returning().get();
+      if (!row) throw new NotFound("User");
+      return row;
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new Conflict("That email is already in use.");
+      throw error;
+    }
+  }
+
+  async touchLastSeen(id: string, at: Date): Promise<void> {
+    this.db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)).run();
+  }
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; message?: string; cause?: unknown } | undefined;
+  if (!e) return false;
+  if (e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || e.code === "23505") return true;
+  if (typeof e.message === "string" && e.message.includes("UNIQUE constraint failed")) return true;
+  return e.cause !== undefined && e.cause !== error && isUniqueViolation(e.cause);
+}
+

@@ -1,0 +1,39 @@
+import { jwt } from "@elysiajs/jwt";
+import { Elysia } from "elysia";
+import { Unauthenticated } from "../errors";
+import type { AccessClaims, AuthService, TokenSigner } from "../modules/auth/service";
+
+/** An access-token signer on @elysiajs/jwt, HS256 only (so `alg: none` and key confusion fail). */
+export function createSigner(secret: string): TokenSigner {
+  const { jwt: codec } = jwt({ name: "jwt", secret, alg: "HS256" }).decorator;
+  return {
+    sign: (claims, ttl) => codec.sign({ ...claims, exp: Math.floor(Date.now() / 1000) + ttl }),
+    async verify(token) {
+      const payload = await codec.verify(token, { algorithms: ["HS256"] });
+      if (!payload || typeof payload.sub !== "string" || typeof payload.sid !== "string") return null;
+      return { sub: payload.sub, sid: payload.sid } satisfies AccessClaims;
+    },
+  };
+}
+
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1]! : null;
+}
+
+/** `{ auth: true }` on a route requires a valid access token of a live session and resolves `caller`. */
+export function authPlugin(auth: AuthService) {
+  return new Elysia({ name: "auth", seed: auth.instanceId }).macro({
+    auth: {
+      detail: { security: [{ bearerAuth: [] }] },
+      async resolve({ headers }) {
+        const token = bearerToken(headers.authorization);
+        if (!token) throw new Unauthenticated("Send an access token as `Authorization: Bearer <token>`.");
+        const caller = await auth.authenticate(token);
+        if (!caller) throw new Unauthenticated("The access token is invalid, expired or revoked.");
+        return { caller };
+      },
+    },
+  });
+}

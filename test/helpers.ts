@@ -1,0 +1,75 @@
+import { createApp, createServices, type Services } from "../src/app";
+import { type Config, testConfig } from "../src/config";
+import { openDatabase } from "../src/db";
+import { RecordingEvents } from "../src/events";
+
+export interface TestContext {
+  app: ReturnType<typeof createApp>;
+  services: Services;
+  events: RecordingEvents;
+  /** Calls the app in-process. `body` is sent as JSON; `token` as a bearer token. */
+  call(method: string, path: string, opts?: { body?: unknown; token?: string; headers?: Record<string, string> }): Promise<TestResponse>;
+  /** Registers a user and returns its tokens and id. */
+  user(name?: string, password?: string): Promise<TestUser>;
+  close(): void;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export interface TestUser {
+  id: string;
+  username: string;
+  token: string;
+  refreshToken: string;
+}
+
+let counter = 0;
+
+/** A fresh app on its own in-memory database, migrated from drizzle/. */
+export function setup(overrides: Partial<Config> = {}): TestContext {
+  const config = testConfig(overrides);
+  const database = openDatabase(config.databaseUrl);
+  const events = new RecordingEvents();
+  const services = createServices({ config, database, events });
+  const app = createApp(services);
+
+  const call: TestContext["call"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.body !== undefined) headers["content-type"] ??= "application/json";
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    const res = await app.handle(
+      new Request(`http://localhost${path}`, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body),
+      }),
+    );
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {}
+    return { status: res.status, headers: res.headers, body };
+  };
+
+  const user: TestContext["user"] = async (name, password = "correct-horse-battery") => {
+    const username = name ?? `user${++counter}_${Math.random().toString(36).slice(2, 7)}`;
+    const res = await call("POST", "/api/auth/register", { body: { username, password } });
+    if (res.status !== 201) throw new Error(`register ${username}: ${res.status} ${JSON.stringify(res.body)}`);
+    return { id: res.body.user.id, username, token: res.body.accessToken, refreshToken: res.body.refreshToken };
+  };
+
+  return { app, services, events, call, user, close: () => database.close() };
+}
+
+/** Asserts the contract's error envelope and returns its code. */
+export function errorCode(res: TestResponse): string {
+  const e = res.body?.error;
+  if (!e || typeof e.code !== "string" || typeof e.message !== "string")
+    throw new Error(`not an error envelope: ${res.status} ${JSON.stringify(res.body)}`);
+  return e.code;
+}
