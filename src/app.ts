@@ -32,8 +32,8 @@ export function createServices(deps: Deps) {
   const presence = deps.presence ?? nobodyOnline;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const signer = createSigner(config.jwtSecret);
-  const auth = new AuthService(database.db, config, signer, events, presence);
-  const users = new UserService(database.db, presence);
+  const auth = new AuthService(database, config, signer, events, presence);
+  const users = new UserService(database, presence);
   return {
     config,
     database,

@@ -27,6 +27,9 @@ export interface Limits {
   wsIdleTimeout: number;
   presenceGraceMs: number;
   typingThrottleMs: number;
+  /** argon2id cost: memory in KiB and passes. */
+  passwordMemoryKib: number;
+  passwordTimeCost: number;
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -126,6 +129,8 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
       wsIdleTimeout: int(env, "WS_IDLE_TIMEOUT", 60, 0, 960),
       presenceGraceMs: int(env, "PRESENCE_GRACE_MS", 5000, 0),
       typingThrottleMs: int(env, "TYPING_THROTTLE_MS", 2000, 0),
+      passwordMemoryKib: int(env, "PASSWORD_MEMORY_KIB", 65536, 1024),
+      passwordTimeCost: int(env, "PASSWORD_TIME_COST", 2, 1),
     },
   };
 }
@@ -140,6 +145,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       RATE_LIMIT_MESSAGES: "0",
       LOG_LEVEL: "error",
       PRESENCE_GRACE_MS: "50",
+      // Cheap hashing keeps tests fast; production keeps argon2id's defaults.
+      PASSWORD_MEMORY_KIB: "1024",
+      PASSWORD_TIME_COST: "1",
     },
     "/dev/null",
   );

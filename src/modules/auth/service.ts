@@ -1,10 +1,10 @@
 import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
 import type { Config } from "../../config";
-import type { DB } from "../../db";
-import { refreshTokens, sessions, users, wsTickets } from "../../db/schema.sqlite";
+import type { Database } from "../../db";
+import { first, refreshTokens, sessions, users, wsTickets } from "../../db/schema";
 import { Conflict, RateLimited, Unauthenticated } from "../../errors";
 import type { Events, PresenceView } from "../../events";
-import { isUniqueViolation, toOwnUser, type UserRow } from "../users/service";
+import { isUniqueViolation, toOwnUser } from "../users/service";
 import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
 
 export interface AccessClaims {
@@ -65,109 +65,131 @@ export class AuthService {
   readonly instanceId = Bun.randomUUIDv7();
   private readonly throttle = new LoginThrottle();
   /** Verifying against this keeps an unknown user as slow as a wrong password. */
-  private readonly dummyHash = Bun.password.hash(randomToken(), "argon2id");
+  private readonly dummyHash: Promise<string>;
 
   constructor(
-    private readonly db: DB,
+    private readonly database: Database,
     private readonly config: Config,
     private readonly signer: TokenSigner,
     private readonly events: Events,
     private readonly presence: PresenceView,
-  ) {}
+  ) {
+    this.dummyHash = this.hash(randomToken());
+  }
+
+  private get db() {
+    return this.database.db;
+  }
+
+  private hash(password: string) {
+    const { passwordMemoryKib, passwordTimeCost } = this.config.limits;
+    return Bun.password.hash(password, { algorithm: "argon2id", memoryCost: passwordMemoryKib, timeCost: passwordTimeCost });
+  }
 
   async register(input: RegisterBody, userAgent?: string): Promise<AuthResult> {
-    const passwordHash = await Bun.password.hash(input.password, "argon2id");
+    const passwordHash = await this.hash(input.password);
     const displayName = input.displayName?.trim() || input.username;
-    let user: UserRow;
     try {
-      user = this.db
-        .insert(users)
-        .values({
-          id: Bun.randomUUIDv7(),
-          username: input.username,
-          usernameLower: input.username.toLowerCase(),
-          email: input.email ?? null,
-          emailLower: input.email?.toLowerCase() ?? null,
-          passwordHash,
-          displayName,
-          displayNameLower: displayName.toLowerCase(),
-          createdAt: new Date(),
-        })
-        .returning()
-        .get();
+      return await this.database.tx(async (db) => {
+        const [user] = await db
+          .insert(users)
+          .values({
+            id: Bun.randomUUIDv7(),
+            username: input.username,
+            usernameLower: input.username.toLowerCase(),
+            email: input.email ?? null,
+            emailLower: input.email?.toLowerCase() ?? null,
+            passwordHash,
+            displayName,
+            displayNameLower: displayName.toLowerCase(),
+            createdAt: new Date(),
+          })
+          .returning();
+        return { user: toOwnUser(user!, this.presence), ...(await this.startSession(user!.id, userAgent)) };
+      });
     } catch (error) {
-      if (isUniqueViolation(error)) {
-        const taken = this.db
+      if (!isUniqueViolation(error)) throw error;
+      const taken = first(
+        await this.db
           .select({ id: users.id })
           .from(users)
           .where(eq(users.usernameLower, input.username.toLowerCase()))
-          .get();
-        throw new Conflict(taken ? "That username is taken." : "That email is already in use.");
-      }
-      throw error;
+          .limit(1),
+      );
+      throw new Conflict(taken ? "That username is taken." : "That email is already in use.");
     }
-    return { user: toOwnUser(user, this.presence), ...(await this.startSession(user.id, userAgent)) };
   }
 
   async login(input: LoginBody, userAgent?: string): Promise<AuthResult> {
     const name = input.username.trim().toLowerCase();
     this.throttle.check(name);
-    const user = this.db
-      .select()
-      .from(users)
-      .where(or(eq(users.usernameLower, name), eq(users.emailLower, name)))
-      .get();
+    const user = first(
+      await this.db
+        .select()
+        .from(users)
+        .where(or(eq(users.usernameLower, name), eq(users.emailLower, name)))
+        .limit(1),
+    );
     const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok) {
       this.throttle.fail(name);
       throw new Unauthenticated("Wrong username or password.");
     }
     this.throttle.succeed(name);
-    return { user: toOwnUser(user, this.presence), ...(await this.startSession(user.id, userAgent)) };
+    const tokens = await this.database.tx(() => this.startSession(user.id, userAgent));
+    return { user: toOwnUser(user, this.presence), ...tokens };
   }
 
   /** Rotates a refresh token. A token presented twice means it leaked: the whole session ends. */
   async refresh(refreshToken: string): Promise<Tokens> {
     const now = new Date();
     const hash = sha256(refreshToken);
-    const row = this.db
-      .select({ token: refreshTokens, session: sessions })
-      .from(refreshTokens)
-      .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
-      .where(eq(refreshTokens.tokenHash, hash))
-      .get();
-    if (!row || row.session.revokedAt || row.session.expiresAt <= now || row.token.expiresAt <= now)
-      throw new Unauthenticated("The refresh token is not valid.");
-    const claimed = this.db
-      .update(refreshTokens)
-      .set({ usedAt: now })
-      .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.usedAt)))
-      .returning({ tokenHash: refreshTokens.tokenHash })
-      .get();
-    if (!claimed) {
-      await this.revokeSession(row.session.id);
+    const outcome = await this.database.tx(async (db) => {
+      const row = first(
+        await db
+          .select({ token: refreshTokens, session: sessions })
+          .from(refreshTokens)
+          .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+          .where(eq(refreshTokens.tokenHash, hash))
+          .limit(1),
+      );
+      if (!row || row.session.revokedAt || row.session.expiresAt <= now || row.token.expiresAt <= now) return null;
+      const claimed = await db
+        .update(refreshTokens)
+        .set({ usedAt: now })
+        .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.usedAt)))
+        .returning({ tokenHash: refreshTokens.tokenHash });
+      if (claimed.length === 0) return { reusedSession: row.session.id, tokens: null };
+      return { reusedSession: null, tokens: await this.issueTokens(row.session.userId, row.session.id, now) };
+    });
+    if (!outcome) throw new Unauthenticated("The refresh token is not valid.");
+    if (outcome.reusedSession !== null) {
+      await this.revokeSession(outcome.reusedSession);
       throw new Unauthenticated("The refresh token was already used; the session has been ended.");
     }
-    return this.issueTokens(row.session.userId, row.session.id, now);
+    return outcome.tokens!;
   }
 
   async logout(caller: Caller, refreshToken: string): Promise<void> {
-    const row = this.db
-      .select({ sessionId: sessions.id, userId: sessions.userId })
-      .from(refreshTokens)
-      .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
-      .where(eq(refreshTokens.tokenHash, sha256(refreshToken)))
-      .get();
+    const row = first(
+      await this.db
+        .select({ sessionId: sessions.id, userId: sessions.userId })
+        .from(refreshTokens)
+        .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+        .where(eq(refreshTokens.tokenHash, sha256(refreshToken)))
+        .limit(1),
+    );
     // A token of another user's session is ignored rather than revealed.
     if (row && row.userId === caller.userId) await this.revokeSession(row.sessionId);
   }
 
   async revokeSession(sessionId: string): Promise<void> {
-    this.db
-      .update(sessions)
-      .set({ revokedAt: new Date() })
-      .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)))
-      .run();
+    await this.database.tx((db) =>
+      db
+        .update(sessions)
+        .set({ revokedAt: new Date() })
+        .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt))),
+    );
     this.events.sessionRevoked(sessionId);
   }
 
@@ -175,20 +197,22 @@ export class AuthService {
   async authenticate(token: string): Promise<Caller | null> {
     const claims = await this.signer.verify(token);
     if (!claims) return null;
-    return this.liveSession(claims.sid, claims.sub) ? { userId: claims.sub, sessionId: claims.sid } : null;
+    return (await this.liveSession(claims.sid, claims.sub)) ? { userId: claims.sub, sessionId: claims.sid } : null;
   }
 
-  liveSession(sessionId: string, userId: string): boolean {
-    const session = this.db
-      .select({ userId: sessions.userId, revokedAt: sessions.revokedAt, expiresAt: sessions.expiresAt })
-      .from(sessions)
-      .where(eq(sessions.id, sessionId))
-      .get();
+  async liveSession(sessionId: string, userId: string): Promise<boolean> {
+    const session = first(
+      await this.db
+        .select({ userId: sessions.userId, revokedAt: sessions.revokedAt, expiresAt: sessions.expiresAt })
+        .from(sessions)
+        .where(eq(sessions.id, sessionId))
+        .limit(1),
+    );
     return !!session && session.userId === userId && !session.revokedAt && session.expiresAt > new Date();
   }
 
   async me(userId: string) {
-    const user = this.db.select().from(users).where(eq(users.id, userId)).get();
+    const user = first(await this.db.select().from(users).where(eq(users.id, userId)).limit(1));
     if (!user) throw new Unauthenticated();
     return toOwnUser(user, this.presence);
   }
@@ -196,63 +220,52 @@ export class AuthService {
   async createWsTicket(caller: Caller) {
     const ticket = randomToken();
     const now = Date.now();
-    this.db.delete(wsTickets).where(lt(wsTickets.expiresAt, new Date(now))).run();
-    this.db
-      .insert(wsTickets)
-      .values({
+    await this.database.tx(async (db) => {
+      await db.delete(wsTickets).where(lt(wsTickets.expiresAt, new Date(now)));
+      await db.insert(wsTickets).values({
         ticketHash: sha256(ticket),
         userId: caller.userId,
         sessionId: caller.sessionId,
         expiresAt: new Date(now + WS_TICKET_TTL * 1000),
-      })
-      .run();
+      });
+    });
     return { ticket, expiresIn: WS_TICKET_TTL };
   }
 
   /** Spends a WebSocket ticket: valid once, within its lifetime, for a live session. */
   async redeemWsTicket(ticket: string): Promise<Caller | null> {
-    const row = this.db
-      .delete(wsTickets)
-      .where(and(eq(wsTickets.ticketHash, sha256(ticket)), gt(wsTickets.expiresAt, new Date())))
-      .returning()
-      .get();
-    if (!row || !this.liveSession(row.sessionId, row.userId)) return null;
+    const row = first(
+      await this.database.tx((db) =>
+        db
+          .delete(wsTickets)
+          .where(and(eq(wsTickets.ticketHash, sha256(ticket)), gt(wsTickets.expiresAt, new Date())))
+          .returning(),
+      ),
+    );
+    if (!row || !(await this.liveSession(row.sessionId, row.userId))) return null;
     return { userId: row.userId, sessionId: row.sessionId };
   }
 
+  /** Call inside a transaction. */
   private async startSession(userId: string, userAgent?: string): Promise<Tokens> {
     const now = new Date();
     const sessionId = Bun.randomUUIDv7();
-    this.db
-      .insert(sessions)
-      .values({
-        id: sessionId,
-        userId,
-        createdAt: now,
-        expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000),
-        userAgent: userAgent?.slice(0, 256) ?? null,
-      })
-      .run();
+    await this.db.insert(sessions).values({
+      id: sessionId,
+      userId,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000),
+      userAgent: userAgent?.slice(0, 256) ?? null,
+    });
     return this.issueTokens(userId, sessionId, now);
   }
 
+  /** Call inside a transaction. Each refresh slides the session's end forward. */
   private async issueTokens(userId: string, sessionId: string, now: Date): Promise<Tokens> {
     const refreshToken = randomToken();
-    this.db
-      .insert(refreshTokens)
-      .values({
-        tokenHash: sha256(refreshToken),
-        sessionId,
-        createdAt: now,
-        expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000),
-      })
-      .run();
-    // Each refresh slides the session's end forward.
-    this.db
-      .update(sessions)
-      .set({ expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000) })
-      .where(eq(sessions.id, sessionId))
-      .run();
+    const expiresAt = new Date(now.getTime() + this.config.refreshTokenTtl * 1000);
+    await this.db.insert(refreshTokens).values({ tokenHash: sha256(refreshToken), sessionId, createdAt: now, expiresAt });
+    await this.db.update(sessions).set({ expiresAt }).where(eq(sessions.id, sessionId));
     const accessToken = await this.signer.sign({ sub: userId, sid: sessionId }, this.config.accessTokenTtl);
     return { accessToken, refreshToken, expiresIn: this.config.accessTokenTtl };
   }

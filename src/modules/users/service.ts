@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, gte, lt, or } from "drizzle-orm";
-import type { DB } from "../../db";
-import { users } from "../../db/schema.sqlite";
+import type { Database } from "../../db";
+import { first, users } from "../../db/schema";
 import { BadRequest, Conflict, NotFound } from "../../errors";
 import type { PresenceView } from "../../events";
 import type { OwnUser, PublicUser, UpdateProfile, UserRef } from "./model";
@@ -48,12 +48,12 @@ const prefixEnd = (prefix: string) => prefix + "\u{10FFFF}";
 
 export class UserService {
   constructor(
-    private readonly db: DB,
+    private readonly database: Database,
     private readonly presence: PresenceView,
   ) {}
 
   async get(id: string): Promise<UserRow> {
-    const row = this.db.select().from(users).where(eq(users.id, id)).get();
+    const row = first(await this.database.db.select().from(users).where(eq(users.id, id)).limit(1));
     if (!row) throw new NotFound("User");
     return row;
   }
@@ -73,13 +73,12 @@ export class UserService {
       const [after] = decodeCursor(cursor, ["string"]) as [string];
       conditions.push(gt(users.usernameLower, after));
     }
-    const rows = this.db
+    const rows = await this.database.db
       .select()
       .from(users)
       .where(and(...conditions))
       .orderBy(asc(users.usernameLower))
-      .limit(limit + 1)
-      .all();
+      .limit(limit + 1);
     const page = rows.slice(0, limit);
     return {
       users: page.map((r) => toPublicUser(r, this.presence)),
@@ -101,7 +100,9 @@ export class UserService {
     }
     if (Object.keys(values).length === 0) return this.get(id);
     try {
-      const row = this.db.update(users).set(values).where(eq(users.id, id)).returning().get();
+      const row = first(
+        await this.database.tx((db) => db.update(users).set(values).where(eq(users.id, id)).returning()),
+      );
       if (!row) throw new NotFound("User");
       return row;
     } catch (error) {
@@ -111,7 +112,7 @@ export class UserService {
   }
 
   async touchLastSeen(id: string, at: Date): Promise<void> {
-    this.db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)).run();
+    await this.database.tx((db) => db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)));
   }
 }
 
