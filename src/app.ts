@@ -1,3 +1,4 @@
+// Conventions for new code: CONTRIBUTING.md.
 import { Elysia } from "elysia";
 import pkg from "../package.json";
 import type { Config } from "./config";

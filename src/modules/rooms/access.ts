@@ -1,3 +1,4 @@
+// Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../../db";
 import { first, roomMembers, rooms } from "../../db/schema";
