@@ -24,7 +24,15 @@ export interface Deps {
   events?: Events;
   presence?: PresenceView;
   logger?: Logger;
+  /** The clock in ms for expiries, throttles and rate limits; tests pass one they control. */
+  now?: () => number;
 }
+
+/**
+ * Runs on SIGTERM/SIGINT once the server has stopped accepting connections, before in-flight
+ * requests are awaited and the database is closed: e.g. closing WebSockets with 1001.
+ */
+export type ShutdownHook = () => void | Promise<void>;
 
 /** Everything the app is made of, built once from its dependencies. */
 export function createServices(deps: Deps) {
@@ -32,8 +40,9 @@ export function createServices(deps: Deps) {
   const events = deps.events ?? new RecordingEvents();
   const presence = deps.presence ?? nobodyOnline;
   const logger = deps.logger ?? createLogger(config.logLevel);
-  const signer = createSigner(config.jwtSecret);
-  const auth = new AuthService(database, config, signer, events, presence);
+  const now = deps.now ?? Date.now;
+  const signer = createSigner(config.jwtSecret, now);
+  const auth = new AuthService(database, config, signer, events, presence, now);
   const users = new UserService(database, presence);
   return {
     config,
@@ -43,8 +52,11 @@ export function createServices(deps: Deps) {
     logger,
     auth,
     users,
-    authLimiter: new RateLimiter(config.rateLimitAuth, 60_000),
-    messageLimiter: new RateLimiter(config.rateLimitMessages, 10_000),
+    now,
+    authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
+    messageLimiter: new RateLimiter(config.rateLimitMessages, 10_000, now),
+    /** Modules push their clean-up here; src/index.ts runs them in order on shutdown. */
+    shutdownHooks: [] as ShutdownHook[],
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -35,8 +35,12 @@ export interface Limits {
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** A bad variable: its message is one line that names it. */
 export class ConfigError extends Error {
-  constructor(variable: string, problem: string) {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
     super(`Invalid configuration: ${variable} ${problem}`);
     this.name = "ConfigError";
   }
@@ -44,20 +48,28 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** A value quoted for an error message, on one line and cut short. */
+const shown = (value: string) => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+
 function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (!/^[+-]?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max)
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got ${shown(raw)}`);
   return value;
+}
+
+/** PORT alone, for `--healthcheck`, which must not touch the JWT secret or the database. */
+export function readPort(env: Env): number {
+  return int(env, "PORT", 3000, 0, 65535);
 }
 
 function databaseUrl(env: Env): string {
   const url = env.DATABASE_URL?.trim() || "sqlite://./data/chat.db";
   if (url.startsWith("sqlite://") && url.length > "sqlite://".length) return url;
   if (/^postgres(ql)?:\/\/.+/.test(url)) return url;
-  throw new ConfigError("DATABASE_URL", `must be sqlite://<path> or postgres://…, got "${url}"`);
+  throw new ConfigError("DATABASE_URL", `must be sqlite://<path> or postgres://…, got ${shown(url)}`);
 }
 
 function corsOrigins(env: Env): Config["corsOrigins"] {
@@ -70,7 +82,7 @@ function corsOrigins(env: Env): Config["corsOrigins"] {
       const parsed = new URL(origin);
       if (parsed.origin !== origin.replace(/\/$/, "")) throw new Error();
     } catch {
-      throw new ConfigError("CORS_ORIGINS", `must be "*" or comma-separated origins like https://chat.example.com, got "${origin}"`);
+      throw new ConfigError("CORS_ORIGINS", `must be "*" or comma-separated origins like https://chat.example.com, got ${shown(origin)}`);
     }
   }
   return origins;
@@ -97,22 +109,26 @@ function jwtSecret(env: Env, production: boolean, secretFile: string): string {
   return secret;
 }
 
+/**
+ * Reads and checks every variable; the first bad one throws a ConfigError. `secretFile` is where
+ * a generated development JWT secret is kept.
+ */
 export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret"): Config {
   const production = env.NODE_ENV === "production";
   const logLevel = (env.LOG_LEVEL?.trim() || "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel))
-    throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
+    throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got ${shown(env.LOG_LEVEL ?? "")}`);
   const redisUrl = env.REDIS_URL?.trim() || null;
   if (redisUrl && !/^rediss?:\/\/.+/.test(redisUrl))
-    throw new ConfigError("REDIS_URL", `must be redis://… or rediss://…, got "${redisUrl}"`);
+    throw new ConfigError("REDIS_URL", `must be redis://… or rediss://…, got ${shown(redisUrl)}`);
   const host = env.HOST?.trim() || "0.0.0.0";
+  if (/\s|\//.test(host)) throw new ConfigError("HOST", `must be a host name or IP address, got ${shown(host)}`);
 
-  return {
-    port: int(env, "PORT", 3000, 0, 65535),
+  const config: Omit<Config, "jwtSecret"> = {
+    port: readPort(env),
     host,
     databaseUrl: databaseUrl(env),
     redisUrl,
-    jwtSecret: jwtSecret(env, production, secretFile),
     accessTokenTtl: int(env, "ACCESS_TOKEN_TTL", 900, 1),
     refreshTokenTtl: int(env, "REFRESH_TOKEN_TTL", 2_592_000, 1),
     corsOrigins: corsOrigins(env),
@@ -133,6 +149,8 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
       passwordTimeCost: int(env, "PASSWORD_TIME_COST", 2, 1),
     },
   };
+  // Last, so that a bad variable elsewhere never leaves a generated secret behind.
+  return { ...config, jwtSecret: jwtSecret(env, production, secretFile) };
 }
 
 /** A config for tests: in-memory database, fixed secret, limits off unless given. */

@@ -84,8 +84,24 @@ function jsonResponse(status: number, body: ErrorBody, headers: Record<string, s
   });
 }
 
-/** Elysia's validation error as a list of `{ path, message }` without echoing whole values. */
-function validationDetails(error: ValidationError) {
+/**
+ * Elysia's validation error as `{ in, fields: [{ field, message }] }` without echoing whole values.
+ * A query or path value that fails after conversion (`?limit=500`) reaches us as a "property"
+ * error without its name: it is found again by its value in the URL.
+ */
+function validationDetails(error: ValidationError, url: URL) {
+  let where: string = error.type;
+  let fallbackField: string = error.type;
+  if (where === "property") {
+    where = "request";
+    const value = String(error.value);
+    for (const [name, given] of url.searchParams)
+      if (given === value) {
+        where = "query";
+        fallbackField = name;
+        break;
+      }
+  }
   const seen = new Set<string>();
   const fields: { field: string; message: string }[] = [];
   for (const issue of error.all) {
@@ -94,10 +110,10 @@ function validationDetails(error: ValidationError) {
     const key = `${field}\u0000${message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    fields.push({ field: field || error.type, message });
+    fields.push({ field: field || fallbackField, message });
     if (fields.length >= 20) break;
   }
-  return { in: error.type, fields };
+  return { in: where, fields };
 }
 
 /** Renders every error the app can raise in the contract's envelope. */
@@ -116,9 +132,20 @@ export function errorHandler(logger: Logger) {
         if (typeof value === "string" && key !== "content-type") extra[key] = value;
       if (error instanceof AppError)
         return json(error.status, errorBody(error.code, error.message, error.details), { ...extra, ...error.headers });
+      const unexpected = () => {
+        logger.error("unhandled error", {
+          requestId,
+          method: request.method,
+          path: new URL(request.url).pathname,
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+        });
+        return json(500, errorBody("INTERNAL", "Something went wrong on our side."), extra);
+      };
       switch (code) {
         case "VALIDATION": {
-          const details = validationDetails(error as ValidationError);
+          // A handler's answer that breaks its own response schema is our bug, not the client's.
+          if ((error as ValidationError).type === "response") return unexpected();
+          const details = validationDetails(error as ValidationError, new URL(request.url));
           const first = details.fields[0];
           const message = first ? `Invalid ${details.in}: ${first.field} ${first.message.toLowerCase()}` : "Invalid request.";
           return json(422, errorBody("VALIDATION_FAILED", message, details), extra);
@@ -133,12 +160,6 @@ export function errorHandler(logger: Logger) {
       const status = (error as { status?: unknown })?.status;
       if (typeof status === "number" && status === 413)
         return json(413, errorBody("PAYLOAD_TOO_LARGE", "The request body is too large."), extra);
-      logger.error("unhandled error", {
-        requestId,
-        method: request.method,
-        path: new URL(request.url).pathname,
-        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-      });
-      return json(500, errorBody("INTERNAL", "Something went wrong on our side."), extra);
+      return unexpected();
     });
 }

@@ -1,23 +1,55 @@
 import { createApp, createServices } from "./app";
-import { ConfigError, loadConfig } from "./config";
-import { openDatabase } from "./db";
+import { ConfigError, loadConfig, readPort } from "./config";
+import { type Database, openDatabase } from "./db";
 import { createLogger } from "./logger";
+
+/** How long in-flight requests get to finish on shutdown before their connections are cut. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
+/** Stops with one line on stderr: start-up problems are the operator's to fix, not stack traces. */
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+// `bunchat --healthcheck` asks the running server whether it is ready (for Docker's HEALTHCHECK,
+// whose runtime image has no curl): exit 0 when /ready answers 200, 1 otherwise.
+if (process.argv.includes("--healthcheck")) {
+  let port: number;
+  try {
+    port = readPort(Bun.env);
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+  const ok = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(3000) }).then(
+    (res) => res.ok,
+    () => false,
+  );
+  process.exit(ok ? 0 : 1);
+}
 
 let config;
 try {
   config = loadConfig();
 } catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(1);
-  }
+  if (error instanceof ConfigError) fail(error.message);
   throw error;
 }
 
 const logger = createLogger(config.logLevel);
-const database = openDatabase(config.databaseUrl);
+let database: Database;
+try {
+  database = openDatabase(config.databaseUrl);
+} catch (error) {
+  fail(`Cannot open the database (DATABASE_URL): ${error instanceof Error ? error.message : String(error)}`);
+}
 const services = createServices({ config, database, logger });
-const app = createApp(services).listen({ port: config.port, hostname: config.host });
+const app = createApp(services);
+try {
+  app.listen({ port: config.port, hostname: config.host });
+} catch (error) {
+  fail(`Cannot listen on ${config.host}:${config.port} (HOST, PORT): ${error instanceof Error ? error.message : String(error)}`);
+}
 logger.info("listening", { url: `http://${config.host}:${app.server!.port}`, database: database.dialect });
 
 let stopping = false;
@@ -25,8 +57,23 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info("shutting down", { signal });
-  // Stop accepting, let in-flight requests finish, then close the database.
-  await app.stop(false);
+  // Stop accepting at once; the promise settles when in-flight requests have been answered
+  // and every connection (WebSockets included) is closed.
+  const server = app.server;
+  const drained = app.stop(false);
+  for (const hook of services.shutdownHooks) {
+    try {
+      await hook();
+    } catch (error) {
+      logger.error("shutdown hook failed", { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  const timer = setTimeout(() => {
+    logger.warn("in-flight requests did not finish in time; closing their connections", { timeoutMs: DRAIN_TIMEOUT_MS });
+    void server?.stop(true);
+  }, DRAIN_TIMEOUT_MS);
+  await drained;
+  clearTimeout(timer);
   database.close();
   logger.info("stopped");
   process.exit(0);

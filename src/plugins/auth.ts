@@ -3,13 +3,16 @@ import { Elysia } from "elysia";
 import { Unauthenticated } from "../errors";
 import type { AccessClaims, AuthService, TokenSigner } from "../modules/auth/service";
 
-/** An access-token signer on @elysiajs/jwt, HS256 only (so `alg: none` and key confusion fail). */
-export function createSigner(secret: string): TokenSigner {
+/**
+ * An access-token signer on @elysiajs/jwt, HS256 only (so `alg: none` and key confusion fail).
+ * `now` (ms) sets `exp` when signing and is the time expiry is checked against.
+ */
+export function createSigner(secret: string, now: () => number = Date.now): TokenSigner {
   const { jwt: codec } = jwt({ name: "jwt", secret, alg: "HS256" }).decorator;
   return {
-    sign: (claims, ttl) => codec.sign({ ...claims, exp: Math.floor(Date.now() / 1000) + ttl }),
+    sign: (claims, ttl) => codec.sign({ ...claims, exp: Math.floor(now() / 1000) + ttl }),
     async verify(token) {
-      const payload = await codec.verify(token, { algorithms: ["HS256"] });
+      const payload = await codec.verify(token, { algorithms: ["HS256"], currentDate: new Date(now()) });
       if (!payload || typeof payload.sub !== "string" || typeof payload.sid !== "string") return null;
       return { sub: payload.sub, sid: payload.sid } satisfies AccessClaims;
     },

@@ -9,16 +9,41 @@ const assets: Record<string, { path: string; type: string }> = {
   "swagger-ui.css": { path: swaggerCss, type: "text/css; charset=utf-8" },
 };
 
+const SPEC = "/swagger/json";
+
+/**
+ * The generator writes a body-less response (`t.Void()`, e.g. a 204) as `content: { type: "void" }`,
+ * which is not valid OpenAPI: such a response has no `content` at all.
+ */
+function dropVoidContent(document: unknown) {
+  const paths = (document as { paths?: Record<string, Record<string, { responses?: Record<string, { content?: object }> }>> })?.paths;
+  for (const operations of Object.values(paths ?? {}))
+    for (const operation of Object.values(operations))
+      for (const response of Object.values(operation?.responses ?? {}))
+        if (response?.content && "type" in response.content) delete response.content;
+}
+
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, served with no CDN. */
 export function openapiPlugin(version: string) {
   return new Elysia({ name: "openapi" })
+    // Local to this plugin: runs for the document and UI routes only.
+    .onAfterHandle(({ path, response }) => {
+      if (path === SPEC) dropVoidContent(response);
+    })
     .use(
       openapi({
         path: "/swagger",
-        specPath: "/swagger/json",
+        specPath: SPEC,
         provider: "swagger-ui",
         openapiVersion: "3.1.0",
-        swagger: { cdn: `${ASSETS}/swagger-ui-bundle.js`, theme: `${ASSETS}/swagger-ui.css`, persistAuthorization: true },
+        swagger: {
+          cdn: `${ASSETS}/swagger-ui-bundle.js`,
+          theme: `${ASSETS}/swagger-ui.css`,
+          persistAuthorization: true,
+          // Absolute, so that /swagger/ (trailing slash) finds the document too; the option is
+          // left out of the plugin's types but passed through to Swagger UI.
+          ...({ url: SPEC } as object),
+        },
         exclude: { paths: [/^\/swagger/] },
         documentation: {
           info: {
@@ -27,7 +52,8 @@ export function openapiPlugin(version: string) {
             description:
               "A lightweight chat server. Authenticate with `POST /api/auth/login`, then send `Authorization: Bearer <accessToken>`. " +
               "Real-time events arrive over one WebSocket at `GET /ws` (see the README for its frames). " +
-              'Every error has the shape `{ "error": { "code", "message", "details"? } }`.',
+              // No double quotes: the UI page copies this into an HTML attribute unescaped.
+              "Every error has the shape `{ error: { code, message, details? } }`.",
           },
           tags: [
             { name: "Service", description: "Liveness and readiness" },

@@ -11,6 +11,7 @@ export class RateLimiter {
   constructor(
     readonly capacity: number,
     readonly windowMs: number,
+    private readonly now: () => number = Date.now,
   ) {
     this.perMs = capacity / windowMs;
   }
@@ -20,7 +21,7 @@ export class RateLimiter {
   }
 
   /** Takes one token for `key`, or throws RateLimited with the seconds until one is free. */
-  take(key: string, now = Date.now()): void {
+  take(key: string, now = this.now()): void {
     if (!this.enabled) return;
     const bucket = this.buckets.get(key);
     const tokens = bucket ? Math.min(this.capacity, bucket.tokens + (now - bucket.at) * this.perMs) : this.capacity;

@@ -10,8 +10,9 @@ export function authModule(auth: AuthService, limiter: RateLimiter) {
   return new Elysia({ prefix: "/api/auth", tags: ["Auth"] })
     .use(authPlugin(auth))
     .macro({
+      // In `transform`, before validation: malformed floods are limited too.
       authRateLimit: {
-        beforeHandle({ request, server }) {
+        transform({ request, server }) {
           limiter.take(server?.requestIP(request)?.address ?? "local");
         },
       },
@@ -25,23 +26,25 @@ export function authModule(auth: AuthService, limiter: RateLimiter) {
       {
         authRateLimit: true,
         body: RegisterBody,
-        response: { 201: AuthResult, 409: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+        response: { 201: AuthResult, 400: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
         detail: { summary: "Create an account", description: "Creates a user and a session; answers with tokens." },
       },
     )
     .post("/login", ({ body, headers }) => auth.login(body, headers["user-agent"]), {
       authRateLimit: true,
       body: LoginBody,
-      response: { 200: AuthResult, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+      response: { 200: AuthResult, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
       detail: {
         summary: "Log in",
-        description: "With a username or email. Unknown users and wrong passwords get the same 401.",
+        description:
+          "With a username or email. Unknown users and wrong passwords get the same 401. " +
+          "Repeated failures for one name slow that name down (429 with Retry-After), whether or not it exists.",
       },
     })
     .post("/refresh", ({ body }) => auth.refresh(body.refreshToken), {
       authRateLimit: true,
       body: RefreshBody,
-      response: { 200: Tokens, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+      response: { 200: Tokens, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
       detail: {
         summary: "Rotate tokens",
         description: "Each refresh token works once. Presenting a used one ends the whole session.",
@@ -56,8 +59,11 @@ export function authModule(auth: AuthService, limiter: RateLimiter) {
       {
         auth: true,
         body: RefreshBody,
-        response: { 204: t.Void({ description: "Session ended" }), 401: ErrorResponse, 422: ErrorResponse },
-        detail: { summary: "Log out", description: "Ends the session and closes its WebSockets." },
+        response: { 204: t.Void({ description: "Session ended" }), 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse },
+        detail: {
+          summary: "Log out",
+          description: "Ends the caller's session (and the refresh token's, if another of the caller's) and closes its WebSockets.",
+        },
       },
     )
     .get("/me", ({ caller }) => auth.me(caller.userId), {

@@ -37,11 +37,11 @@ class LoginThrottle {
   private static readonly WINDOW_MS = 15 * 60_000;
   private static readonly MAX_LOCK_MS = 15 * 60_000;
 
-  check(name: string, now = Date.now()) {
+  check(name: string, now: number) {
     const entry = this.failures.get(name);
     if (entry && entry.until > now) throw new RateLimited(Math.ceil((entry.until - now) / 1000));
   }
-  fail(name: string, now = Date.now()) {
+  fail(name: string, now: number) {
     let entry = this.failures.get(name);
     if (!entry || now - entry.last > LoginThrottle.WINDOW_MS) entry = { count: 0, until: 0, last: now };
     entry.count++;
@@ -73,6 +73,8 @@ export class AuthService {
     private readonly signer: TokenSigner,
     private readonly events: Events,
     private readonly presence: PresenceView,
+    /** The time in ms; tests pass a controllable clock. JWT expiry follows it too (see createSigner). */
+    private readonly now: () => number = Date.now,
   ) {
     this.dummyHash = this.hash(randomToken());
   }
@@ -102,7 +104,7 @@ export class AuthService {
             passwordHash,
             displayName,
             displayNameLower: displayName.toLowerCase(),
-            createdAt: new Date(),
+            createdAt: new Date(this.now()),
           })
           .returning();
         return { user: toOwnUser(user!, this.presence), ...(await this.startSession(user!.id, userAgent)) };
@@ -122,7 +124,7 @@ export class AuthService {
 
   async login(input: LoginBody, userAgent?: string): Promise<AuthResult> {
     const name = input.username.trim().toLowerCase();
-    this.throttle.check(name);
+    this.throttle.check(name, this.now());
     const user = first(
       await this.db
         .select()
@@ -132,7 +134,7 @@ export class AuthService {
     );
     const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok) {
-      this.throttle.fail(name);
+      this.throttle.fail(name, this.now());
       throw new Unauthenticated("Wrong username or password.");
     }
     this.throttle.succeed(name);
@@ -142,7 +144,7 @@ export class AuthService {
 
   /** Rotates a refresh token. A token presented twice means it leaked: the whole session ends. */
   async refresh(refreshToken: string): Promise<Tokens> {
-    const now = new Date();
+    const now = new Date(this.now());
     const hash = sha256(refreshToken);
     const outcome = await this.database.tx(async (db) => {
       const row = first(
@@ -170,6 +172,11 @@ export class AuthService {
     return outcome.tokens!;
   }
 
+  /**
+   * Ends the caller's session, and the refresh token's session when that is another of the
+   * caller's own (a client logging out with a token it kept from elsewhere). A token of another
+   * user's session is ignored rather than revealed.
+   */
   async logout(caller: Caller, refreshToken: string): Promise<void> {
     const row = first(
       await this.db
@@ -179,15 +186,15 @@ export class AuthService {
         .where(eq(refreshTokens.tokenHash, sha256(refreshToken)))
         .limit(1),
     );
-    // A token of another user's session is ignored rather than revealed.
-    if (row && row.userId === caller.userId) await this.revokeSession(row.sessionId);
+    await this.revokeSession(caller.sessionId);
+    if (row && row.userId === caller.userId && row.sessionId !== caller.sessionId) await this.revokeSession(row.sessionId);
   }
 
   async revokeSession(sessionId: string): Promise<void> {
     await this.database.tx((db) =>
       db
         .update(sessions)
-        .set({ revokedAt: new Date() })
+        .set({ revokedAt: new Date(this.now()) })
         .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt))),
     );
     this.events.sessionRevoked(sessionId);
@@ -208,7 +215,7 @@ export class AuthService {
         .where(eq(sessions.id, sessionId))
         .limit(1),
     );
-    return !!session && session.userId === userId && !session.revokedAt && session.expiresAt > new Date();
+    return !!session && session.userId === userId && !session.revokedAt && session.expiresAt.getTime() > this.now();
   }
 
   async me(userId: string) {
@@ -219,7 +226,7 @@ export class AuthService {
 
   async createWsTicket(caller: Caller) {
     const ticket = randomToken();
-    const now = Date.now();
+    const now = this.now();
     await this.database.tx(async (db) => {
       await db.delete(wsTickets).where(lt(wsTickets.expiresAt, new Date(now)));
       await db.insert(wsTickets).values({
@@ -238,7 +245,7 @@ export class AuthService {
       await this.database.tx((db) =>
         db
           .delete(wsTickets)
-          .where(and(eq(wsTickets.ticketHash, sha256(ticket)), gt(wsTickets.expiresAt, new Date())))
+          .where(and(eq(wsTickets.ticketHash, sha256(ticket)), gt(wsTickets.expiresAt, new Date(this.now()))))
           .returning(),
       ),
     );
@@ -248,7 +255,7 @@ export class AuthService {
 
   /** Call inside a transaction. */
   private async startSession(userId: string, userAgent?: string): Promise<Tokens> {
-    const now = new Date();
+    const now = new Date(this.now());
     const sessionId = Bun.randomUUIDv7();
     await this.db.insert(sessions).values({
       id: sessionId,

@@ -9,7 +9,7 @@ import { toOwnUser, toPublicUser, type UserService } from "./service";
 export function usersModule(auth: AuthService, users: UserService, presence: PresenceView) {
   return new Elysia({ prefix: "/api/users", tags: ["Users"] })
     .use(authPlugin(auth))
-    .get("/", ({ query }) => users.search(query.q, query.limit ?? 50, query.cursor), {
+    .get("", ({ query }) => users.search(query.q, query.limit ?? 50, query.cursor), {
       auth: true,
       query: UserSearchQuery,
       response: { 200: UserPage, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse },
@@ -21,8 +21,11 @@ export function usersModule(auth: AuthService, users: UserService, presence: Pre
     .patch("/me", async ({ caller, body }) => toOwnUser(await users.update(caller.userId, body), presence), {
       auth: true,
       body: UpdateProfile,
-      response: { 200: OwnUser, 401: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
-      detail: { summary: "Update my profile", description: "Send only the fields to change; null clears one." },
+      response: { 200: OwnUser, 400: ErrorResponse, 401: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+      detail: {
+        summary: "Update my profile",
+        description: "Send only the fields to change; null clears one. Unknown fields are ignored.",
+      },
     })
     .get("/:id", async ({ params }) => toPublicUser(await users.get(params.id), presence), {
       auth: true,

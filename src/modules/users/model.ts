@@ -38,7 +38,7 @@ export const Username = t.String({
   description: "3–32 of A–Z, a–z, 0–9, _ . -; unique ignoring case",
 });
 export const Email = t.String({ format: "email", maxLength: 254 });
-export const DisplayName = t.String({ minLength: 1, maxLength: 64 });
+export const DisplayName = t.String({ minLength: 1, maxLength: 64, pattern: "\\S", description: "1–64 characters, not only spaces" });
 export const AvatarUrl = t.String({ format: "uri", maxLength: 2048, pattern: "^https?://" });
 export const StatusText = t.String({ maxLength: 140 });
 
