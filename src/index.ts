@@ -39,7 +39,9 @@ try {
 const logger = createLogger(config.logLevel);
 let database: Database;
 try {
-  database = openDatabase(config.databaseUrl);
+  database = openDatabase(config.databaseUrl, { logger });
+  // PostgreSQL connects and migrates in the background; start serving only once it has.
+  await database.ready;
 } catch (error) {
   fail(`Cannot open the database (DATABASE_URL): ${error instanceof Error ? error.message : String(error)}`);
 }
@@ -74,7 +76,7 @@ async function shutdown(signal: string) {
   }, DRAIN_TIMEOUT_MS);
   await drained;
   clearTimeout(timer);
-  database.close();
+  await database.close();
   logger.info("stopped");
   process.exit(0);
 }

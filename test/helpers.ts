@@ -1,7 +1,8 @@
 import { createApp, createServices, type Services } from "../src/app";
 import { type Config, testConfig } from "../src/config";
-import { openDatabase } from "../src/db";
+import { type Database, openDatabase } from "../src/db";
 import { RecordingEvents } from "../src/events";
+import { freshPgDatabase } from "./pg";
 
 export interface TestContext {
   app: ReturnType<typeof createApp>;
@@ -11,7 +12,8 @@ export interface TestContext {
   call(method: string, path: string, opts?: { body?: unknown; token?: string; headers?: Record<string, string> }): Promise<TestResponse>;
   /** Registers a user and returns its tokens and id. */
   user(name?: string, password?: string): Promise<TestUser>;
-  close(): void;
+  /** Closes the database (and drops it on PostgreSQL). */
+  close(): Promise<void>;
 }
 
 export interface TestResponse {
@@ -29,10 +31,29 @@ export interface TestUser {
 
 let counter = 0;
 
-/** A fresh app on its own in-memory database, migrated from drizzle/. */
+/**
+ * A fresh database, migrated from drizzle/: SQLite in memory, or, when TEST_DATABASE_URL names
+ * a PostgreSQL server, a new database there, dropped by `close()`. A given `url` is used as is.
+ */
+export function freshDatabase(url?: string): { database: Database; url: string; close(): Promise<void> } {
+  const pg = !url && Bun.env.TEST_DATABASE_URL ? freshPgDatabase(Bun.env.TEST_DATABASE_URL) : null;
+  const chosen = url ?? pg?.url ?? "sqlite://:memory:";
+  const database = openDatabase(chosen, { before: pg?.created, poolSize: 4 });
+  return {
+    database,
+    url: chosen,
+    async close() {
+      await database.close();
+      await pg?.drop();
+    },
+  };
+}
+
+/** A fresh app on its own fresh database (see freshDatabase). */
 export function setup(overrides: Partial<Config> = {}): TestContext {
-  const config = testConfig(overrides);
-  const database = openDatabase(config.databaseUrl);
+  const fresh = freshDatabase(overrides.databaseUrl);
+  const database = fresh.database;
+  const config = testConfig({ ...overrides, databaseUrl: fresh.url });
   const events = new RecordingEvents();
   const services = createServices({ config, database, events });
   const app = createApp(services);
@@ -63,7 +84,7 @@ export function setup(overrides: Partial<Config> = {}): TestContext {
     return { id: res.body.user.id, username, token: res.body.accessToken, refreshToken: res.body.refreshToken };
   };
 
-  return { app, services, events, call, user, close: () => database.close() };
+  return { app, services, events, call, user, close: () => fresh.close() };
 }
 
 /** Asserts the contract's error envelope and returns its code. */

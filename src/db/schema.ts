@@ -4,6 +4,7 @@
  * carry the swap to every importer). Services stay dialect-neutral: they `await` queries,
  * take rows with `first()`, and write inside `database.tx()`.
  */
+import type * as pg from "./schema.pg";
 import * as sqlite from "./schema.sqlite";
 
 export let users = sqlite.users;
@@ -26,8 +27,14 @@ export function dialect(): Dialect {
   return current;
 }
 
-export function useDialect(next: Dialect, tables: typeof sqlite = sqlite): void {
+export function useDialect(next: "sqlite"): void;
+export function useDialect(next: "pg", tables: typeof pg): void;
+export function useDialect(next: Dialect, pgTables?: typeof pg): void {
   current = next;
+  // The one place PostgreSQL tables pass as SQLite ones: both schemas declare the same
+  // tables, columns and TypeScript property types (test/db/schema-parity.test.ts), and a
+  // query built from them is compiled by the PostgreSQL builder the database hands out.
+  const tables = next === "pg" ? (pgTables as unknown as typeof sqlite) : sqlite;
   ({ users, sessions, refreshTokens, wsTickets, teams, teamMembers, invitations, rooms, roomMembers, messages, messageEdits, reactions } =
     tables);
 }

@@ -117,9 +117,11 @@ export class UserService {
 }
 
 export function isUniqueViolation(error: unknown): boolean {
-  const e = error as { code?: string; message?: string; cause?: unknown } | undefined;
+  const e = error as { code?: string; errno?: unknown; message?: string; cause?: unknown } | undefined;
   if (!e) return false;
   if (e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY" || e.code === "23505") return true;
+  // Bun's PostgreSQL errors carry the SQLSTATE in `errno`.
+  if (e.errno === "23505") return true;
   if (typeof e.message === "string" && e.message.includes("UNIQUE constraint failed")) return true;
   return e.cause !== undefined && e.cause !== error && isUniqueViolation(e.cause);
 }

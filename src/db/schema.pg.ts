@@ -1,0 +1,217 @@
+/**
+ * The PostgreSQL schema: the same tables, columns, names and indexes as `schema.sqlite.ts`
+ * (test/db/schema-parity.test.ts keeps the two in step), so services written against the
+ * SQLite tables run unchanged. Column types are chosen so both dialects hand services the
+ * same JavaScript values: times are millisecond-precision `timestamptz` read as `Date`,
+ * counters are `integer` read as numbers, `metadata` stays JSON text and enums stay text.
+ */
+import { index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+
+const time = (name: string) => timestamp(name, { mode: "date", withTimezone: true, precision: 3 });
+
+export const users = pgTable(
+  "users",
+  {
+    id: text("id").primaryKey(),
+    username: text("username").notNull(),
+    usernameLower: text("username_lower").notNull(),
+    email: text("email"),
+    emailLower: text("email_lower"),
+    passwordHash: text("password_hash").notNull(),
+    displayName: text("display_name").notNull(),
+    displayNameLower: text("display_name_lower").notNull(),
+    avatarUrl: text("avatar_url"),
+    statusText: text("status_text"),
+    lastSeenAt: time("last_seen_at"),
+    createdAt: time("created_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("users_username_lower_uq").on(t.usernameLower),
+    uniqueIndex("users_email_lower_uq").on(t.emailLower),
+    index("users_display_name_lower_idx").on(t.displayNameLower),
+  ],
+);
+
+/** A login: the unit that refresh tokens rotate within and that logout revokes. */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: time("created_at").notNull(),
+    expiresAt: time("expires_at").notNull(),
+    revokedAt: time("revoked_at"),
+    userAgent: text("user_agent"),
+  },
+  (t) => [index("sessions_user_idx").on(t.userId)],
+);
+
+/** Refresh tokens are stored only as SHA-256 hashes; a used one is kept to detect reuse. */
+export const refreshTokens = pgTable(
+  "refresh_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    createdAt: time("created_at").notNull(),
+    expiresAt: time("expires_at").notNull(),
+    usedAt: time("used_at"),
+  },
+  (t) => [index("refresh_tokens_session_idx").on(t.sessionId)],
+);
+
+export const wsTickets = pgTable(
+  "ws_tickets",
+  {
+    ticketHash: text("ticket_hash").primaryKey(),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    sessionId: text("session_id")
+      .notNull()
+      .references(() => sessions.id, { onDelete: "cascade" }),
+    expiresAt: time("expires_at").notNull(),
+  },
+  (t) => [index("ws_tickets_expires_idx").on(t.expiresAt)],
+);
+
+export const teams = pgTable("teams", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  description: text("description"),
+  createdBy: text("created_by").notNull(),
+  createdAt: time("created_at").notNull(),
+});
+
+export const teamMembers = pgTable(
+  "team_members",
+  {
+    teamId: text("team_id")
+      .notNull()
+      .references(() => teams.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["owner", "admin", "member"] }).notNull(),
+    joinedAt: time("joined_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.teamId, t.userId] }), index("team_members_user_idx").on(t.userId)],
+);
+
+export const invitations = pgTable(
+  "invitations",
+  {
+    code: text("code").primaryKey(),
+    teamId: text("team_id")
+      .notNull()
+      .references(() => teams.id, { onDelete: "cascade" }),
+    createdBy: text("created_by").notNull(),
+    createdAt: time("created_at").notNull(),
+    expiresAt: time("expires_at").notNull(),
+    maxUses: integer("max_uses"),
+    uses: integer("uses").notNull().default(0),
+    revokedAt: time("revoked_at"),
+  },
+  (t) => [index("invitations_team_idx").on(t.teamId)],
+);
+
+export const rooms = pgTable(
+  "rooms",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind", { enum: ["group", "direct", "channel"] }).notNull(),
+    name: text("name"),
+    topic: text("topic"),
+    teamId: text("team_id").references(() => teams.id, { onDelete: "cascade" }),
+    visibility: text("visibility", { enum: ["public", "private"] }).notNull(),
+    /** For direct rooms only: the two user ids, sorted and joined, so each pair has one room. */
+    directKey: text("direct_key"),
+    createdBy: text("created_by").notNull(),
+    createdAt: time("created_at").notNull(),
+    /** The seq of the newest message; the next message gets lastSeq + 1. */
+    lastSeq: integer("last_seq").notNull().default(0),
+    lastActivityAt: time("last_activity_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("rooms_direct_key_uq").on(t.directKey),
+    index("rooms_team_idx").on(t.teamId),
+    index("rooms_visibility_kind_idx").on(t.visibility, t.kind),
+  ],
+);
+
+export const roomMembers = pgTable(
+  "room_members",
+  {
+    roomId: text("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    role: text("role", { enum: ["owner", "admin", "member"] }).notNull(),
+    joinedAt: time("joined_at").notNull(),
+    lastReadSeq: integer("last_read_seq").notNull().default(0),
+    /** The highest seq one of this member's sockets has received (message status "delivered"). */
+    lastDeliveredSeq: integer("last_delivered_seq").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.roomId, t.userId] }), index("room_members_user_idx").on(t.userId)],
+);
+
+export const messages = pgTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    roomId: text("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
+    seq: integer("seq").notNull(),
+    senderId: text("sender_id").notNull(),
+    content: text("content").notNull(),
+    /** JSON text of an object, or null. */
+    metadata: text("metadata"),
+    replyToId: text("reply_to_id"),
+    replyCount: integer("reply_count").notNull().default(0),
+    clientId: text("client_id"),
+    createdAt: time("created_at").notNull(),
+    editedAt: time("edited_at"),
+    deletedAt: time("deleted_at"),
+  },
+  (t) => [
+    uniqueIndex("messages_room_seq_uq").on(t.roomId, t.seq),
+    uniqueIndex("messages_client_id_uq").on(t.roomId, t.senderId, t.clientId),
+    index("messages_reply_to_idx").on(t.replyToId, t.seq),
+  ],
+);
+
+export const messageEdits = pgTable(
+  "message_edits",
+  {
+    id: text("id").primaryKey(),
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    /** The content as it was before this edit. */
+    content: text("content").notNull(),
+    /** When that content was written (the message's creation or an earlier edit). */
+    editedAt: time("edited_at").notNull(),
+  },
+  (t) => [index("message_edits_message_idx").on(t.messageId, t.editedAt)],
+);
+
+export const reactions = pgTable(
+  "reactions",
+  {
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    emoji: text("emoji").notNull(),
+    createdAt: time("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.emoji, t.userId] })],
+);

@@ -1,0 +1,92 @@
+import { Database as SQLite } from "bun:sqlite";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { drizzle } from "drizzle-orm/bun-sqlite";
+import type { DB, SqliteDatabase } from "./index";
+import { sqliteMigrations } from "./migrations.generated";
+import { useDialect } from "./schema";
+import * as sqliteSchema from "./schema.sqlite";
+
+/** Opens a SQLite file (or `:memory:`), tunes it, and brings its schema up to date. */
+export function openSqlite(path: string): SqliteDatabase {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SQLite(path, { create: true, strict: true });
+  // WAL lets readers run beside the single writer; synchronous=NORMAL with WAL never
+  // corrupts and loses nothing on a process crash (only on power loss since the last sync).
+  sqlite.exec("PRAGMA journal_mode = WAL");
+  sqlite.exec("PRAGMA synchronous = NORMAL");
+  sqlite.exec("PRAGMA foreign_keys = ON");
+  sqlite.exec("PRAGMA busy_timeout = 5000");
+  sqlite.exec("PRAGMA temp_store = MEMORY");
+  sqlite.exec("PRAGMA cache_size = -32000");
+  migrateSqlite(sqlite);
+  useDialect("sqlite");
+  const db: DB = drizzle({ client: sqlite, schema: sqliteSchema });
+
+  // The transaction a piece of async work runs in. `open` turns false at commit/rollback, so
+  // work that outlives its transaction (a timer started inside one) does not think it is in it.
+  const current = new AsyncLocalStorage<{ open: boolean }>();
+  let tail: Promise<unknown> = Promise.resolve();
+  const tx = <T>(fn: (db: DB) => Promise<T>): Promise<T> => {
+    if (current.getStore()?.open) return fn(db);
+    const run = async () => {
+      const scope = { open: true };
+      sqlite.exec("BEGIN IMMEDIATE");
+      try {
+        const result = await current.run(scope, () => fn(db));
+        sqlite.exec("COMMIT");
+        return result;
+      } catch (error) {
+        if (sqlite.inTransaction) sqlite.exec("ROLLBACK");
+        throw error;
+      } finally {
+        scope.open = false;
+      }
+    };
+    const result = tail.then(run, run);
+    tail = result.catch(() => {});
+    return result;
+  };
+
+  return {
+    dialect: "sqlite",
+    db,
+    sqlite,
+    ready: Promise.resolve(),
+    tx,
+    async ping() {
+      try {
+        sqlite.query("SELECT 1").get();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      sqlite.close();
+    },
+  };
+}
+
+/** Applies the embedded migrations that this database has not seen, each in its own transaction. */
+export function migrateSqlite(sqlite: SQLite): string[] {
+  sqlite.exec("CREATE TABLE IF NOT EXISTS __migrations (tag TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)");
+  const applied = new Set(
+    sqlite
+      .query<{ tag: string }, []>("SELECT tag FROM __migrations")
+      .all()
+      .map((r) => r.tag),
+  );
+  const done: string[] = [];
+  for (const migration of sqliteMigrations) {
+    if (applied.has(migration.tag)) continue;
+    sqlite.transaction(() => {
+      for (const statement of migration.sql.split("--> statement-breakpoint"))
+        if (statement.trim()) sqlite.exec(statement);
+      sqlite.query("INSERT INTO __migrations (tag, applied_at) VALUES (?, ?)").run(migration.tag, Date.now());
+    })();
+    done.push(migration.tag);
+  }
+  return done;
+}

@@ -1,0 +1,161 @@
+/**
+ * The database layer itself, on whichever database this run uses (SQLite in memory, or
+ * PostgreSQL when TEST_DATABASE_URL is set): transactions, migrations, health.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { eq, sql } from "drizzle-orm";
+import { type Database, migrateSqlite, openDatabase } from "../../src/db";
+import { pgMigrations, sqliteMigrations } from "../../src/db/migrations.generated";
+import { first, rooms, users } from "../../src/db/schema";
+import { freshDatabase } from "../helpers";
+import { freshPgDatabase } from "../pg";
+
+let fresh: ReturnType<typeof freshDatabase>;
+let database: Database;
+beforeEach(async () => {
+  fresh = freshDatabase();
+  database = fresh.database;
+  await database.ready;
+});
+afterEach(() => fresh.close());
+
+const newUser = (name: string) => {
+  const id = Bun.randomUUIDv7();
+  return { id, username: name, usernameLower: name, passwordHash: "x", displayName: name, displayNameLower: name, createdAt: new Date() };
+};
+
+async function newRoom(): Promise<string> {
+  const owner = newUser(`owner_${Bun.randomUUIDv7()}`);
+  const id = Bun.randomUUIDv7();
+  await database.tx(async (db) => {
+    await db.insert(users).values(owner);
+    await db.insert(rooms).values({ id, kind: "group", name: "r", visibility: "public", createdBy: owner.id, createdAt: new Date(), lastActivityAt: new Date() });
+  });
+  return id;
+}
+
+async function appliedMigrations(db: Database): Promise<string[]> {
+  if (db.dialect === "sqlite") return db.sqlite.query<{ tag: string }, []>("SELECT tag FROM __migrations ORDER BY tag").all().map((r) => r.tag);
+  const result = await db.pg.execute<{ tag: string }>(sql`SELECT tag FROM __migrations ORDER BY tag`);
+  return [...result].map((r) => r.tag);
+}
+
+describe("transactions", () => {
+  test("a failing transaction leaves nothing behind", async () => {
+    const u = newUser("rolled_back");
+    await expect(
+      database.tx(async (db) => {
+        await db.insert(users).values(u);
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(await database.db.select().from(users).where(eq(users.id, u.id))).toEqual([]);
+  });
+
+  test("database.db inside a transaction is that transaction, and a nested tx joins it", async () => {
+    const u = newUser("inside");
+    await expect(
+      database.tx(async (db) => {
+        await db.insert(users).values(u);
+        // Reached through the shared handle, not the one passed in: still this transaction.
+        expect(first(await database.db.select({ id: users.id }).from(users).where(eq(users.id, u.id)))).toEqual({ id: u.id });
+        await database.tx(async (inner) => {
+          await inner.update(users).set({ displayName: "renamed" }).where(eq(users.id, u.id));
+        });
+        throw new Error("undo all of it");
+      }),
+    ).rejects.toThrow("undo all of it");
+    // The nested transaction's write went with the outer one.
+    expect(await database.db.select().from(users).where(eq(users.id, u.id))).toEqual([]);
+  });
+
+  test("concurrent read-modify-write transactions lose no update", async () => {
+    const roomId = await newRoom();
+    // Each reads the counter and writes back the value it read plus one: only serial
+    // execution (SQLite's queue, PostgreSQL's SERIALIZABLE with retries) counts all 20.
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        database.tx(async (db) => {
+          const row = first(await db.select({ lastSeq: rooms.lastSeq }).from(rooms).where(eq(rooms.id, roomId)));
+          await Bun.sleep(0);
+          await db.update(rooms).set({ lastSeq: row!.lastSeq + 1 }).where(eq(rooms.id, roomId));
+        }),
+      ),
+    );
+    expect(first(await database.db.select({ lastSeq: rooms.lastSeq }).from(rooms).where(eq(rooms.id, roomId)))!.lastSeq).toBe(20);
+  });
+
+  test("work started inside a transaction that runs after it ended uses the database, not the dead transaction", async () => {
+    const u = newUser("later");
+    let later!: Promise<unknown>;
+    await database.tx(async (db) => {
+      await db.insert(users).values(u);
+      later = new Promise((resolve, reject) =>
+        setTimeout(() => database.db.select({ id: users.id }).from(users).where(eq(users.id, u.id)).then(resolve, reject), 1),
+      );
+    });
+    expect(await later).toEqual([{ id: u.id }]);
+    // And a transaction begun there is a transaction of its own.
+    const inTimer = await new Promise((resolve, reject) =>
+      setTimeout(() => database.tx((db) => db.update(users).set({ statusText: "x" }).where(eq(users.id, u.id)).returning({ s: users.statusText })).then(resolve, reject), 1),
+    );
+    expect(inTimer).toEqual([{ s: "x" }]);
+  });
+
+  test("times come back as the same instants, to the millisecond", async () => {
+    const u = { ...newUser("clock"), createdAt: new Date("2024-02-29T23:59:59.123Z") };
+    await database.tx((db) => db.insert(users).values(u));
+    const row = first(await database.db.select().from(users).where(eq(users.id, u.id)));
+    expect(row!.createdAt).toBeInstanceOf(Date);
+    expect(row!.createdAt.toISOString()).toBe("2024-02-29T23:59:59.123Z");
+    expect(row!.lastSeenAt).toBeNull();
+  });
+});
+
+describe("migrations", () => {
+  test("every embedded migration is recorded once, and opening again applies none", async () => {
+    const expected = (database.dialect === "sqlite" ? sqliteMigrations : pgMigrations).map((m) => m.tag).sort();
+    expect(expected.length).toBeGreaterThan(0);
+    expect(await appliedMigrations(database)).toEqual(expected);
+    if (database.dialect === "sqlite") {
+      expect(migrateSqlite(database.sqlite)).toEqual([]);
+    } else {
+      const again = openDatabase(fresh.url);
+      await again.ready;
+      await again.close();
+    }
+    expect(await appliedMigrations(database)).toEqual(expected);
+  });
+
+  test("servers opening an empty database together migrate it once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bunchat-migrate-"));
+    const target =
+      database.dialect === "pg"
+        ? freshPgDatabase(Bun.env.TEST_DATABASE_URL!, { empty: true })
+        : { url: `sqlite://${join(dir, "chat.db")}`, created: Promise.resolve(), drop: async () => {} };
+    await target.created;
+    const opened = Array.from({ length: 3 }, () => openDatabase(target.url));
+    try {
+      // Each must come up: on PostgreSQL they start at once and take turns on the advisory lock.
+      await Promise.all(opened.map((d) => d.ready));
+      const expected = (database.dialect === "sqlite" ? sqliteMigrations : pgMigrations).map((m) => m.tag).sort();
+      for (const d of opened) expect(await appliedMigrations(d)).toEqual(expected);
+    } finally {
+      for (const d of opened) await d.close();
+      await target.drop();
+      rmSync(dir, { force: true, recursive: true });
+    }
+  });
+
+  test("ping answers while open and not after close", async () => {
+    expect(await database.ping()).toBe(true);
+    const other = freshDatabase();
+    await other.database.ready;
+    await other.database.close();
+    expect(await other.database.ping()).toBe(false);
+    await other.close();
+  });
+});

@@ -1,0 +1,82 @@
+import { describe, expect, test } from "bun:test";
+import { getTableColumns, is, Table } from "drizzle-orm";
+import { getTableConfig as pgConfig, PgTable } from "drizzle-orm/pg-core";
+import { getTableConfig as sqliteConfig, SQLiteTable } from "drizzle-orm/sqlite-core";
+import * as pg from "../../src/db/schema.pg";
+import * as sqlite from "../../src/db/schema.sqlite";
+import * as neutral from "../../src/db/schema";
+
+/** The shape both dialects must agree on, with dialect-specific types left out. */
+function describeTable(table: Table, config: ReturnType<typeof pgConfig> | ReturnType<typeof sqliteConfig>) {
+  const keys = Object.fromEntries(Object.entries(getTableColumns(table)).map(([key, column]) => [column.name, key]));
+  return {
+    name: config.name,
+    columns: config.columns
+      .map((c) => ({ name: c.name, key: keys[c.name], notNull: c.notNull, primary: c.primary, default: c.default ?? null, enum: c.enumValues ?? null }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    primaryKeys: config.primaryKeys.map((pk) => pk.columns.map((c) => c.name)),
+    indexes: config.indexes
+      .map((i) => ({
+        name: i.config.name,
+        unique: i.config.unique,
+        columns: i.config.columns.map((c) => ("name" in c ? c.name : "(expression)")),
+      }))
+      .sort((a, b) => a.name!.localeCompare(b.name!)),
+    foreignKeys: config.foreignKeys
+      .map((fk) => {
+        const ref = fk.reference();
+        return {
+          columns: ref.columns.map((c) => c.name),
+          table: (ref.foreignTable as unknown as { [k: symbol]: string })[Symbol.for("drizzle:Name")],
+          foreignColumns: ref.foreignColumns.map((c) => c.name),
+          onDelete: fk.onDelete ?? null,
+        };
+      })
+      .sort((a, b) => a.columns.join().localeCompare(b.columns.join())),
+  };
+}
+
+/**
+ * Services see PostgreSQL rows through the SQLite tables' types (src/db/schema.ts), so the rows
+ * must have the same TypeScript types too: this fails `tsc` when they drift.
+ */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Rows<S> = { [K in keyof S]: S[K] extends Table ? [S[K]["$inferSelect"], S[K]["$inferInsert"]] : never };
+const sameRowTypes: Same<Rows<typeof pg>, Rows<typeof sqlite>> = true;
+
+const pgTables = Object.entries(pg).filter(([, v]) => is(v, PgTable)) as [string, PgTable][];
+const sqliteTables = Object.entries(sqlite).filter(([, v]) => is(v, SQLiteTable)) as [string, SQLiteTable][];
+
+describe("the PostgreSQL and SQLite schemas", () => {
+  test("export the same tables under the same names", () => {
+    expect(sameRowTypes).toBe(true);
+    expect(pgTables.map(([key]) => key).sort()).toEqual(sqliteTables.map(([key]) => key).sort());
+    expect(sqliteTables.length).toBeGreaterThan(0);
+  });
+
+  test("the dialect-neutral module re-exports every table", () => {
+    const exported = Object.entries(neutral).filter(([, v]) => is(v, Table)).map(([key]) => key);
+    expect(exported.sort()).toEqual(sqliteTables.map(([key]) => key).sort());
+  });
+
+  for (const [key, sqliteTable] of sqliteTables) {
+    test(`declare ${key} alike: columns, keys, indexes, foreign keys`, () => {
+      const pgTable = (pg as unknown as Record<string, PgTable | undefined>)[key];
+      expect(pgTable).toBeDefined();
+      expect(describeTable(pgTable!, pgConfig(pgTable!))).toEqual(describeTable(sqliteTable, sqliteConfig(sqliteTable)));
+    });
+  }
+
+  test("a drifted table is told apart", () => {
+    // The comparison itself must see a difference in nullability, index uniqueness and names.
+    const a = describeTable(sqlite.users, sqliteConfig(sqlite.users));
+    const b = describeTable(pg.users, pgConfig(pg.users));
+    expect(b).toEqual(a);
+    const drifted = structuredClone(b);
+    drifted.columns[0]!.notNull = !drifted.columns[0]!.notNull;
+    expect(drifted).not.toEqual(a);
+    const reindexed = structuredClone(b);
+    reindexed.indexes[0]!.unique = !reindexed.indexes[0]!.unique;
+    expect(reindexed).not.toEqual(a);
+  });
+});
