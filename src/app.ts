@@ -9,6 +9,10 @@ import { createLogger, type Logger } from "./logger";
 import { authModule } from "./modules/auth";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
+import { roomsModule } from "./modules/rooms";
+import { RoomService } from "./modules/rooms/service";
+import { teamsModule } from "./modules/teams";
+import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { UserService } from "./modules/users/service";
 import { createSigner } from "./plugins/auth";
@@ -44,6 +48,8 @@ export function createServices(deps: Deps) {
   const signer = createSigner(config.jwtSecret, now);
   const auth = new AuthService(database, config, signer, events, presence, now);
   const users = new UserService(database, presence);
+  const rooms = new RoomService(database, events, presence, now);
+  const teams = new TeamService(database, events, rooms, presence, now);
   return {
     config,
     database,
@@ -52,6 +58,8 @@ export function createServices(deps: Deps) {
     logger,
     auth,
     users,
+    rooms,
+    teams,
     now,
     authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
     messageLimiter: new RateLimiter(config.rateLimitMessages, 10_000, now),
@@ -70,7 +78,9 @@ export function createApp(deps: Deps | Services) {
     .use(openapiPlugin(pkg.version))
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth, s.authLimiter))
-    .use(usersModule(s.auth, s.users, s.presence));
+    .use(usersModule(s.auth, s.users, s.presence))
+    .use(roomsModule(s.auth, s.rooms))
+    .use(teamsModule(s.auth, s.teams));
 }
 
 export type App = ReturnType<typeof createApp>;

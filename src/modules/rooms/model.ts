@@ -1,0 +1,110 @@
+import { t } from "elysia";
+import { Limit, PublicUser } from "../users/model";
+
+export const RoomKind = t.Union([t.Literal("group"), t.Literal("direct"), t.Literal("channel")]);
+export const Visibility = t.Union([t.Literal("public"), t.Literal("private")]);
+export type Visibility = typeof Visibility.static;
+export const Role = t.Union([t.Literal("owner"), t.Literal("admin"), t.Literal("member")]);
+
+export const Id = t.String({ minLength: 1, maxLength: 64 });
+export const RoomName = t.String({ minLength: 1, maxLength: 80, description: "1–80 characters after trimming" });
+export const Topic = t.String({ maxLength: 500 });
+
+export const LastMessage = t.Object(
+  {
+    id: t.String(),
+    seq: t.Integer(),
+    senderId: t.String(),
+    content: t.String({ description: "empty when the message was deleted" }),
+    createdAt: t.String({ format: "date-time" }),
+    deletedAt: t.Nullable(t.String({ format: "date-time" })),
+  },
+  { description: "A compact summary of the room's newest message" },
+);
+export type LastMessage = typeof LastMessage.static;
+
+export const Room = t.Object(
+  {
+    id: t.String(),
+    kind: RoomKind,
+    name: t.Nullable(t.String({ description: "null for direct chats: clients show the other member instead" })),
+    topic: t.Nullable(t.String()),
+    teamId: t.Nullable(t.String({ description: "the team of a channel; null otherwise" })),
+    visibility: Visibility,
+    createdBy: t.String(),
+    createdAt: t.String({ format: "date-time" }),
+    memberCount: t.Integer(),
+    lastMessage: t.Nullable(LastMessage),
+    lastSeq: t.Integer({ description: "seq of the newest message, 0 when there is none" }),
+    unreadCount: t.Integer({ description: "lastSeq − myLastReadSeq, at least 0; 0 when not a member" }),
+    myRole: t.Nullable(Role),
+    myLastReadSeq: t.Nullable(t.Integer()),
+  },
+  {
+    description:
+      "A conversation. The my*/unreadCount fields are the caller's (null/0 when not a member). In a " +
+      "channel, myRole is at least the caller's team role. In `room.updated` events, which go to every member " +
+      "at once, myRole and myLastReadSeq are null and unreadCount is 0: clients merge only the shared fields.",
+  },
+);
+export type Room = typeof Room.static;
+
+export const RoomPage = t.Object({ rooms: t.Array(Room), nextCursor: t.Nullable(t.String()) });
+export type RoomPage = typeof RoomPage.static;
+
+export const RoomListQuery = t.Object({
+  limit: t.Optional(Limit),
+  cursor: t.Optional(t.String({ maxLength: 200 })),
+});
+
+export const PublicRoomQuery = t.Object({
+  q: t.Optional(t.String({ maxLength: 80, description: "case-insensitive substring of the name" })),
+  limit: t.Optional(Limit),
+  cursor: t.Optional(t.String({ maxLength: 200 })),
+});
+
+export const CreateRoom = t.Object(
+  {
+    name: RoomName,
+    topic: t.Optional(t.Nullable(Topic)),
+    visibility: t.Optional(t.Union([t.Literal("public"), t.Literal("private")], { default: "private" })),
+    memberIds: t.Optional(t.Array(Id, { maxItems: 100, description: "users to add as members (max 100)" })),
+  },
+  { additionalProperties: false },
+);
+export type CreateRoom = typeof CreateRoom.static;
+
+export const StartDirect = t.Object({ userId: Id }, { additionalProperties: false });
+
+export const UpdateRoom = t.Object(
+  { name: t.Optional(RoomName), topic: t.Optional(t.Nullable(Topic)), visibility: t.Optional(Visibility) },
+  { additionalProperties: false },
+);
+export type UpdateRoom = typeof UpdateRoom.static;
+
+export const RoomMember = t.Object({
+  user: PublicUser,
+  role: Role,
+  joinedAt: t.String({ format: "date-time" }),
+  lastReadSeq: t.Integer(),
+});
+export type RoomMember = typeof RoomMember.static;
+
+export const AddMember = t.Object(
+  { userId: Id, role: t.Optional(t.Union([t.Literal("owner"), t.Literal("admin"), t.Literal("member")], { default: "member" })) },
+  { additionalProperties: false },
+);
+export type AddMember = typeof AddMember.static;
+
+export const ChangeRole = t.Object({ role: Role }, { additionalProperties: false });
+
+export const ReadBody = t.Object(
+  { seq: t.Integer({ minimum: 0, description: "read up to and including this seq; beyond lastSeq counts as lastSeq" }) },
+  { additionalProperties: false },
+);
+
+export const ReadState = t.Object({ roomId: t.String(), lastReadSeq: t.Integer(), unreadCount: t.Integer() });
+export type ReadState = typeof ReadState.static;
+
+export const RoomParams = t.Object({ id: t.String() });
+export const MemberParams = t.Object({ id: t.String(), userId: t.String() });

@@ -1,0 +1,525 @@
+// Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
+import { and, asc, count, desc, eq, inArray, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import type { Database, DB } from "../../db";
+import { first, messages, roomMembers, rooms, teamMembers, users } from "../../db/schema";
+import { Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
+import type { Events, PresenceView } from "../../events";
+import { decodeCursor, encodeCursor, toPublicUser, type UserRow } from "../users/service";
+import { atLeast, effectiveRole, type Role, RoomAccess, type RoomRow } from "./access";
+import type { AddMember, CreateRoom, LastMessage, ReadState, Room, RoomMember, RoomPage, UpdateRoom, Visibility } from "./model";
+import { Outbox } from "./outbox";
+
+/** A room as one user sees it: their effective role and read position (null when not a member). */
+export interface RoomForUser {
+  room: RoomRow;
+  role: Role | null;
+  lastReadSeq: number | null;
+}
+
+export interface NewRoom {
+  kind: "group" | "channel";
+  name: string;
+  topic?: string | null;
+  visibility: Visibility;
+  teamId?: string | null;
+  createdBy: string;
+}
+
+/** An initial or added member; `teamRole` lifts a channel member's effective role. */
+export interface NewMember {
+  userId: string;
+  role: Role;
+  teamRole?: Role | null;
+}
+
+const iso = (d: Date) => d.toISOString();
+
+export function toRoom(
+  room: RoomRow,
+  extra: { memberCount: number; lastMessage: LastMessage | null; role: Role | null; lastReadSeq: number | null },
+): Room {
+  return {
+    id: room.id,
+    kind: room.kind,
+    name: room.name,
+    topic: room.topic,
+    teamId: room.teamId,
+    visibility: room.visibility,
+    createdBy: room.createdBy,
+    createdAt: iso(room.createdAt),
+    memberCount: extra.memberCount,
+    lastMessage: extra.lastMessage,
+    lastSeq: room.lastSeq,
+    unreadCount: extra.role && extra.lastReadSeq !== null ? Math.max(0, room.lastSeq - extra.lastReadSeq) : 0,
+    myRole: extra.role,
+    myLastReadSeq: extra.role ? extra.lastReadSeq : null,
+  };
+}
+
+function toMember(row: { user: UserRow; role: Role; joinedAt: Date; lastReadSeq: number }, presence: PresenceView): RoomMember {
+  return { user: toPublicUser(row.user, presence), role: row.role, joinedAt: iso(row.joinedAt), lastReadSeq: row.lastReadSeq };
+}
+
+/** A name with its outer whitespace removed; blank names are refused with the 422 envelope. */
+export function cleanName(name: string, field = "name"): string {
+  const trimmed = name.trim();
+  if (!trimmed) throw new ValidationFailed(`Invalid body: ${field} must not be blank`, { in: "body", fields: [{ field, message: "must not be blank" }] });
+  return trimmed;
+}
+
+const cleanTopic = (topic: string | null | undefined) => (topic == null ? null : topic.trim() || null);
+
+/** `rooms.last_activity_at DESC, rooms.id DESC` pages: the cursor is the last row's pair. */
+function activityCursor(cursor: string | undefined): SQL | undefined {
+  if (!cursor) return undefined;
+  const [at, id] = decodeCursor(cursor, ["number", "string"]) as [number, string];
+  const when = new Date(at);
+  return or(lt(rooms.lastActivityAt, when), and(eq(rooms.lastActivityAt, when), lt(rooms.id, id)));
+}
+
+function page<T>(rows: T[], limit: number, key: (row: T) => (string | number)[]) {
+  const items = rows.slice(0, limit);
+  return { items, nextCursor: rows.length > limit ? encodeCursor(key(items[items.length - 1]!)) : null };
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * Group rooms, direct chats and the membership rules of every room kind. Team channels
+ * are created and synchronised by the team service through the `…InTx` helpers here.
+ */
+export class RoomService {
+  readonly access: RoomAccess;
+
+  constructor(
+    private readonly database: Database,
+    private readonly events: Events,
+    private readonly presence: PresenceView,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.access = new RoomAccess(database);
+  }
+
+  private get db() {
+    return this.database.db;
+  }
+
+  /** Runs `fn` in a transaction, then sends the events it queued (only if it committed). */
+  private async write<T>(fn: (db: DB, out: Outbox) => Promise<T>): Promise<T> {
+    // A fresh outbox per attempt: PostgreSQL may run a transaction again after a conflict.
+    let out = new Outbox();
+    const result = await this.database.tx((db) => fn(db, (out = new Outbox())));
+    out.flush(this.events);
+    return result;
+  }
+
+  /** Room JSON for any number of rows in two more queries: member counts and newest messages. */
+  async views(rows: RoomForUser[], db: DB = this.db): Promise<Room[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.room.id);
+    const counts = await db
+      .select({ roomId: roomMembers.roomId, n: count() })
+      .from(roomMembers)
+      .where(inArray(roomMembers.roomId, ids))
+      .groupBy(roomMembers.roomId);
+    const withMessages = rows.filter((r) => r.room.lastSeq > 0).map((r) => r.room.id);
+    const newest = withMessages.length
+      ? await db
+          .select({
+            roomId: messages.roomId,
+            id: messages.id,
+            seq: messages.seq,
+            senderId: messages.senderId,
+            content: messages.content,
+            createdAt: messages.createdAt,
+            deletedAt: messages.deletedAt,
+          })
+          .from(messages)
+          .innerJoin(rooms, and(eq(rooms.id, messages.roomId), eq(messages.seq, rooms.lastSeq)))
+          .where(inArray(rooms.id, withMessages))
+      : [];
+    const countOf = new Map(counts.map((c) => [c.roomId, Number(c.n)]));
+    const lastOf = new Map(
+      newest.map((m) => [
+        m.roomId,
+        { id: m.id, seq: m.seq, senderId: m.senderId, content: m.content, createdAt: iso(m.createdAt), deletedAt: m.deletedAt ? iso(m.deletedAt) : null },
+      ]),
+    );
+    return rows.map((r) =>
+      toRoom(r.room, { memberCount: countOf.get(r.room.id) ?? 0, lastMessage: lastOf.get(r.room.id) ?? null, role: r.role, lastReadSeq: r.lastReadSeq }),
+    );
+  }
+
+  /** The caller's rooms, most recent activity first, in three queries per page. */
+  async list(userId: string, limit = 50, cursor?: string): Promise<RoomPage> {
+    const rows = await this.db
+      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq, teamRole: teamMembers.role })
+      .from(roomMembers)
+      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+      .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, userId)))
+      .where(and(eq(roomMembers.userId, userId), activityCursor(cursor)))
+      .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
+      .limit(limit + 1);
+    const { items, nextCursor } = page(rows, limit, (r) => [r.room.lastActivityAt.getTime(), r.room.id]);
+    const views = await this.views(
+      items.map((r) => ({ room: r.room, role: effectiveRole(r.room, r.role, r.teamRole), lastReadSeq: r.lastReadSeq })),
+    );
+    return { rooms: views, nextCursor };
+  }
+
+  /** Public group rooms anyone may discover and join, most recent activity first. */
+  async listPublic(userId: string, q: string | undefined, limit = 50, cursor?: string): Promise<RoomPage> {
+    const term = (q ?? "").trim().toLowerCase();
+    const rows = await this.db
+      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq })
+      .from(rooms)
+      .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
+      .where(
+        and(
+          eq(rooms.visibility, "public"),
+          eq(rooms.kind, "group"),
+          term ? sql`lower(${rooms.name}) LIKE ${`%${escapeLike(term)}%`} ESCAPE '\\'` : undefined,
+          activityCursor(cursor),
+        ),
+      )
+      .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
+      .limit(limit + 1);
+    const { items, nextCursor } = page(rows, limit, (r) => [r.room.lastActivityAt.getTime(), r.room.id]);
+    return { rooms: await this.views(items), nextCursor };
+  }
+
+  async get(userId: string, roomId: string): Promise<Room> {
+    const found = await this.access.canRead(roomId, userId);
+    return (await this.views([found]))[0]!;
+  }
+
+  async create(userId: string, input: CreateRoom): Promise<Room> {
+    const name = cleanName(input.name);
+    const memberIds = [...new Set(input.memberIds ?? [])].filter((id) => id !== userId);
+    const room = await this.write(async (db, out) => {
+      await this.requireUsers(db, memberIds);
+      return this.createRoomInTx(db, out, { kind: "group", name, topic: input.topic, visibility: input.visibility ?? "private", createdBy: userId }, [
+        { userId, role: "owner" },
+        ...memberIds.map((id) => ({ userId: id, role: "member" as const })),
+      ]);
+    });
+    return (await this.views([{ room, role: "owner", lastReadSeq: 0 }]))[0]!;
+  }
+
+  /**
+   * The one direct room of a pair, whoever asks first. The pair's sorted ids are a unique
+   * key, so concurrent starts insert once and everyone else reads the winner's row.
+   */
+  async startDirect(userId: string, otherId: string): Promise<{ room: Room; created: boolean }> {
+    if (otherId === userId)
+      throw new ValidationFailed("You can't start a direct chat with yourself.", { in: "body", fields: [{ field: "userId", message: "must be another user" }] });
+    const directKey = [userId, otherId].sort().join(":");
+    const { roomId, created } = await this.write(async (db, out) => {
+      await this.requireUsers(db, [otherId]);
+      const now = new Date(this.now());
+      const [inserted] = await db
+        .insert(rooms)
+        .values({ id: Bun.randomUUIDv7(), kind: "direct", name: null, topic: null, teamId: null, visibility: "private", directKey, createdBy: userId, createdAt: now, lastActivityAt: now })
+        .onConflictDoNothing({ target: rooms.directKey })
+        .returning();
+      if (inserted) {
+        await this.insertMembers(db, inserted, [userId, otherId].map((id) => ({ userId: id, role: "member" as const })), now);
+        this.announceCreated(out, inserted, [userId, otherId].map((id) => ({ userId: id, role: "member" as const })));
+        return { roomId: inserted.id, created: true };
+      }
+      const existing = first(await db.select({ id: rooms.id }).from(rooms).where(eq(rooms.directKey, directKey)).limit(1));
+      return { roomId: existing!.id, created: false };
+    });
+    return { room: await this.get(userId, roomId), created };
+  }
+
+  async update(userId: string, roomId: string, patch: UpdateRoom): Promise<Room> {
+    const changed = await this.write(async (db, out) => {
+      const found = await this.access.member(roomId, userId, db);
+      if (found.room.kind === "direct") throw new Forbidden("A direct chat has no name, topic or visibility to change.");
+      if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may change the room.");
+      const values: Partial<RoomRow> = {};
+      if (patch.name !== undefined) values.name = cleanName(patch.name);
+      if (patch.topic !== undefined) values.topic = cleanTopic(patch.topic);
+      if (patch.visibility !== undefined) values.visibility = patch.visibility;
+      if (Object.keys(values).length === 0) return false;
+      const [room] = await db.update(rooms).set(values).where(eq(rooms.id, roomId)).returning();
+      // A channel turning public must hold the whole team, like every public channel.
+      if (room!.kind === "channel" && found.room.visibility === "private" && room!.visibility === "public")
+        await this.addTeamToChannelInTx(db, out, room!);
+      return true;
+    });
+    if (changed) {
+      const found = (await this.access.lookup(roomId, userId))!;
+      const [shared] = await this.views([{ room: found.room, role: null, lastReadSeq: null }]);
+      this.events.toRoom(roomId, { type: "room.updated", room: shared });
+    }
+    return this.get(userId, roomId);
+  }
+
+  /** Owner only. Members hear `room.deleted` and are then unsubscribed. */
+  async remove(userId: string, roomId: string): Promise<void> {
+    await this.write(async (db, out) => {
+      const found = await this.access.member(roomId, userId, db);
+      if (found.room.kind === "direct") throw new Forbidden("A direct chat can't be deleted.");
+      if (found.role !== "owner") throw new Forbidden("Only a room owner may delete the room.");
+      await this.deleteRoomInTx(db, out, roomId);
+    });
+  }
+
+  /** Joins a room the caller can see (public group room, or public channel of their team); idempotent. */
+  async join(userId: string, roomId: string): Promise<Room> {
+    await this.write(async (db, out) => {
+      const found = await this.access.canRead(roomId, userId, db);
+      if (found.role) return;
+      await this.addMembersInTx(db, out, found.room, [{ userId, role: "member" }]);
+    });
+    return this.get(userId, roomId);
+  }
+
+  /**
+   * Leaves a room. Refused for direct chats (they always keep their two members) and public
+   * channels (they hold the whole team: leave the team instead); the last owner of a group
+   * room and the last member of any room must hand over or delete it instead.
+   */
+  async leave(userId: string, roomId: string): Promise<void> {
+    await this.write(async (db, out) => {
+      const found = await this.access.member(roomId, userId, db);
+      const { room } = found;
+      if (room.kind === "direct") throw new Forbidden("You can't leave a direct chat.");
+      if (room.kind === "channel" && room.visibility === "public")
+        throw new Forbidden("Every team member is in the team's public channels: leave the team instead.");
+      const others = await db
+        .select({ role: roomMembers.role })
+        .from(roomMembers)
+        .where(and(eq(roomMembers.roomId, roomId), ne(roomMembers.userId, userId)));
+      if (others.length === 0) throw new Conflict("You are the last member: delete the room instead.");
+      const stored = await this.storedRole(db, roomId, userId);
+      if (room.kind === "group" && stored === "owner" && !others.some((o) => o.role === "owner"))
+        throw new Conflict("Make another member owner before leaving, or delete the room.");
+      await this.removeMembersInTx(db, out, roomId, [userId]);
+    });
+  }
+
+  /** Members only (an outsider of a public room is told to join first). */
+  async members(userId: string, roomId: string): Promise<RoomMember[]> {
+    const found = await this.access.member(roomId, userId);
+    const rows = await this.db
+      .select({ user: users, role: roomMembers.role, joinedAt: roomMembers.joinedAt, lastReadSeq: roomMembers.lastReadSeq, teamRole: teamMembers.role })
+      .from(roomMembers)
+      .innerJoin(users, eq(users.id, roomMembers.userId))
+      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+      .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, roomMembers.userId)))
+      .where(eq(roomMembers.roomId, roomId))
+      .orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId));
+    return rows.map((r) => toMember({ ...r, role: effectiveRole(found.room, r.role, r.teamRole)! }, this.presence));
+  }
+
+  async addMember(actorId: string, roomId: string, input: AddMember): Promise<RoomMember> {
+    const role = input.role ?? "member";
+    await this.write(async (db, out) => {
+      const found = await this.access.member(roomId, actorId, db);
+      if (found.room.kind === "direct") throw new Forbidden("A direct chat always has exactly its two members.");
+      if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may add members.");
+      if (role === "owner" && found.role !== "owner") throw new Forbidden("Only an owner may make someone owner.");
+      await this.requireUsers(db, [input.userId]);
+      const target = (await this.access.lookup(roomId, input.userId, db))!;
+      if (target.role) throw new Conflict("That user is already a member of the room.");
+      if (found.room.kind === "channel" && !target.teamRole)
+        throw new Forbidden("Only members of the team can be added to its channels.");
+      await this.addMembersInTx(db, out, found.room, [{ userId: input.userId, role }]);
+    });
+    return this.member(roomId, input.userId);
+  }
+
+  /**
+   * Admins may change members' and admins' roles; only owners may make or unmake owners
+   * (an admin can't demote an owner). A group room keeps at least one owner.
+   */
+  async changeRole(actorId: string, roomId: string, targetId: string, role: Role): Promise<RoomMember> {
+    await this.write(async (db, out) => {
+      const found = await this.access.member(roomId, actorId, db);
+      if (found.room.kind === "direct") throw new Forbidden("Members of a direct chat have no roles to change.");
+      if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may change roles.");
+      const target = (await this.access.lookup(roomId, targetId, db))!;
+      if (!target.role) throw new NotFound("Member");
+      if ((target.role === "owner" || role === "owner") && found.role !== "owner")
+        throw new Forbidden("Only an owner may make or unmake owners.");
+      const stored = (await this.storedRole(db, roomId, targetId))!;
+      if (stored === role) return;
+      if (found.room.kind === "group" && stored === "owner") {
+        const owners = await db
+          .select({ n: count() })
+          .from(roomMembers)
+          .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.role, "owner")));
+        if (Number(owners[0]!.n) <= 1) throw new Conflict("A room needs an owner: make someone else owner first.");
+      }
+      await db.update(roomMembers).set({ role }).where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, targetId)));
+      out.toRoom(roomId, { type: "member.updated", roomId, userId: targetId, role: effectiveRole(found.room, role, target.teamRole) });
+    });
+    return this.member(roomId, targetId);
+  }
+
+  /** Admins remove members and admins; only owners remove owners. Removing yourself is leaving. */
+  async removeMember(actorId: string, roomId: string, targetId: string): Promise<void> {
+    if (targetId === actorId) return this.leave(actorId, roomId);
+    await this.write(async (db, out) => {
+      const found = await this.access.member(roomId, actorId, db);
+      if (found.room.kind === "direct") throw new Forbidden("A direct chat always keeps its two members.");
+      if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may remove members.");
+      if (found.room.kind === "channel" && found.room.visibility === "public")
+        throw new Forbidden("A public channel holds every team member: remove them from the team instead.");
+      const target = (await this.access.lookup(roomId, targetId, db))!;
+      if (!target.role) throw new NotFound("Member");
+      if (target.role === "owner" && found.role !== "owner") throw new Forbidden("An admin can't remove an owner.");
+      await this.removeMembersInTx(db, out, roomId, [targetId]);
+    });
+  }
+
+  /**
+   * Moves the caller's read position forward to `seq` (capped at the room's lastSeq); never
+   * back. Members hear `read { roomId, userId, seq }` when it moved.
+   */
+  async markRead(userId: string, roomId: string, seq: number): Promise<ReadState> {
+    const state = await this.database.tx(async (db) => {
+      const found = await this.access.member(roomId, userId, db);
+      const target = Math.min(seq, found.room.lastSeq);
+      const [moved] = await db
+        .update(roomMembers)
+        .set({ lastReadSeq: target })
+        .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId), lt(roomMembers.lastReadSeq, target)))
+        .returning({ lastReadSeq: roomMembers.lastReadSeq });
+      return { moved: !!moved, lastReadSeq: moved?.lastReadSeq ?? found.lastReadSeq, lastSeq: found.room.lastSeq };
+    });
+    if (state.moved) this.events.toRoom(roomId, { type: "read", roomId, userId, seq: state.lastReadSeq });
+    return { roomId, lastReadSeq: state.lastReadSeq, unreadCount: Math.max(0, state.lastSeq - state.lastReadSeq) };
+  }
+
+  /** Every room the user belongs to (a socket subscribes to these when it opens). */
+  async roomIdsOf(userId: string): Promise<string[]> {
+    const rows = await this.db.select({ id: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId));
+    return rows.map((r) => r.id);
+  }
+
+  /** The user's rooms with their newest seq, for the WebSocket `ready` frame. */
+  async syncStateOf(userId: string): Promise<{ id: string; lastSeq: number }[]> {
+    return this.db
+      .select({ id: rooms.id, lastSeq: rooms.lastSeq })
+      .from(roomMembers)
+      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+      .where(eq(roomMembers.userId, userId));
+  }
+
+  /** The ids of a room's members. */
+  async memberIds(roomId: string, db: DB = this.db): Promise<string[]> {
+    const rows = await db.select({ id: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId));
+    return rows.map((r) => r.id);
+  }
+
+  /** One member as the members list shows them. */
+  async member(roomId: string, userId: string): Promise<RoomMember> {
+    const row = first(
+      await this.db
+        .select({ user: users, role: roomMembers.role, joinedAt: roomMembers.joinedAt, lastReadSeq: roomMembers.lastReadSeq })
+        .from(roomMembers)
+        .innerJoin(users, eq(users.id, roomMembers.userId))
+        .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+        .limit(1),
+    );
+    if (!row) throw new NotFound("Member");
+    const found = (await this.access.lookup(roomId, userId))!;
+    return toMember({ ...row, role: found.role ?? row.role }, this.presence);
+  }
+
+  // ——— building blocks, used inside a transaction (also by the team service) ———
+
+  /** Creates a group room or channel with its first members; each hears `room.created`. */
+  async createRoomInTx(db: DB, out: Outbox, spec: NewRoom, members: NewMember[]): Promise<RoomRow> {
+    const now = new Date(this.now());
+    const [room] = await db
+      .insert(rooms)
+      .values({
+        id: Bun.randomUUIDv7(),
+        kind: spec.kind,
+        name: spec.name,
+        topic: cleanTopic(spec.topic),
+        teamId: spec.teamId ?? null,
+        visibility: spec.visibility,
+        directKey: null,
+        createdBy: spec.createdBy,
+        createdAt: now,
+        lastActivityAt: now,
+      })
+      .returning();
+    await this.insertMembers(db, room!, members, now);
+    this.announceCreated(out, room!, members);
+    return room!;
+  }
+
+  /** Adds members who are not in yet (joining at the room's newest message); returns who was added. */
+  async addMembersInTx(db: DB, out: Outbox, room: RoomRow, members: NewMember[]): Promise<string[]> {
+    const added = await this.insertMembers(db, room, members, new Date(this.now()));
+    for (const userId of added) out.memberJoined(room.id, userId);
+    return added;
+  }
+
+  /** Removes members; each hears `member.left` before being unsubscribed. */
+  async removeMembersInTx(db: DB, out: Outbox, roomId: string, userIds: string[]): Promise<void> {
+    if (userIds.length === 0) return;
+    const removed = await db
+      .delete(roomMembers)
+      .where(and(eq(roomMembers.roomId, roomId), inArray(roomMembers.userId, userIds)))
+      .returning({ userId: roomMembers.userId });
+    for (const { userId } of removed) out.memberLeft(roomId, userId);
+  }
+
+  /** Deletes a room with its members and messages; members hear `room.deleted`, then are unsubscribed. */
+  async deleteRoomInTx(db: DB, out: Outbox, roomId: string): Promise<void> {
+    const members = await db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId));
+    await db.delete(rooms).where(eq(rooms.id, roomId));
+    out.toRoom(roomId, { type: "room.deleted", roomId });
+    for (const { userId } of members) out.left(userId, roomId);
+  }
+
+  /** Puts every team member into a public channel. */
+  async addTeamToChannelInTx(db: DB, out: Outbox, room: RoomRow): Promise<void> {
+    const team = await db.select({ userId: teamMembers.userId }).from(teamMembers).where(eq(teamMembers.teamId, room.teamId!));
+    await this.addMembersInTx(db, out, room, team.map((m) => ({ userId: m.userId, role: "member" as const })));
+  }
+
+  private async insertMembers(db: DB, room: RoomRow, members: NewMember[], now: Date): Promise<string[]> {
+    if (members.length === 0) return [];
+    const rows = await db
+      .insert(roomMembers)
+      .values(members.map((m) => ({ roomId: room.id, userId: m.userId, role: m.role, joinedAt: now, lastReadSeq: room.lastSeq, lastDeliveredSeq: room.lastSeq })))
+      .onConflictDoNothing()
+      .returning({ userId: roomMembers.userId });
+    return rows.map((r) => r.userId);
+  }
+
+  private announceCreated(out: Outbox, room: RoomRow, members: NewMember[]) {
+    for (const m of members) {
+      out.joined(m.userId, room.id);
+      const view = toRoom(room, { memberCount: members.length, lastMessage: null, role: effectiveRole(room, m.role, m.teamRole ?? null), lastReadSeq: room.lastSeq });
+      out.toUser(m.userId, { type: "room.created", room: view });
+    }
+  }
+
+  private async storedRole(db: DB, roomId: string, userId: string): Promise<Role | null> {
+    const row = first(
+      await db
+        .select({ role: roomMembers.role })
+        .from(roomMembers)
+        .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+        .limit(1),
+    );
+    return row?.role ?? null;
+  }
+
+  /** 404 unless every id names a user. */
+  async requireUsers(db: DB, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const found = await db.select({ id: users.id }).from(users).where(inArray(users.id, ids));
+    if (found.length !== new Set(ids).size) throw new NotFound("User");
+  }
+}

@@ -1,0 +1,421 @@
+// Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
+import type { Database, DB } from "../../db";
+import { first, invitations, roomMembers, rooms, teamMembers, teams, users } from "../../db/schema";
+import { Conflict, Forbidden, NotFound } from "../../errors";
+import type { Events, PresenceView } from "../../events";
+import { atLeast, effectiveRole, type Role } from "../rooms/access";
+import type { Room } from "../rooms/model";
+import { Outbox } from "../rooms/outbox";
+import { cleanName, type RoomService } from "../rooms/service";
+import { decodeCursor, encodeCursor, toPublicUser } from "../users/service";
+import {
+  type AddTeamMember,
+  type CreateChannel,
+  type CreateInvitation,
+  type CreateTeam,
+  DEFAULT_INVITATION_TTL,
+  type Invitation,
+  type Team,
+  type TeamMember,
+  type TeamPage,
+  type UpdateTeam,
+} from "./model";
+
+type TeamRow = typeof teams.$inferSelect;
+type InvitationRow = typeof invitations.$inferSelect;
+
+const iso = (d: Date) => d.toISOString();
+/** 256 random bits: far past guessing, and short enough for a link. */
+const inviteCode = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+
+export function toTeam(team: TeamRow, memberCount: number, role: Role | null): Team {
+  return {
+    id: team.id,
+    name: team.name,
+    description: team.description,
+    createdBy: team.createdBy,
+    createdAt: iso(team.createdAt),
+    memberCount,
+    myRole: role,
+  };
+}
+
+export function toInvitation(row: InvitationRow): Invitation {
+  return {
+    code: row.code,
+    teamId: row.teamId,
+    createdBy: row.createdBy,
+    createdAt: iso(row.createdAt),
+    expiresAt: iso(row.expiresAt),
+    maxUses: row.maxUses,
+    uses: row.uses,
+    revokedAt: row.revokedAt ? iso(row.revokedAt) : null,
+  };
+}
+
+/**
+ * Teams, their membership and channels, and invitations. The team's membership drives its
+ * channels': joining a team puts you in every public channel, leaving takes you out of all.
+ */
+export class TeamService {
+  constructor(
+    private readonly database: Database,
+    private readonly events: Events,
+    private readonly rooms: RoomService,
+    private readonly presence: PresenceView,
+    /** The clock invitations expire by; tests pass their own. */
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private get db() {
+    return this.database.db;
+  }
+
+  private async write<T>(fn: (db: DB, out: Outbox) => Promise<T>): Promise<T> {
+    // A fresh outbox per attempt: PostgreSQL may run a transaction again after a conflict.
+    let out = new Outbox();
+    const result = await this.database.tx((db) => fn(db, (out = new Outbox())));
+    out.flush(this.events);
+    return result;
+  }
+
+  /** The team and the user's role in it; 404 for a non-member, so teams don't leak either. */
+  private async membership(db: DB, teamId: string, userId: string, needed: Role = "member") {
+    const row = first(
+      await db
+        .select({ team: teams, role: teamMembers.role })
+        .from(teams)
+        .innerJoin(teamMembers, and(eq(teamMembers.teamId, teams.id), eq(teamMembers.userId, userId)))
+        .where(eq(teams.id, teamId))
+        .limit(1),
+    );
+    if (!row) throw new NotFound("Team");
+    if (!atLeast(row.role, needed)) throw new Forbidden(`Only a team ${needed}${needed === "owner" ? "" : " or above"} may do that.`);
+    return row;
+  }
+
+  private async storedRole(db: DB, teamId: string, userId: string): Promise<Role | null> {
+    const row = first(
+      await db
+        .select({ role: teamMembers.role })
+        .from(teamMembers)
+        .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)))
+        .limit(1),
+    );
+    return row?.role ?? null;
+  }
+
+  private async views(rows: { team: TeamRow; role: Role | null }[]): Promise<Team[]> {
+    if (rows.length === 0) return [];
+    const counts = await this.db
+      .select({ teamId: teamMembers.teamId, n: count() })
+      .from(teamMembers)
+      .where(
+        inArray(
+          teamMembers.teamId,
+          rows.map((r) => r.team.id),
+        ),
+      )
+      .groupBy(teamMembers.teamId);
+    const countOf = new Map(counts.map((c) => [c.teamId, Number(c.n)]));
+    return rows.map((r) => toTeam(r.team, countOf.get(r.team.id) ?? 0, r.role));
+  }
+
+  /** `team.updated` to every member, each with their own role. */
+  private async announce(teamId: string): Promise<void> {
+    const team = first(await this.db.select().from(teams).where(eq(teams.id, teamId)).limit(1));
+    if (!team) return;
+    const members = await this.db.select({ userId: teamMembers.userId, role: teamMembers.role }).from(teamMembers).where(eq(teamMembers.teamId, teamId));
+    for (const m of members) this.events.toUser(m.userId, { type: "team.updated", team: toTeam(team, members.length, m.role) });
+  }
+
+  async create(userId: string, input: CreateTeam): Promise<Team> {
+    const name = cleanName(input.name);
+    const team = await this.write(async (db, out) => {
+      const now = new Date(this.now());
+      const [team] = await db
+        .insert(teams)
+        .values({ id: Bun.randomUUIDv7(), name, description: input.description?.trim() || null, createdBy: userId, createdAt: now })
+        .returning();
+      await db.insert(teamMembers).values({ teamId: team!.id, userId, role: "owner", joinedAt: now });
+      await this.rooms.createRoomInTx(db, out, { kind: "channel", name: "general", visibility: "public", teamId: team!.id, createdBy: userId }, [
+        { userId, role: "owner", teamRole: "owner" },
+      ]);
+      return team!;
+    });
+    await this.announce(team.id);
+    return toTeam(team, 1, "owner");
+  }
+
+  async list(userId: string, limit = 50, cursor?: string): Promise<TeamPage> {
+    const after = cursor ? (decodeCursor(cursor, ["string"])[0] as string) : undefined;
+    const rows = await this.db
+      .select({ team: teams, role: teamMembers.role })
+      .from(teamMembers)
+      .innerJoin(teams, eq(teams.id, teamMembers.teamId))
+      .where(and(eq(teamMembers.userId, userId), after ? gt(teams.id, after) : undefined))
+      .orderBy(asc(teams.id))
+      .limit(limit + 1);
+    const items = rows.slice(0, limit);
+    return {
+      teams: await this.views(items),
+      nextCursor: rows.length > limit ? encodeCursor([items[items.length - 1]!.team.id]) : null,
+    };
+  }
+
+  async get(userId: string, teamId: string): Promise<Team> {
+    return (await this.views([await this.membership(this.db, teamId, userId)]))[0]!;
+  }
+
+  async update(userId: string, teamId: string, patch: UpdateTeam): Promise<Team> {
+    const values: Partial<TeamRow> = {};
+    if (patch.name !== undefined) values.name = cleanName(patch.name);
+    if (patch.description !== undefined) values.description = patch.description?.trim() || null;
+    await this.write(async (db) => {
+      await this.membership(db, teamId, userId, "admin");
+      if (Object.keys(values).length) await db.update(teams).set(values).where(eq(teams.id, teamId));
+    });
+    if (Object.keys(values).length) await this.announce(teamId);
+    return this.get(userId, teamId);
+  }
+
+  /** Owner only: the team goes with its channels and invitations. */
+  async remove(userId: string, teamId: string): Promise<void> {
+    await this.write(async (db, out) => {
+      await this.membership(db, teamId, userId, "owner");
+      const channels = await db.select({ id: rooms.id }).from(rooms).where(eq(rooms.teamId, teamId));
+      for (const c of channels) await this.rooms.deleteRoomInTx(db, out, c.id);
+      const members = await db.select({ userId: teamMembers.userId }).from(teamMembers).where(eq(teamMembers.teamId, teamId));
+      await db.delete(teams).where(eq(teams.id, teamId));
+      for (const m of members) out.toUser(m.userId, { type: "team.deleted", teamId });
+    });
+  }
+
+  async members(userId: string, teamId: string): Promise<TeamMember[]> {
+    await this.membership(this.db, teamId, userId);
+    const rows = await this.db
+      .select({ user: users, role: teamMembers.role, joinedAt: teamMembers.joinedAt })
+      .from(teamMembers)
+      .innerJoin(users, eq(users.id, teamMembers.userId))
+      .where(eq(teamMembers.teamId, teamId))
+      .orderBy(asc(teamMembers.joinedAt), asc(teamMembers.userId));
+    return rows.map((r) => ({ user: toPublicUser(r.user, this.presence), role: r.role, joinedAt: iso(r.joinedAt) }));
+  }
+
+  private async member(teamId: string, userId: string): Promise<TeamMember> {
+    const row = first(
+      await this.db
+        .select({ user: users, role: teamMembers.role, joinedAt: teamMembers.joinedAt })
+        .from(teamMembers)
+        .innerJoin(users, eq(users.id, teamMembers.userId))
+        .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)))
+        .limit(1),
+    );
+    if (!row) throw new NotFound("Member");
+    return { user: toPublicUser(row.user, this.presence), role: row.role, joinedAt: iso(row.joinedAt) };
+  }
+
+  /** Admin or owner; only an owner may add an owner. The new member joins every public channel. */
+  async addMember(actorId: string, teamId: string, input: AddTeamMember): Promise<TeamMember> {
+    const role = input.role ?? "member";
+    await this.write(async (db, out) => {
+      const actor = await this.membership(db, teamId, actorId, "admin");
+      if (role === "owner" && actor.role !== "owner") throw new Forbidden("Only a team owner may make someone owner.");
+      await this.rooms.requireUsers(db, [input.userId]);
+      if (await this.storedRole(db, teamId, input.userId)) throw new Conflict("That user is already a member of the team.");
+      await this.joinInTx(db, out, teamId, input.userId, role);
+    });
+    await this.announce(teamId);
+    return this.member(teamId, input.userId);
+  }
+
+  /** Admins change members' and admins' roles; only owners make or unmake owners; a team keeps an owner. */
+  async changeRole(actorId: string, teamId: string, targetId: string, role: Role): Promise<TeamMember> {
+    const changed = await this.write(async (db) => {
+      const actor = await this.membership(db, teamId, actorId, "admin");
+      const current = await this.storedRole(db, teamId, targetId);
+      if (!current) throw new NotFound("Member");
+      if ((current === "owner" || role === "owner") && actor.role !== "owner") throw new Forbidden("Only a team owner may make or unmake owners.");
+      if (current === role) return false;
+      if (current === "owner" && (await this.ownerCount(db, teamId)) <= 1)
+        throw new Conflict("A team needs an owner: make someone else owner first.");
+      await db.update(teamMembers).set({ role }).where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, targetId)));
+      return true;
+    });
+    if (changed) await this.announce(teamId);
+    return this.member(teamId, targetId);
+  }
+
+  /** Admin or owner; an admin can't remove an owner. Removing yourself is leaving. */
+  async removeMember(actorId: string, teamId: string, targetId: string): Promise<void> {
+    if (actorId === targetId) return this.leave(actorId, teamId);
+    await this.write(async (db, out) => {
+      const actor = await this.membership(db, teamId, actorId, "admin");
+      const target = await this.storedRole(db, teamId, targetId);
+      if (!target) throw new NotFound("Member");
+      if (target === "owner" && actor.role !== "owner") throw new Forbidden("An admin can't remove an owner.");
+      await this.leaveInTx(db, out, teamId, targetId);
+    });
+    await this.announce(teamId);
+  }
+
+  /** Leaves the team and all of its channels. The last owner must hand the team over (or delete it) first. */
+  async leave(userId: string, teamId: string): Promise<void> {
+    await this.write(async (db, out) => {
+      const me = await this.membership(db, teamId, userId);
+      if (me.role === "owner" && (await this.ownerCount(db, teamId)) <= 1)
+        throw new Conflict("Make another member owner before leaving, or delete the team.");
+      await this.leaveInTx(db, out, teamId, userId);
+    });
+    await this.announce(teamId);
+  }
+
+  private async ownerCount(db: DB, teamId: string): Promise<number> {
+    const [row] = await db
+      .select({ n: count() })
+      .from(teamMembers)
+      .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.role, "owner")));
+    return Number(row!.n);
+  }
+
+  /** Public channels, and the private ones I am in. */
+  async channels(userId: string, teamId: string): Promise<Room[]> {
+    const { role: teamRole } = await this.membership(this.db, teamId, userId);
+    const rows = await this.db
+      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq })
+      .from(rooms)
+      .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
+      .where(and(eq(rooms.teamId, teamId), or(eq(rooms.visibility, "public"), sql`${roomMembers.userId} IS NOT NULL`)))
+      .orderBy(asc(rooms.createdAt), asc(rooms.id));
+    return this.rooms.views(rows.map((r) => ({ room: r.room, role: effectiveRole(r.room, r.role, teamRole), lastReadSeq: r.lastReadSeq })));
+  }
+
+  /** Admin or owner. The creator owns the channel; a public one holds every team member from the start. */
+  async createChannel(actorId: string, teamId: string, input: CreateChannel): Promise<Room> {
+    const name = cleanName(input.name);
+    const visibility = input.visibility ?? "public";
+    const room = await this.write(async (db, out) => {
+      const actor = await this.membership(db, teamId, actorId, "admin");
+      const others =
+        visibility === "public"
+          ? await db
+              .select({ userId: teamMembers.userId, role: teamMembers.role })
+              .from(teamMembers)
+              .where(and(eq(teamMembers.teamId, teamId), ne(teamMembers.userId, actorId)))
+          : [];
+      return this.rooms.createRoomInTx(db, out, { kind: "channel", name, topic: input.topic, visibility, teamId, createdBy: actorId }, [
+        { userId: actorId, role: "owner", teamRole: actor.role },
+        ...others.map((m) => ({ userId: m.userId, role: "member" as const, teamRole: m.role })),
+      ]);
+    });
+    return this.rooms.get(actorId, room.id);
+  }
+
+  async createInvitation(actorId: string, teamId: string, input: CreateInvitation): Promise<Invitation> {
+    const row = await this.write(async (db) => {
+      await this.membership(db, teamId, actorId, "admin");
+      const now = new Date(this.now());
+      const [row] = await db
+        .insert(invitations)
+        .values({
+          code: inviteCode(),
+          teamId,
+          createdBy: actorId,
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + (input.expiresInSeconds ?? DEFAULT_INVITATION_TTL) * 1000),
+          maxUses: input.maxUses ?? null,
+          uses: 0,
+        })
+        .returning();
+      return row!;
+    });
+    return toInvitation(row);
+  }
+
+  /** Every invitation of the team, newest first, including spent, expired and revoked ones. */
+  async listInvitations(actorId: string, teamId: string): Promise<Invitation[]> {
+    await this.membership(this.db, teamId, actorId, "admin");
+    const rows = await this.db.select().from(invitations).where(eq(invitations.teamId, teamId)).orderBy(desc(invitations.createdAt), desc(invitations.code));
+    return rows.map(toInvitation);
+  }
+
+  /** Revoking is idempotent; a code of another team is unknown here (404). */
+  async revokeInvitation(actorId: string, teamId: string, code: string): Promise<void> {
+    await this.write(async (db) => {
+      await this.membership(db, teamId, actorId, "admin");
+      const found = first(
+        await db
+          .select({ code: invitations.code })
+          .from(invitations)
+          .where(and(eq(invitations.code, code), eq(invitations.teamId, teamId)))
+          .limit(1),
+      );
+      if (!found) throw new NotFound("Invitation");
+      await db
+        .update(invitations)
+        .set({ revokedAt: new Date(this.now()) })
+        .where(and(eq(invitations.code, code), isNull(invitations.revokedAt)));
+    });
+  }
+
+  /**
+   * Joins the invitation's team. Unknown, expired, revoked and used-up codes are all 404.
+   * A member accepting again changes nothing and spends no use; the use is taken by a
+   * conditional UPDATE, so concurrent accepts can't go past maxUses.
+   */
+  async accept(userId: string, code: string): Promise<Team> {
+    const teamId = await this.write(async (db, out) => {
+      const now = new Date(this.now());
+      const invitation = first(await db.select().from(invitations).where(eq(invitations.code, code)).limit(1));
+      const usable = (i: InvitationRow) => !i.revokedAt && i.expiresAt > now && (i.maxUses === null || i.uses < i.maxUses);
+      if (!invitation || !usable(invitation)) throw new NotFound("Invitation");
+      if (await this.storedRole(db, invitation.teamId, userId)) return invitation.teamId;
+      const claimed = await db
+        .update(invitations)
+        .set({ uses: sql`${invitations.uses} + 1` })
+        .where(
+          and(
+            eq(invitations.code, code),
+            isNull(invitations.revokedAt),
+            gt(invitations.expiresAt, now),
+            or(isNull(invitations.maxUses), lt(invitations.uses, invitations.maxUses)),
+          ),
+        )
+        .returning({ code: invitations.code });
+      if (claimed.length === 0) throw new NotFound("Invitation");
+      await this.joinInTx(db, out, invitation.teamId, userId, "member");
+      return invitation.teamId;
+    });
+    await this.announce(teamId);
+    return this.get(userId, teamId);
+  }
+
+  /** Adds a team member and puts them in every public channel of the team. */
+  private async joinInTx(db: DB, out: Outbox, teamId: string, userId: string, role: Role): Promise<void> {
+    await db.insert(teamMembers).values({ teamId, userId, role, joinedAt: new Date(this.now()) });
+    const publicChannels = await db
+      .select()
+      .from(rooms)
+      .where(and(eq(rooms.teamId, teamId), eq(rooms.visibility, "public")));
+    for (const channel of publicChannels) await this.rooms.addMembersInTx(db, out, channel, [{ userId, role: "member" }]);
+  }
+
+  /** Removes a team member from the team and from every channel of it; they hear `team.deleted`. */
+  private async leaveInTx(db: DB, out: Outbox, teamId: string, userId: string): Promise<void> {
+    const channels = await db
+      .select({ id: rooms.id, visibility: rooms.visibility })
+      .from(roomMembers)
+      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+      .where(and(eq(roomMembers.userId, userId), eq(rooms.teamId, teamId)));
+    for (const c of channels) {
+      await this.rooms.removeMembersInTx(db, out, c.id, [userId]);
+      // A private channel nobody is left in could never be seen or reached again.
+      if (c.visibility === "private" && (await this.rooms.memberIds(c.id, db)).length === 0)
+        await this.rooms.deleteRoomInTx(db, out, c.id);
+    }
+    await db.delete(teamMembers).where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)));
+    // For the one who left, the team is gone.
+    out.toUser(userId, { type: "team.deleted", teamId });
+  }
+}
