@@ -85,14 +85,15 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
     },
     ready,
     tx,
+    /** True when the database is migrated and answers within two seconds. */
     async ping() {
-      if (!isReady) return false;
-      try {
-        const timeout = Bun.sleep(2000).then(() => false);
-        return await Promise.race([sql`SELECT 1`.then(() => true), timeout]);
-      } catch {
-        return false;
-      }
+      const answered = ready.then(() => sql`SELECT 1`).then(
+        () => true,
+        () => false,
+      );
+      let timer: Timer | undefined;
+      const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, 2000, false)));
+      return Promise.race([answered, late]).finally(() => clearTimeout(timer));
     },
     async close() {
       await ready.catch(() => {});
