@@ -9,6 +9,8 @@ import { createLogger, type Logger } from "./logger";
 import { authModule } from "./modules/auth";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
+import { messagesModule } from "./modules/messages";
+import { MessageService } from "./modules/messages/service";
 import { roomsModule } from "./modules/rooms";
 import { RoomService } from "./modules/rooms/service";
 import { teamsModule } from "./modules/teams";
@@ -50,6 +52,8 @@ export function createServices(deps: Deps) {
   const users = new UserService(database, presence);
   const rooms = new RoomService(database, events, presence, now);
   const teams = new TeamService(database, events, rooms, presence, now);
+  const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
+  const messages = new MessageService(database, config, events, messageLimiter, now);
   return {
     config,
     database,
@@ -62,9 +66,10 @@ export function createServices(deps: Deps) {
     teams,
     now,
     authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
-    messageLimiter: new RateLimiter(config.rateLimitMessages, 10_000, now),
+    messageLimiter,
+    messages,
     /** Modules push their clean-up here; src/index.ts runs them in order on shutdown. */
-    shutdownHooks: [] as ShutdownHook[],
+    shutdownHooks: [() => messages.drain()] as ShutdownHook[],
   };
 }
 export type Services = ReturnType<typeof createServices>;
@@ -80,7 +85,8 @@ export function createApp(deps: Deps | Services) {
     .use(authModule(s.auth, s.authLimiter))
     .use(usersModule(s.auth, s.users, s.presence))
     .use(roomsModule(s.auth, s.rooms))
-    .use(teamsModule(s.auth, s.teams));
+    .use(teamsModule(s.auth, s.teams))
+    .use(messagesModule(s.auth, s.messages));
 }
 
 export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,131 @@
+import { t } from "elysia";
+import { UserRef } from "../users/model";
+
+export const MessageStatus = t.Union([t.Literal("sent"), t.Literal("delivered"), t.Literal("read")], {
+  description:
+    "Direct rooms only, the same for both members: `sent` once committed, `delivered` once a socket of the other member " +
+    "received it, `read` once the other member's read position covers it",
+});
+export type MessageStatus = typeof MessageStatus.static;
+
+export const Reaction = t.Object({
+  emoji: t.String({ examples: ["👍", ":party_parrot:"] }),
+  count: t.Integer({ minimum: 1 }),
+  me: t.Boolean({
+    description: "Whether the caller reacted with it. Always false in real-time events, which every member receives alike.",
+  }),
+});
+export type Reaction = typeof Reaction.static;
+
+export const Metadata = t.Record(t.String(), t.Unknown(), {
+  description: "Any JSON object the client wants kept with the message; at most 4 KiB serialized (METADATA_MAX_BYTES)",
+});
+
+export const Message = t.Object(
+  {
+    id: t.String(),
+    roomId: t.String(),
+    seq: t.Integer({ minimum: 1, description: "1, 2, 3 … per room, without gaps, in commit order" }),
+    senderId: t.String(),
+    sender: UserRef,
+    content: t.String({ description: "Empty once the message is deleted" }),
+    metadata: t.Nullable(Metadata),
+    replyToId: t.Nullable(t.String({ description: "The message this one answers, in the same room" })),
+    replyCount: t.Integer({ minimum: 0, description: "Replies ever posted to this message (deleted ones stay in the thread)" }),
+    reactions: t.Array(Reaction, { description: "Per emoji, in the order they were first used" }),
+    clientId: t.Nullable(t.String()),
+    createdAt: t.String({ format: "date-time" }),
+    editedAt: t.Nullable(t.String({ format: "date-time" })),
+    deletedAt: t.Nullable(t.String({ format: "date-time" })),
+    status: t.Optional(MessageStatus),
+  },
+  { description: "A message; a deleted one keeps its id and seq with content and metadata emptied" },
+);
+export type Message = typeof Message.static;
+
+/**
+ * Metadata as sent. Typed `unknown` on purpose: Elysia's default normalizer would mirror a
+ * t.Record over whatever arrives (a string or an array becomes an object) before validation,
+ * so the service checks that it is an object within the size limit instead.
+ */
+const MetadataInput = t.Unknown({
+  description: "A JSON object (or null), at most 4 KiB serialized (METADATA_MAX_BYTES); anything else is refused with 422",
+});
+
+export const SendMessageBody = t.Object(
+  {
+    content: t.String({ description: "1–4000 characters after trimming (MESSAGE_MAX_LENGTH)" }),
+    metadata: t.Optional(MetadataInput),
+    replyToId: t.Optional(t.Nullable(t.String({ maxLength: 64, description: "A live message of the same room" }))),
+    clientId: t.Optional(
+      t.Nullable(
+        t.String({
+          minLength: 1,
+          maxLength: 128,
+          description: "Chosen by the client; a retry with the same clientId in the same room returns the first message",
+        }),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SendMessageBody = typeof SendMessageBody.static;
+
+export const EditMessageBody = t.Object(
+  { content: t.String({ description: "1–4000 characters after trimming" }) },
+  { additionalProperties: false },
+);
+
+export const MessageEdit = t.Object({
+  content: t.String({ description: "The content as it was" }),
+  editedAt: t.String({ format: "date-time", description: "When that content was written (sent or edited)" }),
+});
+export type MessageEdit = typeof MessageEdit.static;
+
+const Limit = t.Integer({ minimum: 1, maximum: 200, default: 50 });
+
+export const HistoryQuery = t.Object({
+  before: t.Optional(t.Integer({ minimum: 1, description: "The page just older than this seq (default: the newest page)" })),
+  after: t.Optional(t.Integer({ minimum: 0, description: "The page just newer than this seq; 0 starts at the oldest" })),
+  limit: t.Optional(Limit),
+});
+
+export const RepliesQuery = t.Object({
+  after: t.Optional(t.Integer({ minimum: 0, description: "Replies with a seq above this one (default: from the first reply)" })),
+  limit: t.Optional(Limit),
+});
+
+export const MessagePage = t.Object({
+  messages: t.Array(Message, { description: "In ascending seq" }),
+  hasMore: t.Boolean({
+    description:
+      "With `after`: newer messages exist beyond this page. Otherwise: older messages exist before it.",
+  }),
+});
+export type MessagePage = typeof MessagePage.static;
+
+export const SearchQuery = t.Object({
+  q: t.String({
+    minLength: 1,
+    maxLength: 200,
+    description: "Words to find (all of them; the last one also as a prefix). Punctuation is ignored.",
+  }),
+  roomId: t.Optional(t.String({ maxLength: 64, description: "Only this room (still only if I am a member)" })),
+  limit: t.Optional(Limit),
+  cursor: t.Optional(t.String({ maxLength: 200 })),
+});
+
+export const SearchPage = t.Object({
+  messages: t.Array(Message, { description: "Newest first" }),
+  nextCursor: t.Nullable(t.String()),
+});
+export type SearchPage = typeof SearchPage.static;
+
+export const IdParams = t.Object({ id: t.String({ maxLength: 64 }) });
+export const ReactionParams = t.Object({
+  id: t.String({ maxLength: 64 }),
+  emoji: t.String({
+    maxLength: 64,
+    description: "One emoji (URL-encoded), or a `:shortcode:` of 1–32 of a–z 0–9 _ + -",
+  }),
+});

@@ -1,0 +1,450 @@
+// Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
+import { and, asc, desc, eq, gt, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
+import type { Config } from "../../config";
+import type { Database } from "../../db";
+import { first, messageEdits, messages, reactions, roomMembers, rooms, users } from "../../db/schema";
+import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
+import type { Events } from "../../events";
+import type { RateLimiter } from "../../plugins/rate-limit";
+import { atLeast, RoomAccess } from "../rooms/access";
+import type { UserRef } from "../users/model";
+import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
+import { searchMessageIds } from "./search";
+import { createMessageWriter, type Delivered, type GroupCommitWriter, type MessageRow } from "./writer";
+
+/** What a client sends; the service checks every field itself (REST and WebSocket alike). */
+export interface SendInput {
+  content: string;
+  /** A JSON object or null; anything else is refused. */
+  metadata?: unknown;
+  replyToId?: string | null;
+  clientId?: string | null;
+}
+
+export interface HistoryOptions {
+  before?: number;
+  after?: number;
+  limit: number;
+}
+
+/** A message row with what presenting it needs. */
+interface Row {
+  m: MessageRow;
+  sender: UserRef | null;
+  roomKind: string;
+}
+
+const CLIENT_ID_MAX = 128;
+const ID_MAX = 64;
+/** The WebSocket sync pages up to 500; REST caps its own limits in the schema. */
+const PAGE_MAX = 1000;
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** A field-level refusal in the same shape as schema validation errors. */
+function invalid(field: string, problem: string): ValidationFailed {
+  return new ValidationFailed(`Invalid body: ${field} ${problem}`, { in: "body", fields: [{ field, message: problem }] });
+}
+
+/** Counts code points only when UTF-16 length alone cannot decide. */
+function longerThan(text: string, max: number): boolean {
+  if (text.length <= max) return false;
+  let count = 0;
+  for (const _ of text) if (++count > max) return true;
+  return false;
+}
+
+const SHORTCODE = /^:[a-z0-9_+-]{1,32}:$/;
+// Pictographs, emoji-presentation characters, skin tones, flags, keycaps, and the joiners,
+// variation selectors and tag characters that build sequences from them.
+const EMOJI_ONLY =
+  /^(?:\p{Extended_Pictographic}|\p{Emoji_Presentation}|\p{Emoji_Modifier}|\p{Regional_Indicator}|[#*0-9]\uFE0F?\u20E3|[\u200D\uFE0F\u{E0020}-\u{E007F}])+$/u;
+const EMOJI_MAX_CODE_POINTS = 16;
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+/** One emoji (a single grapheme, possibly a sequence) or a `:shortcode:`; otherwise VALIDATION_FAILED. */
+export function checkEmoji(raw: string): string {
+  if (SHORTCODE.test(raw)) return raw;
+  if (
+    !longerThan(raw, EMOJI_MAX_CODE_POINTS) &&
+    EMOJI_ONLY.test(raw) &&
+    /[^\u200D\uFE0F\u{E0020}-\u{E007F}]/u.test(raw) &&
+    [...graphemes.segment(raw)].length === 1
+  )
+    return raw;
+  throw new ValidationFailed("Invalid params: emoji must be one emoji or a :shortcode:", {
+    in: "params",
+    fields: [{ field: "emoji", message: "must be one emoji or a :shortcode: of 1–32 of a–z 0–9 _ + -" }],
+  });
+}
+
+export function toMessage(row: MessageRow, sender: UserRef | null, reactionList: Reaction[], status?: MessageStatus): Message {
+  const message: Message = {
+    id: row.id,
+    roomId: row.roomId,
+    seq: row.seq,
+    senderId: row.senderId,
+    sender: sender ?? { id: row.senderId, username: "deleted", displayName: "Deleted user", avatarUrl: null },
+    content: row.content,
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
+    replyToId: row.replyToId,
+    replyCount: row.replyCount,
+    reactions: reactionList,
+    clientId: row.clientId,
+    createdAt: row.createdAt.toISOString(),
+    editedAt: iso(row.editedAt),
+    deletedAt: iso(row.deletedAt),
+  };
+  if (status) message.status = status;
+  return message;
+}
+
+/** The same message as every member sees it in a broadcast: `me` is relative to nobody. */
+function forEveryone(message: Message): Message {
+  return { ...message, reactions: message.reactions.map((r) => ({ ...r, me: false })) };
+}
+
+export class MessageService {
+  private readonly access: RoomAccess;
+  private readonly writer: GroupCommitWriter;
+
+  constructor(
+    private readonly database: Database,
+    private readonly config: Config,
+    private readonly events: Events,
+    private readonly limiter: RateLimiter,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.access = new RoomAccess(database);
+    this.writer = createMessageWriter(database, { now, onDelivered: (d) => this.delivered(d) });
+  }
+
+  /**
+   * Sends a message (REST and WebSocket alike). Answers once it is committed; a retry with
+   * the clientId of an earlier send returns that message with `created: false`.
+   */
+  async send(userId: string, roomId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
+    this.limiter.take(userId);
+    const content = this.checkContent(input.content);
+    const metadata = this.checkMetadata(input.metadata);
+    const replyToId = optionalString(input.replyToId, "replyToId", ID_MAX);
+    const clientId = optionalString(input.clientId, "clientId", CLIENT_ID_MAX);
+    const { room } = await this.access.member(roomId, userId);
+    const sender = await this.senderRef(userId);
+    const outcome = await this.writer.write({
+      id: Bun.randomUUIDv7(),
+      roomId,
+      senderId: userId,
+      content,
+      metadata,
+      replyToId,
+      clientId,
+    });
+    if (!outcome.created) return { message: await this.getById(userId, outcome.id), created: false };
+    // No await between the commit and this event: the writer resolves a batch in seq order,
+    // so message.new events leave in seq order too.
+    const message = toMessage(outcome.row, sender, [], room.kind === "direct" ? "sent" : undefined);
+    this.events.toRoom(roomId, { type: "message.new", message });
+    return { message, created: true };
+  }
+
+  /** A page of a room's messages in ascending seq (see MessagePage for `hasMore`). */
+  async history(userId: string, roomId: string, opts: HistoryOptions): Promise<MessagePage> {
+    await this.access.canRead(roomId, userId);
+    const limit = clampLimit(opts.limit);
+    const inRoom = eq(messages.roomId, roomId);
+    if (opts.after !== undefined) {
+      const where = and(inRoom, gt(messages.seq, opts.after), opts.before !== undefined ? lt(messages.seq, opts.before) : undefined);
+      const rows = await this.rows(where, asc(messages.seq), limit + 1);
+      return { messages: await this.present(userId, rows.slice(0, limit)), hasMore: rows.length > limit };
+    }
+    const where = opts.before !== undefined ? and(inRoom, lt(messages.seq, opts.before)) : inRoom;
+    const rows = await this.rows(where, desc(messages.seq), limit + 1);
+    return { messages: await this.present(userId, rows.slice(0, limit).reverse()), hasMore: rows.length > limit };
+  }
+
+  /** One message the caller may read. */
+  async get(userId: string, messageId: string): Promise<Message> {
+    return this.getById(userId, messageId);
+  }
+
+  /** Replies to a message, oldest first. */
+  async replies(userId: string, messageId: string, opts: { after?: number; limit: number }): Promise<MessagePage> {
+    await this.readable(userId, messageId);
+    const limit = clampLimit(opts.limit);
+    const where = and(eq(messages.replyToId, messageId), opts.after !== undefined ? gt(messages.seq, opts.after) : undefined);
+    const rows = await this.rows(where, asc(messages.seq), limit + 1);
+    return { messages: await this.present(userId, rows.slice(0, limit)), hasMore: rows.length > limit };
+  }
+
+  /** Changes the content (author only); the previous version is kept. */
+  async edit(userId: string, messageId: string, rawContent: string): Promise<Message> {
+    const content = this.checkContent(rawContent);
+    const row = await this.actable(userId, messageId);
+    if (row.m.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
+    if (row.m.deletedAt) throw new Conflict("The message was deleted.");
+    if (row.m.content === content) return first(await this.present(userId, [row]))!;
+    const updated = await this.database.tx(async (db) => {
+      // Read again inside the transaction: the version kept must be the one replaced.
+      const current = first(await db.select().from(messages).where(eq(messages.id, messageId)).limit(1));
+      if (!current) throw new NotFound("Message");
+      if (current.deletedAt) throw new Conflict("The message was deleted.");
+      let now = new Date(this.now());
+      const previous = current.editedAt ?? current.createdAt;
+      if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
+      await db.insert(messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
+      return first(await db.update(messages).set({ content, editedAt: now }).where(eq(messages.id, messageId)).returning())!;
+    });
+    const message = first(await this.present(userId, [{ ...row, m: updated }]))!;
+    this.events.toRoom(row.m.roomId, { type: "message.updated", message: forEveryone(message) });
+    return message;
+  }
+
+  /** Earlier versions of a message, oldest first (none once it is deleted). */
+  async edits(userId: string, messageId: string): Promise<MessageEdit[]> {
+    await this.readable(userId, messageId);
+    const rows = await this.database.db
+      .select({ content: messageEdits.content, editedAt: messageEdits.editedAt })
+      .from(messageEdits)
+      .where(eq(messageEdits.messageId, messageId))
+      .orderBy(asc(messageEdits.editedAt), asc(messageEdits.id));
+    return rows.map((r) => ({ content: r.content, editedAt: r.editedAt.toISOString() }));
+  }
+
+  /**
+   * Soft delete (author, or room admin+): id and seq stay, content, metadata, earlier
+   * versions and reactions go, and the search index drops it. Deleting twice is a no-op.
+   */
+  async delete(userId: string, messageId: string): Promise<void> {
+    const row = await this.actable(userId, messageId);
+    if (row.m.senderId !== userId && !atLeast(row.role, "admin"))
+      throw new Forbidden("Only the author or a room admin may delete a message.");
+    if (row.m.deletedAt) return;
+    const deleted = await this.database.tx(async (db) => {
+      const done = first(
+        await db
+          .update(messages)
+          .set({ content: "", metadata: null, deletedAt: new Date(this.now()) })
+          .where(and(eq(messages.id, messageId), isNull(messages.deletedAt)))
+          .returning({ id: messages.id, roomId: messages.roomId, seq: messages.seq }),
+      );
+      if (!done) return null;
+      await db.delete(messageEdits).where(eq(messageEdits.messageId, messageId));
+      await db.delete(reactions).where(eq(reactions.messageId, messageId));
+      return done;
+    });
+    if (deleted) this.events.toRoom(deleted.roomId, { type: "message.deleted", roomId: deleted.roomId, id: deleted.id, seq: deleted.seq });
+  }
+
+  /** Adds (idempotently) or removes the caller's reaction; the event goes out only when something changed. */
+  async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
+    const emoji = checkEmoji(rawEmoji);
+    const row = await this.actable(userId, messageId);
+    if (row.m.deletedAt) throw new Conflict("The message was deleted.");
+    const changed = await this.database.tx(async (db) => {
+      const live = first(
+        await db
+          .select({ id: messages.id })
+          .from(messages)
+          .where(and(eq(messages.id, messageId), isNull(messages.deletedAt)))
+          .limit(1),
+      );
+      if (!live) throw new Conflict("The message was deleted.");
+      const mine = and(eq(reactions.messageId, messageId), eq(reactions.emoji, emoji), eq(reactions.userId, userId));
+      const rows = add
+        ? await db
+            .insert(reactions)
+            .values({ messageId, userId, emoji, createdAt: new Date(this.now()) })
+            .onConflictDoNothing()
+            .returning({ emoji: reactions.emoji })
+        : await db.delete(reactions).where(mine).returning({ emoji: reactions.emoji });
+      return rows.length > 0;
+    });
+    if (changed)
+      this.events.toRoom(row.m.roomId, {
+        type: add ? "reaction.added" : "reaction.removed",
+        roomId: row.m.roomId,
+        messageId,
+        emoji,
+        userId,
+      });
+    return first(await this.present(userId, [row]))!;
+  }
+
+  /** Full-text search over the rooms the caller belongs to, newest first. */
+  async search(userId: string, opts: { q: string; roomId?: string; limit: number; cursor?: string }): Promise<SearchPage> {
+    const { ids, nextCursor } = await searchMessageIds(this.database, { ...opts, userId, limit: clampLimit(opts.limit) });
+    if (ids.length === 0) return { messages: [], nextCursor: null };
+    const byId = new Map((await this.rows(inArray(messages.id, ids))).map((r) => [r.m.id, r]));
+    const rows = ids.map((id) => byId.get(id)).filter((r): r is Row => r !== undefined);
+    return { messages: await this.present(userId, rows), nextCursor };
+  }
+
+  /**
+   * A socket of `userId` received message `seq` of the room: the member's delivery position
+   * moves forward (never back). Calls for one member coalesce into one write.
+   */
+  async markDelivered(userId: string, roomId: string, seq: number): Promise<void> {
+    if (!Number.isSafeInteger(seq) || seq < 1) return;
+    await this.writer.markDelivered({ roomId, userId, seq });
+  }
+
+  /** Resolves when every queued write is committed (shutdown, benchmarks). */
+  drain(): Promise<void> {
+    return this.writer.drain();
+  }
+
+  // In direct rooms the sender's messages turn "delivered"; tell the room so the sender's ticks update.
+  private delivered(d: Delivered) {
+    if (d.roomKind === "direct") this.events.toRoom(d.roomId, { type: "delivered", roomId: d.roomId, userId: d.userId, seq: d.seq });
+  }
+
+  private checkContent(raw: unknown): string {
+    if (typeof raw !== "string") throw invalid("content", "must be a string");
+    const content = raw.trim();
+    if (content.length === 0) throw invalid("content", "must not be empty");
+    const max = this.config.limits.contentMax;
+    if (longerThan(content, max)) throw invalid("content", `must be at most ${max} characters`);
+    return content;
+  }
+
+  /** The metadata as JSON text, or null. */
+  private checkMetadata(raw: unknown): string | null {
+    if (raw === undefined || raw === null) return null;
+    if (typeof raw !== "object" || Array.isArray(raw)) throw invalid("metadata", "must be a JSON object");
+    let json: string;
+    try {
+      json = JSON.stringify(raw);
+    } catch {
+      throw invalid("metadata", "must be a JSON object");
+    }
+    const max = this.config.limits.metadataMaxBytes;
+    if (Buffer.byteLength(json) > max) throw invalid("metadata", `must be at most ${max} bytes as JSON`);
+    return json;
+  }
+
+  private async senderRef(userId: string): Promise<UserRef | null> {
+    return (
+      first(
+        await this.database.db
+          .select({ id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl })
+          .from(users)
+          .where(eq(users.id, userId))
+          .limit(1),
+      ) ?? null
+    );
+  }
+
+  /** Messages with their senders and room kinds; the caller's where/order decides which. */
+  private rows(where: SQL | undefined, order?: SQL, limit?: number): Promise<Row[]> {
+    const query = this.database.db
+      .select({
+        m: messages,
+        sender: { id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl },
+        roomKind: rooms.kind,
+      })
+      .from(messages)
+      .innerJoin(rooms, eq(rooms.id, messages.roomId))
+      .leftJoin(users, eq(users.id, messages.senderId))
+      .where(where)
+      .$dynamic();
+    if (order) query.orderBy(order);
+    if (limit !== undefined) query.limit(limit);
+    return query as Promise<Row[]>;
+  }
+
+  private async row(messageId: string): Promise<Row> {
+    const row = first(await this.rows(eq(messages.id, messageId), undefined, 1));
+    if (!row) throw new NotFound("Message");
+    return row;
+  }
+
+  /** The message, when the caller may read its room (messages of hidden rooms are simply not found). */
+  private async readable(userId: string, messageId: string): Promise<Row> {
+    const row = await this.row(messageId);
+    await hideRoom(this.access.canRead(row.m.roomId, userId));
+    return row;
+  }
+
+  /** The message and the caller's role, when the caller is a member of its room. */
+  private async actable(userId: string, messageId: string) {
+    const row = await this.row(messageId);
+    const { role } = await hideRoom(this.access.member(row.m.roomId, userId));
+    return { ...row, role };
+  }
+
+  private async getById(userId: string, messageId: string): Promise<Message> {
+    return first(await this.present(userId, [await this.readable(userId, messageId)]))!;
+  }
+
+  /**
+   * Rows as API messages for `viewerId`, in a bounded number of queries whatever the page
+   * size: one for the reactions of all of them, one for delivery positions in direct rooms.
+   */
+  private async present(viewerId: string, rows: Row[]): Promise<Message[]> {
+    if (rows.length === 0) return [];
+    const db = this.database.db;
+    const byMessage = new Map<string, Reaction[]>();
+    const reactionRows = await db
+      .select({
+        messageId: reactions.messageId,
+        emoji: reactions.emoji,
+        count: sql<number>`cast(count(*) as integer)`,
+        me: sql<number>`cast(sum(case when ${reactions.userId} = ${viewerId} then 1 else 0 end) as integer)`,
+      })
+      .from(reactions)
+      .where(inArray(reactions.messageId, rows.map((r) => r.m.id)))
+      .groupBy(reactions.messageId, reactions.emoji)
+      .orderBy(sql`min(${reactions.createdAt})`, reactions.emoji);
+    for (const r of reactionRows) {
+      let list = byMessage.get(r.messageId);
+      if (!list) byMessage.set(r.messageId, (list = []));
+      list.push({ emoji: r.emoji, count: Number(r.count), me: Number(r.me) > 0 });
+    }
+
+    const directRooms = [...new Set(rows.filter((r) => r.roomKind === "direct").map((r) => r.m.roomId))];
+    const positions =
+      directRooms.length === 0
+        ? []
+        : await db
+            .select({
+              roomId: roomMembers.roomId,
+              userId: roomMembers.userId,
+              read: roomMembers.lastReadSeq,
+              delivered: roomMembers.lastDeliveredSeq,
+            })
+            .from(roomMembers)
+            .where(inArray(roomMembers.roomId, directRooms));
+
+    return rows.map((r) => {
+      let status: MessageStatus | undefined;
+      if (r.roomKind === "direct") {
+        // Seen from the sender: how far the other member has got.
+        const other = positions.find((p) => p.roomId === r.m.roomId && p.userId !== r.m.senderId);
+        status = other && other.read >= r.m.seq ? "read" : other && other.delivered >= r.m.seq ? "delivered" : "sent";
+      }
+      return toMessage(r.m, r.sender, byMessage.get(r.m.id) ?? [], status);
+    });
+  }
+}
+
+/** Room lookups answer NOT_FOUND "Room"; on message routes that must read "Message" so nothing leaks. */
+async function hideRoom<T>(lookup: Promise<T>): Promise<T> {
+  try {
+    return await lookup;
+  } catch (error) {
+    if (error instanceof AppError && error.status === 404) throw new NotFound("Message");
+    throw error;
+  }
+}
+
+function optionalString(raw: unknown, field: string, max: number): string | null {
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw !== "string" || raw.length === 0 || raw.length > max)
+    throw invalid(field, `must be a string of 1–${max} characters`);
+  return raw;
+}
+
+function clampLimit(limit: number): number {
+  return Number.isSafeInteger(limit) ? Math.min(Math.max(limit, 1), PAGE_MAX) : 50;
+}

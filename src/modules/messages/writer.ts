@@ -1,0 +1,360 @@
+/**
+ * The message write path. Sends that arrive together are group-committed: queued, then
+ * written in one short transaction (flushed after the current turn of the event loop, or at
+ * once when a batch is full), so many inserts share one commit while each caller still gets
+ * its own message or its own error. Seqs are taken from rooms.last_seq inside that
+ * transaction, so they are 1, 2, 3 … in commit order.
+ *
+ * The queue is dialect-neutral; a BatchStore does the writing. SQLite uses hand-prepared
+ * statements (the hot path); the Drizzle store speaks any dialect and is the seam for PostgreSQL.
+ */
+import type { Database as SQLite, Statement } from "bun:sqlite";
+import { and, eq, isNull, lt, sql } from "drizzle-orm";
+import type { Database, DB } from "../../db";
+import { first, messages, roomMembers, rooms } from "../../db/schema";
+import { AppError, NotFound, ValidationFailed } from "../../errors";
+
+export type MessageRow = typeof messages.$inferSelect;
+
+/** A send the service has validated, waiting for its seq. */
+export interface NewMessage {
+  id: string;
+  roomId: string;
+  senderId: string;
+  content: string;
+  /** JSON text of an object, or null. */
+  metadata: string | null;
+  replyToId: string | null;
+  clientId: string | null;
+}
+
+/** `created: false` when the sender already sent this clientId in this room: the first message's id. */
+export type WriteOutcome = { created: true; row: MessageRow } | { created: false; id: string };
+
+/** Per row: its outcome, or the caller's own error (the rest of the batch still commits). */
+export type Applied = WriteOutcome | AppError;
+
+export interface DeliveryMark {
+  roomId: string;
+  userId: string;
+  seq: number;
+}
+
+/** A delivery position that moved forward, with the kind of its room. */
+export interface Delivered extends DeliveryMark {
+  roomKind: string;
+}
+
+/**
+ * Writes one batch inside the transaction the writer opened. Refusals that are the caller's
+ * (not a member, bad parent) come back as AppError values; a thrown error fails the whole
+ * batch, which the writer then retries row by row so only the culprit fails.
+ */
+export interface BatchStore {
+  insert(batch: NewMessage[], at: Date, db: DB): Promise<Applied[]>;
+  /** Moves each member's last_delivered_seq forward (never back, never past the room's last seq). */
+  deliver(marks: DeliveryMark[], db: DB): Promise<(Delivered | null)[]>;
+}
+
+const notMember = () => new NotFound("Room");
+const badParent = () =>
+  new ValidationFailed("Invalid body: replyToId must be a message of this room that is not deleted", {
+    in: "body",
+    fields: [{ field: "replyToId", message: "must be a message of this room that is not deleted" }],
+  });
+
+interface Pending {
+  message: NewMessage;
+  resolve(outcome: WriteOutcome): void;
+  reject(error: unknown): void;
+}
+
+interface PendingMark {
+  mark: DeliveryMark;
+  waiters: { resolve(): void; reject(error: unknown): void }[];
+}
+
+export interface WriterOptions {
+  /** Most messages per transaction. */
+  maxBatch?: number;
+  /** The clock in ms (createdAt). */
+  now?: () => number;
+  /** Called once per delivery position that moved, after its commit. */
+  onDelivered?: (delivered: Delivered) => void;
+}
+
+export class GroupCommitWriter {
+  private queue: Pending[] = [];
+  private marks = new Map<string, PendingMark>();
+  private scheduled = false;
+  private running: Promise<void> | null = null;
+  private readonly maxBatch: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly database: Database,
+    private readonly store: BatchStore,
+    private readonly options: WriterOptions = {},
+  ) {
+    this.maxBatch = Math.max(1, options.maxBatch ?? 512);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Resolves once the message is committed (or was found by its clientId); rejects with this row's error only. */
+  write(message: NewMessage): Promise<WriteOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ message, resolve, reject });
+      this.kick(this.queue.length >= this.maxBatch);
+    });
+  }
+
+  /** Records that a socket of the user received `seq`; marks for one member coalesce into one update. */
+  markDelivered(mark: DeliveryMark): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const key = `${mark.roomId}\u0000${mark.userId}`;
+      const pending = this.marks.get(key);
+      if (pending) {
+        pending.mark.seq = Math.max(pending.mark.seq, mark.seq);
+        pending.waiters.push({ resolve, reject });
+      } else {
+        this.marks.set(key, { mark: { ...mark }, waiters: [{ resolve, reject }] });
+      }
+      this.kick(false);
+    });
+  }
+
+  /** Resolves when everything queued so far has been committed. */
+  async drain(): Promise<void> {
+    while (this.running || this.scheduled || this.queue.length > 0 || this.marks.size > 0)
+      await (this.running ?? new Promise<void>((resolve) => setImmediate(resolve)));
+  }
+
+  private kick(now: boolean) {
+    if (this.running) return; // the running loop takes new work when its commit is done
+    if (now) return this.start();
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Everything sent during this turn of the event loop joins the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.running) this.start();
+    });
+  }
+
+  private start() {
+    this.running = this.loop().finally(() => {
+      this.running = null;
+      if (this.queue.length > 0 || this.marks.size > 0) this.kick(false);
+    });
+  }
+
+  private async loop() {
+    while (this.queue.length > 0 || this.marks.size > 0) {
+      if (this.queue.length > 0) await this.commit(this.queue.splice(0, this.maxBatch));
+      if (this.marks.size > 0) {
+        const marks = [...this.marks.values()];
+        this.marks.clear();
+        await this.commitMarks(marks);
+      }
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    let results: Applied[];
+    try {
+      // The time is taken inside the transaction so createdAt follows commit (and seq) order.
+      results = await this.database.tx((db) => this.store.insert(batch.map((p) => p.message), new Date(this.now()), db));
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.reject(error);
+      // Something in the batch broke it: retry each row alone so only that row fails.
+      for (const pending of batch) await this.commit([pending]);
+      return;
+    }
+    // Resolved in seq order, so the callers' continuations (and their events) run in that order too.
+    batch.forEach((pending, i) => {
+      const result = results[i]!;
+      if (result instanceof AppError) pending.reject(result);
+      else pending.resolve(result);
+    });
+  }
+
+  private async commitMarks(marks: PendingMark[]): Promise<void> {
+    let results: (Delivered | null)[];
+    try {
+      results = await this.database.tx((db) => this.store.deliver(marks.map((m) => m.mark), db));
+    } catch (error) {
+      for (const m of marks) for (const w of m.waiters) w.reject(error);
+      return;
+    }
+    for (const delivered of results) if (delivered) this.options.onDelivered?.(delivered);
+    for (const m of marks) for (const w of m.waiters) w.resolve();
+  }
+}
+
+/** The hot path on SQLite: statements prepared once, run synchronously inside the writer's transaction. */
+export class SqliteBatchStore implements BatchStore {
+  private readonly byClientId: Statement<{ id: string }, [string, string, string]>;
+  private readonly isMember: Statement<{ ok: number }, [string, string]>;
+  private readonly liveParent: Statement<{ ok: number }, [string, string]>;
+  private readonly nextSeq: Statement<{ seq: number }, [number, string]>;
+  private readonly insertRow: Statement<unknown, [string, string, number, string, string, string | null, string | null, string | null, number]>;
+  private readonly countReply: Statement<unknown, [string]>;
+  private readonly readOwn: Statement<unknown, [number, string, string]>;
+  private readonly deliverOne: Statement<{ kind: string }, [number, string, string]>;
+
+  constructor(sqlite: SQLite) {
+    this.byClientId = sqlite.prepare("SELECT id FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?");
+    this.isMember = sqlite.prepare("SELECT 1 AS ok FROM room_members WHERE room_id = ? AND user_id = ?");
+    this.liveParent = sqlite.prepare("SELECT 1 AS ok FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL");
+    this.nextSeq = sqlite.prepare(
+      "UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ? WHERE id = ? RETURNING last_seq AS seq",
+    );
+    this.insertRow = sqlite.prepare(
+      "INSERT INTO messages (id, room_id, seq, sender_id, content, metadata, reply_to_id, client_id, created_at, reply_count) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+    );
+    this.countReply = sqlite.prepare("UPDATE messages SET reply_count = reply_count + 1 WHERE id = ?");
+    // Own messages are never unread: the sender's read position moves to the new seq.
+    this.readOwn = sqlite.prepare(
+      "UPDATE room_members SET last_read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND last_read_seq < ?1",
+    );
+    this.deliverOne = sqlite.prepare(
+      "UPDATE room_members SET last_delivered_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND last_delivered_seq < ?1 " +
+        "AND ?1 <= (SELECT last_seq FROM rooms WHERE id = ?2) RETURNING (SELECT kind FROM rooms WHERE id = ?2) AS kind",
+    );
+  }
+
+  async insert(batch: NewMessage[], at: Date): Promise<Applied[]> {
+    const now = at.getTime();
+    return batch.map((m): Applied => {
+      if (m.clientId !== null) {
+        const existing = this.byClientId.get(m.roomId, m.senderId, m.clientId);
+        if (existing) return { created: false, id: existing.id };
+      }
+      if (!this.isMember.get(m.roomId, m.senderId)) return notMember();
+      if (m.replyToId !== null && !this.liveParent.get(m.replyToId, m.roomId)) return badParent();
+      const next = this.nextSeq.get(now, m.roomId);
+      if (!next) return notMember();
+      this.insertRow.run(m.id, m.roomId, next.seq, m.senderId, m.content, m.metadata, m.replyToId, m.clientId, now);
+      if (m.replyToId !== null) this.countReply.run(m.replyToId);
+      this.readOwn.run(next.seq, m.roomId, m.senderId);
+      return { created: true, row: newRow(m, next.seq, at) };
+    });
+  }
+
+  async deliver(marks: DeliveryMark[]): Promise<(Delivered | null)[]> {
+    return marks.map((mark) => {
+      const moved = this.deliverOne.get(mark.seq, mark.roomId, mark.userId);
+      return moved ? { ...mark, roomKind: moved.kind } : null;
+    });
+  }
+}
+
+/** The same rules through Drizzle, for any dialect: the PostgreSQL path, and a reference for the SQLite one. */
+export class DrizzleBatchStore implements BatchStore {
+  async insert(batch: NewMessage[], at: Date, db: DB): Promise<Applied[]> {
+    const results: Applied[] = [];
+    for (const m of batch) results.push(await this.insertOne(m, at, db));
+    return results;
+  }
+
+  private async insertOne(m: NewMessage, at: Date, db: DB): Promise<Applied> {
+    if (m.clientId !== null) {
+      const existing = first(
+        await db
+          .select({ id: messages.id })
+          .from(messages)
+          .where(and(eq(messages.roomId, m.roomId), eq(messages.senderId, m.senderId), eq(messages.clientId, m.clientId)))
+          .limit(1),
+      );
+      if (existing) return { created: false, id: existing.id };
+    }
+    const member = first(
+      await db
+        .select({ role: roomMembers.role })
+        .from(roomMembers)
+        .where(and(eq(roomMembers.roomId, m.roomId), eq(roomMembers.userId, m.senderId)))
+        .limit(1),
+    );
+    if (!member) return notMember();
+    if (m.replyToId !== null) {
+      const parent = first(
+        await db
+          .select({ id: messages.id })
+          .from(messages)
+          .where(and(eq(messages.id, m.replyToId), eq(messages.roomId, m.roomId), isNull(messages.deletedAt)))
+          .limit(1),
+      );
+      if (!parent) return badParent();
+    }
+    const next = first(
+      await db
+        .update(rooms)
+        .set({ lastSeq: sql`${rooms.lastSeq} + 1`, lastActivityAt: at })
+        .where(eq(rooms.id, m.roomId))
+        .returning({ seq: rooms.lastSeq }),
+    );
+    if (!next) return notMember();
+    const row = newRow(m, next.seq, at);
+    await db.insert(messages).values(row);
+    if (m.replyToId !== null)
+      await db
+        .update(messages)
+        .set({ replyCount: sql`${messages.replyCount} + 1` })
+        .where(eq(messages.id, m.replyToId));
+    await db
+      .update(roomMembers)
+      .set({ lastReadSeq: next.seq })
+      .where(and(eq(roomMembers.roomId, m.roomId), eq(roomMembers.userId, m.senderId), lt(roomMembers.lastReadSeq, next.seq)));
+    return { created: true, row };
+  }
+
+  async deliver(marks: DeliveryMark[], db: DB): Promise<(Delivered | null)[]> {
+    const results: (Delivered | null)[] = [];
+    for (const mark of marks) {
+      const room = first(
+        await db.select({ kind: rooms.kind, lastSeq: rooms.lastSeq }).from(rooms).where(eq(rooms.id, mark.roomId)).limit(1),
+      );
+      if (!room || mark.seq > room.lastSeq) {
+        results.push(null);
+        continue;
+      }
+      const moved = await db
+        .update(roomMembers)
+        .set({ lastDeliveredSeq: mark.seq })
+        .where(
+          and(eq(roomMembers.roomId, mark.roomId), eq(roomMembers.userId, mark.userId), lt(roomMembers.lastDeliveredSeq, mark.seq)),
+        )
+        .returning({ roomId: roomMembers.roomId });
+      results.push(moved.length > 0 ? { ...mark, roomKind: room.kind } : null);
+    }
+    return results;
+  }
+}
+
+function newRow(m: NewMessage, seq: number, at: Date): MessageRow {
+  return {
+    id: m.id,
+    roomId: m.roomId,
+    seq,
+    senderId: m.senderId,
+    content: m.content,
+    metadata: m.metadata,
+    replyToId: m.replyToId,
+    replyCount: 0,
+    clientId: m.clientId,
+    createdAt: at,
+    editedAt: null,
+    deletedAt: null,
+  };
+}
+
+/** The writer for this database: prepared statements on SQLite, Drizzle on PostgreSQL. */
+export function createMessageWriter(database: Database, options?: WriterOptions): GroupCommitWriter {
+  switch (database.dialect) {
+    case "sqlite":
+      return new GroupCommitWriter(database, new SqliteBatchStore(database.sqlite), options);
+    case "pg":
+      return new GroupCommitWriter(database, new DrizzleBatchStore(), options);
+  }
+}

@@ -1,0 +1,140 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { eq } from "drizzle-orm";
+import type { Database } from "../../src/db";
+import { messages } from "../../src/db/schema";
+import { AppError } from "../../src/errors";
+import {
+  type BatchStore,
+  type Delivered,
+  DrizzleBatchStore,
+  GroupCommitWriter,
+  type NewMessage,
+  SqliteBatchStore,
+  type WriteOutcome,
+} from "../../src/modules/messages/writer";
+import { setup, type TestContext, type TestUser } from "../helpers";
+import { lastSeq, makeRoom, member } from "./messages-fixtures";
+
+let ctx: TestContext;
+let alice: TestUser;
+let bob: TestUser;
+let room: string;
+beforeEach(async () => {
+  ctx = setup();
+  alice = await ctx.user();
+  bob = await ctx.user();
+  room = await makeRoom(ctx, alice, { members: [bob] });
+});
+afterEach(() => ctx.close());
+
+/** The database, counting the transactions opened through it. */
+function counting(database: Database) {
+  const counter = { transactions: 0 };
+  const wrapped = Object.create(database) as Database;
+  wrapped.tx = (fn) => {
+    counter.transactions++;
+    return database.tx(fn);
+  };
+  return { database: wrapped, counter };
+}
+
+const draft = (senderId: string, content: string, extra: Partial<NewMessage> = {}): NewMessage => ({
+  id: Bun.randomUUIDv7(),
+  roomId: room,
+  senderId,
+  content,
+  metadata: null,
+  replyToId: null,
+  clientId: null,
+  ...extra,
+});
+
+const settle = (writes: Promise<WriteOutcome>[]) => Promise.allSettled(writes);
+const seqOf = (r: PromiseSettledResult<WriteOutcome>) =>
+  r.status === "fulfilled" && r.value.created ? r.value.row.seq : null;
+
+// Both stores keep the same rules; the prepared-statement one exists only on SQLite.
+const stores: [string, () => BatchStore][] = [["drizzle", () => new DrizzleBatchStore()]];
+if (!Bun.env.TEST_DATABASE_URL) stores.unshift(["sqlite", () => new SqliteBatchStore(ctx.services.database.sqlite!)]);
+
+for (const [name, makeStore] of stores) {
+  describe(`group commit (${name} store)`, () => {
+    test("concurrent writes share transactions and take seqs in arrival order", async () => {
+      const { database, counter } = counting(ctx.services.database);
+      const writer = new GroupCommitWriter(database, makeStore(), { maxBatch: 100 });
+      const results = await Promise.all(Array.from({ length: 300 }, (_, i) => writer.write(draft(i % 2 ? bob.id : alice.id, `m${i}`))));
+      expect(results.map((r) => (r.created ? r.row.seq : 0))).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+      // Three full batches, one transaction each (not one per message).
+      expect(counter.transactions).toBe(3);
+      expect(await lastSeq(ctx, room)).toBe(300);
+      const stored = await ctx.services.database.db.select({ seq: messages.seq, content: messages.content }).from(messages).where(eq(messages.roomId, room));
+      expect(stored.sort((a, b) => a.seq - b.seq).map((r) => r.content)).toEqual(results.map((r) => (r.created ? r.row.content : "")));
+      // Sends that arrive while a batch commits go in the next one.
+      const second = await Promise.all([writer.write(draft(alice.id, "late 1")), writer.write(draft(bob.id, "late 2"))]);
+      expect(second.map((r) => (r.created ? r.row.seq : 0))).toEqual([301, 302]);
+      expect(counter.transactions).toBe(4);
+    });
+
+    test("each caller gets its own error; the rest of the batch commits without gaps", async () => {
+      const writer = new GroupCommitWriter(ctx.services.database, makeStore());
+      const eve = await ctx.user();
+      const parent = await writer.write(draft(alice.id, "parent"));
+      if (!parent.created) throw new Error("parent not created");
+      const results = await settle([
+        writer.write(draft(alice.id, "ok 1")),
+        writer.write(draft(eve.id, "not a member")),
+        writer.write(draft(bob.id, "reply", { replyToId: parent.row.id })),
+        writer.write(draft(bob.id, "bad parent", { replyToId: Bun.randomUUIDv7() })),
+        // Breaks the batch inside the database (primary key taken): retried alone, it fails alone.
+        writer.write(draft(alice.id, "duplicate id", { id: parent.row.id })),
+        writer.write(draft(bob.id, "ok 2")),
+        writer.write(draft(alice.id, "wrong room", { roomId: Bun.randomUUIDv7() })),
+      ]);
+      expect(results.map(seqOf)).toEqual([2, null, 3, null, null, 4, null]);
+      const reason = (i: number) => (results[i] as PromiseRejectedResult).reason;
+      expect(reason(1)).toBeInstanceOf(AppError);
+      expect(reason(1).code).toBe("NOT_FOUND");
+      expect(reason(3).code).toBe("VALIDATION_FAILED");
+      expect(reason(4)).not.toBeInstanceOf(AppError); // a database error, rendered as 500 by the app
+      expect(reason(6).code).toBe("NOT_FOUND");
+      expect(await lastSeq(ctx, room)).toBe(4);
+      const [stored] = await ctx.services.database.db.select().from(messages).where(eq(messages.id, parent.row.id));
+      expect(stored).toMatchObject({ content: "parent", replyCount: 1 });
+    });
+
+    test("the same clientId twice in one batch makes one message; the sender's read position follows", async () => {
+      const writer = new GroupCommitWriter(ctx.services.database, makeStore());
+      const results = await Promise.all([
+        writer.write(draft(alice.id, "a", { clientId: "k" })),
+        writer.write(draft(alice.id, "a", { clientId: "k" })),
+        writer.write(draft(bob.id, "b", { clientId: "k" })),
+      ]);
+      expect(results[0]!.created).toBe(true);
+      expect(results[1]).toEqual({ created: false, id: (results[0] as { row: { id: string } }).row.id });
+      expect(results[2]!.created).toBe(true);
+      expect(await lastSeq(ctx, room)).toBe(2);
+      expect((await member(ctx, room, alice.id))!.lastReadSeq).toBe(1);
+      expect((await member(ctx, room, bob.id))!.lastReadSeq).toBe(2);
+    });
+
+    test("delivery marks coalesce per member, only move forward, and never past the last seq", async () => {
+      const delivered: Delivered[] = [];
+      const writer = new GroupCommitWriter(ctx.services.database, makeStore(), { onDelivered: (d) => delivered.push(d) });
+      for (let i = 0; i < 3; i++) await writer.write(draft(alice.id, `m${i}`));
+      const eve = await ctx.user();
+      await Promise.all([
+        writer.markDelivered({ roomId: room, userId: bob.id, seq: 1 }),
+        writer.markDelivered({ roomId: room, userId: bob.id, seq: 3 }),
+        writer.markDelivered({ roomId: room, userId: bob.id, seq: 2 }),
+        writer.markDelivered({ roomId: room, userId: eve.id, seq: 1 }), // not a member: nothing to move
+      ]);
+      expect(delivered).toEqual([{ roomId: room, userId: bob.id, seq: 3, roomKind: "group" }]);
+      expect((await member(ctx, room, bob.id))!.lastDeliveredSeq).toBe(3);
+      await writer.markDelivered({ roomId: room, userId: bob.id, seq: 2 });
+      await writer.markDelivered({ roomId: room, userId: bob.id, seq: 4 });
+      expect((await member(ctx, room, bob.id))!.lastDeliveredSeq).toBe(3);
+      expect(delivered).toHaveLength(1);
+      await writer.drain();
+    });
+  });
+}
