@@ -2,6 +2,7 @@ import { createApp, createServices, type Services } from "../src/app";
 import { type Config, testConfig } from "../src/config";
 import { type Database, openDatabase } from "../src/db";
 import { RecordingEvents } from "../src/events";
+import type { Logger } from "../src/logger";
 import { freshPgDatabase } from "./pg";
 
 export interface TestContext {
@@ -29,6 +30,32 @@ export interface TestUser {
   refreshToken: string;
 }
 
+export interface SetupOptions {
+  /** A clock (ms) for token, ticket and session expiry, login throttling and rate limits. */
+  now?: () => number;
+  /** Where the app logs; tests that assert on logs pass a recorder. */
+  logger?: Logger;
+}
+
+/** A clock that stands still until moved: `clock.now` for setup(), `clock.advance(ms)` to move it. */
+export function manualClock(start = Date.now()) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => void (t += ms) };
+}
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** A logger that keeps every line (all levels) for assertions. */
+export function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), enabled: () => true };
+}
+
 let counter = 0;
 
 /**
@@ -50,12 +77,12 @@ export function freshDatabase(url?: string): { database: Database; url: string; 
 }
 
 /** A fresh app on its own fresh database (see freshDatabase). */
-export function setup(overrides: Partial<Config> = {}): TestContext {
+export function setup(overrides: Partial<Config> = {}, options: SetupOptions = {}): TestContext {
   const fresh = freshDatabase(overrides.databaseUrl);
   const database = fresh.database;
   const config = testConfig({ ...overrides, databaseUrl: fresh.url });
   const events = new RecordingEvents();
-  const services = createServices({ config, database, events });
+  const services = createServices({ config, database, events, now: options.now, logger: options.logger });
   const app = createApp(services);
 
   const call: TestContext["call"] = async (method, path, opts = {}) => {

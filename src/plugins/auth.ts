@@ -1,7 +1,7 @@
 import { jwt } from "@elysiajs/jwt";
 import { Elysia } from "elysia";
 import { Unauthenticated } from "../errors";
-import type { AccessClaims, AuthService, TokenSigner } from "../modules/auth/service";
+import type { AccessClaims, AuthService, Caller, TokenSigner } from "../modules/auth/service";
 
 /**
  * An access-token signer on @elysiajs/jwt, HS256 only (so `alg: none` and key confusion fail).
@@ -25,16 +25,26 @@ export function bearerToken(header: string | undefined): string | null {
   return match ? match[1]! : null;
 }
 
-/** `{ auth: true }` on a route requires a valid access token of a live session and resolves `caller`. */
+/**
+ * `{ auth: true }` on a route requires a valid access token of a live session and resolves `caller`.
+ * The token is checked in `transform`, before the body and query are validated, so that a caller
+ * without a valid token learns nothing but 401.
+ */
 export function authPlugin(auth: AuthService) {
+  const callers = new WeakMap<Request, Caller>();
   return new Elysia({ name: "auth", seed: auth.instanceId }).macro({
     auth: {
       detail: { security: [{ bearerAuth: [] }] },
-      async resolve({ headers }) {
-        const token = bearerToken(headers.authorization);
+      async transform({ request }) {
+        const token = bearerToken(request.headers.get("authorization") ?? undefined);
         if (!token) throw new Unauthenticated("Send an access token as `Authorization: Bearer <token>`.");
         const caller = await auth.authenticate(token);
         if (!caller) throw new Unauthenticated("The access token is invalid, expired or revoked.");
+        callers.set(request, caller);
+      },
+      resolve({ request }) {
+        const caller = callers.get(request);
+        if (!caller) throw new Unauthenticated();
         return { caller };
       },
     },

@@ -1,5 +1,6 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
+import { ErrorResponse } from "../errors";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 
@@ -11,16 +12,46 @@ const assets: Record<string, { path: string; type: string }> = {
 
 const SPEC = "/swagger/json";
 
+type Operation = {
+  parameters?: { name: string; in: string }[];
+  responses?: Record<string, { description?: string; content?: object }>;
+};
+
 /**
- * The generator writes a body-less response (`t.Void()`, e.g. a 204) as `content: { type: "void" }`,
- * which is not valid OpenAPI: such a response has no `content` at all.
+ * Mends what the generator gets wrong, in place (the document is cached, so this is idempotent):
+ * - a body-less response (`t.Void()`, e.g. a 204) comes out as `content: { type: "void" }`, which
+ *   is not valid OpenAPI: such a response has no `content` at all;
+ * - a WebSocket route comes out under a `ws` method, which OpenAPI does not have: it is described
+ *   as the GET that asks for the upgrade.
  */
-function dropVoidContent(document: unknown) {
-  const paths = (document as { paths?: Record<string, Record<string, { responses?: Record<string, { content?: object }> }>> })?.paths;
-  for (const operations of Object.values(paths ?? {}))
+function repair(document: unknown) {
+  const paths = (document as { paths?: Record<string, Record<string, Operation>> })?.paths;
+  for (const operations of Object.values(paths ?? {})) {
+    const ws = operations.ws;
+    if (ws) {
+      delete operations.ws;
+      if (!operations.get) operations.get = upgradeOperation(ws);
+    }
     for (const operation of Object.values(operations))
       for (const response of Object.values(operation?.responses ?? {}))
         if (response?.content && "type" in response.content) delete response.content;
+  }
+}
+
+function upgradeOperation(ws: Operation): Operation {
+  const error = { "application/json": { schema: JSON.parse(JSON.stringify(ErrorResponse)) } };
+  return {
+    ...ws,
+    parameters: ws.parameters ?? [
+      { name: "ticket", in: "query", schema: { type: "string" }, description: "A ticket from POST /api/auth/ws-ticket" } as never,
+      { name: "token", in: "query", schema: { type: "string" }, description: "An access token" } as never,
+    ],
+    responses: {
+      "101": { description: "Switching Protocols: the WebSocket is open" },
+      "401": { description: "No valid ticket or token; refused before the upgrade", content: error },
+      ...ws.responses,
+    },
+  };
 }
 
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, served with no CDN. */
@@ -28,7 +59,7 @@ export function openapiPlugin(version: string) {
   return new Elysia({ name: "openapi" })
     // Local to this plugin: runs for the document and UI routes only.
     .onAfterHandle(({ path, response }) => {
-      if (path === SPEC) dropVoidContent(response);
+      if (path === SPEC) repair(response);
     })
     .use(
       openapi({
@@ -62,6 +93,7 @@ export function openapiPlugin(version: string) {
             { name: "Rooms", description: "Group rooms, direct chats and membership" },
             { name: "Teams", description: "Teams, channels and invitations" },
             { name: "Messages", description: "History, sending, edits, reactions and search" },
+            { name: "Real time", description: "The WebSocket: one per client, for all of its rooms" },
           ],
           components: {
             securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },

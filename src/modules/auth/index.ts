@@ -10,7 +10,7 @@ export function authModule(auth: AuthService, limiter: RateLimiter) {
   return new Elysia({ prefix: "/api/auth", tags: ["Auth"] })
     .use(authPlugin(auth))
     .macro({
-      // In `transform`, before validation: malformed floods are limited too.
+      // In `transform`, before validation: floods of invalid requests are limited too.
       authRateLimit: {
         transform({ request, server }) {
           limiter.take(server?.requestIP(request)?.address ?? "local");

@@ -1,0 +1,196 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, loadConfig } from "../src/config";
+
+const SECRET = "a-secret-that-is-long-enough-0123456789";
+const dirs: string[] = [];
+/** A secret-file path in a fresh temporary directory (the file does not exist yet). */
+function secretPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), "bunchat-config-"));
+  dirs.push(dir);
+  return join(dir, "data", "jwt-secret");
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function configError(env: Record<string, string>, file = secretPath()): ConfigError {
+  try {
+    loadConfig({ JWT_SECRET: SECRET, ...env }, file);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`no ConfigError for ${JSON.stringify(env)}`);
+}
+
+describe("loadConfig", () => {
+  test("the contract's defaults", () => {
+    const config = loadConfig({ JWT_SECRET: SECRET }, secretPath());
+    expect(config).toMatchObject({
+      port: 3000,
+      host: "0.0.0.0",
+      databaseUrl: "sqlite://./data/chat.db",
+      redisUrl: null,
+      jwtSecret: SECRET,
+      accessTokenTtl: 900,
+      refreshTokenTtl: 2_592_000,
+      corsOrigins: null,
+      rateLimitAuth: 20,
+      rateLimitMessages: 30,
+      logLevel: "info",
+      production: false,
+    });
+    expect(config.limits).toMatchObject({ contentMax: 4000, metadataMaxBytes: 4096, wsMaxPayload: 65536 });
+  });
+
+  test("reads every variable", () => {
+    const config = loadConfig(
+      {
+        PORT: "8080",
+        HOST: "127.0.0.1",
+        DATABASE_URL: "sqlite://:memory:",
+        REDIS_URL: "redis://localhost:6379",
+        JWT_SECRET: SECRET,
+        ACCESS_TOKEN_TTL: "60",
+        REFRESH_TOKEN_TTL: "3600",
+        CORS_ORIGINS: "https://chat.example.com, http://localhost:5173",
+        RATE_LIMIT_AUTH: "0",
+        RATE_LIMIT_MESSAGES: "5",
+        LOG_LEVEL: "debug",
+        MESSAGE_MAX_LENGTH: "100",
+        WS_MAX_PAYLOAD: "2048",
+      },
+      secretPath(),
+    );
+    expect(config).toMatchObject({
+      port: 8080,
+      host: "127.0.0.1",
+      databaseUrl: "sqlite://:memory:",
+      redisUrl: "redis://localhost:6379",
+      accessTokenTtl: 60,
+      refreshTokenTtl: 3600,
+      corsOrigins: ["https://chat.example.com", "http://localhost:5173"],
+      rateLimitAuth: 0,
+      rateLimitMessages: 5,
+      logLevel: "debug",
+    });
+    expect(config.limits).toMatchObject({ contentMax: 100, wsMaxPayload: 2048 });
+    expect(loadConfig({ JWT_SECRET: SECRET, CORS_ORIGINS: "*" }, secretPath()).corsOrigins).toBe("*");
+    expect(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: "postgres://u:p@localhost/chat" }, secretPath()).databaseUrl).toBe(
+      "postgres://u:p@localhost/chat",
+    );
+  });
+
+  const bad: [string, string][] = [
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["PORT", "-1"],
+    ["PORT", "80.5"],
+    ["PORT", "3000\nHOST=evil"],
+    ["HOST", "not a host"],
+    ["DATABASE_URL", "mysql://localhost/chat"],
+    ["DATABASE_URL", "sqlite://"],
+    ["DATABASE_URL", "./data/chat.db"],
+    ["REDIS_URL", "http://localhost:6379"],
+    ["JWT_SECRET", "too-short"],
+    ["ACCESS_TOKEN_TTL", "0"],
+    ["ACCESS_TOKEN_TTL", "15m"],
+    ["REFRESH_TOKEN_TTL", "-5"],
+    ["CORS_ORIGINS", "chat.example.com"],
+    ["CORS_ORIGINS", "https://chat.example.com/path"],
+    ["RATE_LIMIT_AUTH", "-1"],
+    ["RATE_LIMIT_AUTH", "lots"],
+    ["RATE_LIMIT_MESSAGES", "1e3"],
+    ["LOG_LEVEL", "verbose"],
+    ["MESSAGE_MAX_LENGTH", "0"],
+    ["WS_MAX_PAYLOAD", "10"],
+  ];
+  for (const [variable, value] of bad)
+    test(`${variable}=${JSON.stringify(value)} stops start-up with one line naming it`, () => {
+      const error = configError({ [variable]: value });
+      expect(error.variable).toBe(variable);
+      expect(error.message).toStartWith(`Invalid configuration: ${variable} `);
+      expect(error.message).not.toContain("\n");
+    });
+
+  test("a bad variable leaves no generated secret behind", () => {
+    const file = secretPath();
+    expect(() => loadConfig({ PORT: "nope" }, file)).toThrow(ConfigError);
+    expect(existsSync(file)).toBe(false);
+  });
+});
+
+describe("the JWT secret", () => {
+  test("outside production a missing secret is generated once, kept private, and reused", () => {
+    const file = secretPath();
+    const first = loadConfig({}, file).jwtSecret;
+    expect(first.length).toBeGreaterThanOrEqual(32);
+    expect(readFileSync(file, "utf8").trim()).toBe(first);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(loadConfig({}, file).jwtSecret).toBe(first);
+    expect(loadConfig({ NODE_ENV: "development" }, file).jwtSecret).toBe(first);
+    // Another data directory gets its own.
+    expect(loadConfig({}, secretPath()).jwtSecret).not.toBe(first);
+  });
+
+  test("a kept secret is read back as written", () => {
+    const file = secretPath();
+    loadConfig({}, file);
+    writeFileSync(file, `${SECRET}\n`);
+    expect(loadConfig({}, file).jwtSecret).toBe(SECRET);
+  });
+
+  test("JWT_SECRET wins and nothing is written", () => {
+    const file = secretPath();
+    expect(loadConfig({ JWT_SECRET: SECRET }, file).jwtSecret).toBe(SECRET);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  test("is required in production, and never generated there", () => {
+    const file = secretPath();
+    const error = configError({ NODE_ENV: "production", JWT_SECRET: "" }, file);
+    expect(error.variable).toBe("JWT_SECRET");
+    expect(error.message).toContain("NODE_ENV=production");
+    expect(existsSync(file)).toBe(false);
+    const config = loadConfig({ NODE_ENV: "production", JWT_SECRET: SECRET }, file);
+    expect(config.production).toBe(true);
+    expect(config.jwtSecret).toBe(SECRET);
+  });
+});
+
+describe("the server's start-up", () => {
+  const entry = join(import.meta.dir, "..", "src", "index.ts");
+
+  test("a bad variable exits 1 with that one line on stderr", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "bunchat-start-"));
+    dirs.push(cwd);
+    const proc = Bun.spawn([process.execPath, entry], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", RATE_LIMIT_AUTH: "many" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr.trim().split("\n")).toEqual([`Invalid configuration: RATE_LIMIT_AUTH must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got "many"`]);
+    // It stopped before touching the data directory.
+    expect(existsSync(join(cwd, "data"))).toBe(false);
+  });
+
+  test("--healthcheck exits 1 when nothing answers", async () => {
+    // A port that was free a moment ago: listen on 0, note the port, close.
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = probe.port;
+    probe.stop(true);
+    const proc = Bun.spawn([process.execPath, entry, "--healthcheck"], {
+      env: { PATH: process.env.PATH ?? "", PORT: String(port) },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(await proc.exited).toBe(1);
+  });
+});
