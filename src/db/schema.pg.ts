@@ -138,7 +138,8 @@ export const rooms = pgTable(
   (t) => [
     uniqueIndex("rooms_direct_key_uq").on(t.directKey),
     index("rooms_team_idx").on(t.teamId),
-    index("rooms_visibility_kind_idx").on(t.visibility, t.kind),
+    // Room discovery pages public group rooms by latest activity straight off this index.
+    index("rooms_discovery_idx").on(t.visibility, t.kind, t.lastActivityAt, t.id),
   ],
 );
 
