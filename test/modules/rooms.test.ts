@@ -535,3 +535,33 @@ describe("read positions", () => {
     expect(joined.body).toMatchObject({ unreadCount: 0, myLastReadSeq: 5 });
   });
 });
+
+describe("with the messages module", () => {
+  test("sent messages drive lastMessage, ordering and unread counts; my own messages are not unread", async () => {
+    const [a, b] = [await ctx.user(), await ctx.user()];
+    const quiet = (await ctx.call("POST", "/api/rooms", { token: a.token, body: { name: "quiet", memberIds: [b.id] } })).body.id;
+    const dm = (await ctx.call("POST", "/api/rooms/direct", { token: a.token, body: { userId: b.id } })).body.id;
+    const send = (u: TestUser, roomId: string, content: string) =>
+      ctx.call("POST", `/api/rooms/${roomId}/messages`, { token: u.token, body: { content } });
+    for (const text of ["one", "two", "three"]) expectStatus(await send(a, dm, text), 201, "send");
+    const rooms = async (u: TestUser) => (await ctx.call("GET", "/api/rooms", { token: u.token })).body.rooms;
+
+    const ofB = await rooms(b);
+    expect(ofB.map((r: { id: string }) => r.id)).toEqual([dm, quiet]);
+    expect(ofB[0]).toMatchObject({ lastSeq: 3, unreadCount: 3, myLastReadSeq: 0, lastMessage: { seq: 3, content: "three", senderId: a.id, deletedAt: null } });
+    expect((await rooms(a))[0]).toMatchObject({ id: dm, unreadCount: 0, myLastReadSeq: 3 });
+
+    expectStatus(await send(b, quiet, "wake up"), 201, "send");
+    expect((await rooms(b)).map((r: { id: string }) => r.id)).toEqual([quiet, dm]);
+    expect((await rooms(a))[0]).toMatchObject({ id: quiet, unreadCount: 1 });
+
+    // b replies in the direct room: sending moves b's own read position to the newest message.
+    expectStatus(await send(b, dm, "four"), 201, "send");
+    expect((await rooms(b)).find((r: { id: string }) => r.id === dm)).toMatchObject({ unreadCount: 0, myLastReadSeq: 4 });
+
+    // A deleted newest message is still the newest, emptied.
+    const newest = (await ctx.call("GET", `/api/rooms/${dm}/messages`, { token: a.token })).body.messages.at(-1);
+    expectStatus(await ctx.call("DELETE", `/api/messages/${newest.id}`, { token: b.token }), 204, "delete");
+    expect((await rooms(a)).find((r: { id: string }) => r.id === dm).lastMessage).toMatchObject({ seq: 4, content: "", deletedAt: expect.any(String) });
+  });
+});
