@@ -12,6 +12,7 @@ import {
   SqliteBatchStore,
   type WriteOutcome,
 } from "../../src/modules/messages/writer";
+import { PgBatchStore } from "../../src/modules/messages/pg-store";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { lastSeq, makeRoom, member } from "./messages-fixtures";
 
@@ -53,9 +54,10 @@ const settle = (writes: Promise<WriteOutcome>[]) => Promise.allSettled(writes);
 const seqOf = (r: PromiseSettledResult<WriteOutcome>) =>
   r.status === "fulfilled" && r.value.created ? r.value.row.seq : null;
 
-// Both stores keep the same rules; the prepared-statement one exists only on SQLite.
+// Every store keeps the same rules; each dialect's own store runs only on its database.
 const stores: [string, () => BatchStore][] = [["drizzle", () => new DrizzleBatchStore()]];
 if (!Bun.env.TEST_DATABASE_URL) stores.unshift(["sqlite", () => new SqliteBatchStore(ctx.services.database.sqlite!)]);
+else stores.unshift(["pg", () => new PgBatchStore()]);
 
 for (const [name, makeStore] of stores) {
   describe(`group commit (${name} store)`, () => {

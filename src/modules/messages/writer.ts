@@ -6,13 +6,16 @@
  * transaction, so they are 1, 2, 3 … in commit order.
  *
  * The queue is dialect-neutral; a BatchStore does the writing. SQLite uses hand-prepared
- * statements (the hot path); the Drizzle store speaks any dialect and is the seam for PostgreSQL.
+ * statements (the hot path), PostgreSQL one statement per send (pg-store.ts); the Drizzle
+ * store speaks any dialect and is the reference both follow.
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
 import { and, eq, isNull, lt, sql } from "drizzle-orm";
 import type { Database, DB } from "../../db";
-import { first, messages, roomMembers, rooms } from "../../db/schema";
+import { first, messages, roomMembers, rooms, users } from "../../db/schema";
 import { AppError, NotFound, ValidationFailed } from "../../errors";
+import { PgBatchStore } from "./pg-store";
+import type { UserRef } from "../users/model";
 
 export type MessageRow = typeof messages.$inferSelect;
 
@@ -28,8 +31,14 @@ export interface NewMessage {
   clientId: string | null;
 }
 
-/** `created: false` when the sender already sent this clientId in this room: the first message's id. */
-export type WriteOutcome = { created: true; row: MessageRow } | { created: false; id: string };
+/**
+ * `created: true` with the committed row, and what presenting it needs (read in the same
+ * transaction that checked membership); `created: false` when the sender already sent this
+ * clientId in this room: the first message's id.
+ */
+export type WriteOutcome =
+  | { created: true; row: MessageRow; roomKind: string; sender: UserRef }
+  | { created: false; id: string };
 
 /** Per row: its outcome, or the caller's own error (the rest of the batch still commits). */
 export type Applied = WriteOutcome | AppError;
@@ -56,8 +65,8 @@ export interface BatchStore {
   deliver(marks: DeliveryMark[], db: DB): Promise<(Delivered | null)[]>;
 }
 
-const notMember = () => new NotFound("Room");
-const badParent = () =>
+export const notMember = () => new NotFound("Room");
+export const badParent = () =>
   new ValidationFailed("Invalid body: replyToId must be a message of this room that is not deleted", {
     in: "body",
     fields: [{ field: "replyToId", message: "must be a message of this room that is not deleted" }],
@@ -194,7 +203,7 @@ export class GroupCommitWriter {
 /** The hot path on SQLite: statements prepared once, run synchronously inside the writer's transaction. */
 export class SqliteBatchStore implements BatchStore {
   private readonly byClientId: Statement<{ id: string }, [string, string, string]>;
-  private readonly isMember: Statement<{ ok: number }, [string, string]>;
+  private readonly membership: Statement<Membership, [string, string]>;
   private readonly liveParent: Statement<{ ok: number }, [string, string]>;
   private readonly nextSeq: Statement<{ seq: number }, [number, string]>;
   private readonly insertRow: Statement<unknown, [string, string, number, string, string, string | null, string | null, string | null, number]>;
@@ -204,7 +213,11 @@ export class SqliteBatchStore implements BatchStore {
 
   constructor(sqlite: SQLite) {
     this.byClientId = sqlite.prepare("SELECT id FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?");
-    this.isMember = sqlite.prepare("SELECT 1 AS ok FROM room_members WHERE room_id = ? AND user_id = ?");
+    this.membership = sqlite.prepare(
+      "SELECT r.kind AS roomKind, u.id AS id, u.username AS username, u.display_name AS displayName, u.avatar_url AS avatarUrl " +
+        "FROM room_members rm JOIN rooms r ON r.id = rm.room_id JOIN users u ON u.id = rm.user_id " +
+        "WHERE rm.room_id = ? AND rm.user_id = ?",
+    );
     this.liveParent = sqlite.prepare("SELECT 1 AS ok FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL");
     this.nextSeq = sqlite.prepare(
       "UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ? WHERE id = ? RETURNING last_seq AS seq",
@@ -231,14 +244,15 @@ export class SqliteBatchStore implements BatchStore {
         const existing = this.byClientId.get(m.roomId, m.senderId, m.clientId);
         if (existing) return { created: false, id: existing.id };
       }
-      if (!this.isMember.get(m.roomId, m.senderId)) return notMember();
+      const member = this.membership.get(m.roomId, m.senderId);
+      if (!member) return notMember();
       if (m.replyToId !== null && !this.liveParent.get(m.replyToId, m.roomId)) return badParent();
       const next = this.nextSeq.get(now, m.roomId);
       if (!next) return notMember();
       this.insertRow.run(m.id, m.roomId, next.seq, m.senderId, m.content, m.metadata, m.replyToId, m.clientId, now);
       if (m.replyToId !== null) this.countReply.run(m.replyToId);
       this.readOwn.run(next.seq, m.roomId, m.senderId);
-      return { created: true, row: newRow(m, next.seq, at) };
+      return created(newRow(m, next.seq, at), member);
     });
   }
 
@@ -271,8 +285,10 @@ export class DrizzleBatchStore implements BatchStore {
     }
     const member = first(
       await db
-        .select({ role: roomMembers.role })
+        .select({ roomKind: rooms.kind, id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl })
         .from(roomMembers)
+        .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+        .innerJoin(users, eq(users.id, roomMembers.userId))
         .where(and(eq(roomMembers.roomId, m.roomId), eq(roomMembers.userId, m.senderId)))
         .limit(1),
     );
@@ -306,7 +322,7 @@ export class DrizzleBatchStore implements BatchStore {
       .update(roomMembers)
       .set({ lastReadSeq: next.seq })
       .where(and(eq(roomMembers.roomId, m.roomId), eq(roomMembers.userId, m.senderId), lt(roomMembers.lastReadSeq, next.seq)));
-    return { created: true, row };
+    return created(row, member);
   }
 
   async deliver(marks: DeliveryMark[], db: DB): Promise<(Delivered | null)[]> {
@@ -332,7 +348,15 @@ export class DrizzleBatchStore implements BatchStore {
   }
 }
 
-function newRow(m: NewMessage, seq: number, at: Date): MessageRow {
+/** The sender as a member of the room: the room's kind and the sender's public name. */
+export type Membership = UserRef & { roomKind: string };
+
+export function created(row: MessageRow, member: Membership): WriteOutcome {
+  const { roomKind, ...sender } = member;
+  return { created: true, row, roomKind, sender };
+}
+
+export function newRow(m: NewMessage, seq: number, at: Date): MessageRow {
   return {
     id: m.id,
     roomId: m.roomId,
@@ -349,12 +373,12 @@ function newRow(m: NewMessage, seq: number, at: Date): MessageRow {
   };
 }
 
-/** The writer for this database: prepared statements on SQLite, Drizzle on PostgreSQL. */
+/** The writer for this database: prepared statements on SQLite, one pipelined statement per send on PostgreSQL. */
 export function createMessageWriter(database: Database, options?: WriterOptions): GroupCommitWriter {
   switch (database.dialect) {
     case "sqlite":
       return new GroupCommitWriter(database, new SqliteBatchStore(database.sqlite), options);
     case "pg":
-      return new GroupCommitWriter(database, new DrizzleBatchStore(), options);
+      return new GroupCommitWriter(database, new PgBatchStore(), options);
   }
 }

@@ -1,0 +1,109 @@
+/**
+ * The message write path on PostgreSQL: each send is one statement, and a batch's statements
+ * are sent back to back on the writer's transaction without waiting for each answer, so a
+ * batch costs about one round trip however many messages it holds.
+ *
+ * Seqs stay gap-free across processes: `UPDATE rooms SET last_seq = last_seq + 1 … RETURNING`
+ * locks the room's row until commit, so writers to one room take turns, in commit order; the
+ * transaction is SERIALIZABLE, so two processes that race on one clientId end with one message
+ * (the loser is run again and finds the winner's), and a rolled-back batch gives its seqs back.
+ */
+import { sql } from "drizzle-orm";
+import type { DB, PgDB } from "../../db";
+import { type Applied, type BatchStore, badParent, created, type Delivered, type DeliveryMark, newRow, type NewMessage, notMember } from "./writer";
+
+interface Outcome {
+  existing_id: string | null;
+  /** The sender's membership, with what presenting the message needs; null for a non-member. */
+  member: { roomKind: string; id: string; username: string; displayName: string; avatarUrl: string | null } | null;
+  parent_ok: boolean;
+  seq: number | null;
+}
+
+export class PgBatchStore implements BatchStore {
+  async insert(batch: NewMessage[], at: Date, db: DB): Promise<Applied[]> {
+    const pg = db as unknown as PgDB;
+    // Issued together, run in this order on the transaction's one connection: a later send
+    // sees an earlier one of the same batch (the same clientId twice, a reply to it).
+    const outcomes = await Promise.all(batch.map((m) => pg.execute<Outcome & Record<string, unknown>>(sendOne(m, at))));
+    return batch.map((m, i): Applied => {
+      const o = outcomes[i]![0];
+      if (!o) throw new Error("the message write returned no outcome");
+      if (o.existing_id !== null) return { created: false, id: o.existing_id };
+      if (!o.member) return notMember();
+      if (!o.parent_ok) return badParent();
+      if (o.seq === null) return notMember(); // the room went away
+      return created(newRow(m, o.seq, at), o.member);
+    });
+  }
+
+  async deliver(marks: DeliveryMark[], db: DB): Promise<(Delivered | null)[]> {
+    const pg = db as unknown as PgDB;
+    const moved = await Promise.all(
+      marks.map((mark) =>
+        pg.execute<{ kind: string }>(sql`
+          UPDATE room_members rm SET last_delivered_seq = ${mark.seq}
+          FROM rooms r
+          WHERE rm.room_id = ${mark.roomId} AND rm.user_id = ${mark.userId} AND rm.last_delivered_seq < ${mark.seq}
+            AND r.id = rm.room_id AND ${mark.seq} <= r.last_seq
+          RETURNING r.kind`),
+      ),
+    );
+    return marks.map((mark, i) => {
+      const row = moved[i]![0];
+      return row ? { ...mark, roomKind: row.kind } : null;
+    });
+  }
+}
+
+/**
+ * One send, checked and written in one statement: an earlier message with this clientId wins;
+ * otherwise, for a member and a live parent (if any), the room's next seq, the row, the
+ * parent's reply count and the sender's own read position. It also answers with the room's
+ * kind and the sender's profile, read with the membership check.
+ */
+function sendOne(m: NewMessage, at: Date) {
+  const atIso = at.toISOString();
+  return sql`
+    WITH existing AS (
+      SELECT id FROM messages
+      WHERE ${m.clientId}::text IS NOT NULL AND room_id = ${m.roomId} AND sender_id = ${m.senderId} AND client_id = ${m.clientId}
+    ),
+    member AS (
+      SELECT json_build_object('roomKind', r.kind, 'id', u.id, 'username', u.username, 'displayName', u.display_name,
+        'avatarUrl', u.avatar_url) AS who
+      FROM room_members rm JOIN rooms r ON r.id = rm.room_id JOIN users u ON u.id = rm.user_id
+      WHERE rm.room_id = ${m.roomId} AND rm.user_id = ${m.senderId}
+    ),
+    parent AS (
+      SELECT 1 FROM messages WHERE id = ${m.replyToId}::text AND room_id = ${m.roomId} AND deleted_at IS NULL
+    ),
+    ok AS (
+      SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM member)
+        AND (${m.replyToId}::text IS NULL OR EXISTS (SELECT 1 FROM parent))
+    ),
+    next AS (
+      UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ${atIso}::timestamptz
+      WHERE id = ${m.roomId} AND EXISTS (SELECT 1 FROM ok)
+      RETURNING last_seq
+    ),
+    inserted AS (
+      INSERT INTO messages (id, room_id, seq, sender_id, content, metadata, reply_to_id, client_id, created_at, reply_count)
+      SELECT ${m.id}, ${m.roomId}, last_seq, ${m.senderId}, ${m.content}, ${m.metadata}::text, ${m.replyToId}::text, ${m.clientId}::text,
+        ${atIso}::timestamptz, 0
+      FROM next
+      RETURNING seq
+    ),
+    replied AS (
+      UPDATE messages SET reply_count = reply_count + 1
+      WHERE id = ${m.replyToId}::text AND EXISTS (SELECT 1 FROM inserted)
+    ),
+    read_own AS (
+      UPDATE room_members SET last_read_seq = (SELECT seq FROM inserted)
+      WHERE room_id = ${m.roomId} AND user_id = ${m.senderId} AND last_read_seq < (SELECT seq FROM inserted)
+    )
+    SELECT (SELECT id FROM existing LIMIT 1) AS existing_id,
+      (SELECT who FROM member) AS member,
+      (${m.replyToId}::text IS NULL OR EXISTS (SELECT 1 FROM parent)) AS parent_ok,
+      (SELECT seq FROM inserted) AS seq`;
+}
