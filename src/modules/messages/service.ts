@@ -10,7 +10,7 @@ import { atLeast, RoomAccess } from "../rooms/access";
 import type { UserRef } from "../users/model";
 import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
 import { searchMessageIds } from "./search";
-import { createMessageWriter, type Delivered, type GroupCommitWriter, type MessageRow } from "./writer";
+import { createMessageWriter, type Delivered, type GroupCommitWriter, type MessageRow, type WriteOutcome } from "./writer";
 
 /** What a client sends; the service checks every field itself (REST and WebSocket alike). */
 export interface SendInput {
@@ -129,21 +129,20 @@ export class MessageService {
     const metadata = this.checkMetadata(input.metadata);
     const replyToId = optionalString(input.replyToId, "replyToId", ID_MAX);
     const clientId = optionalString(input.clientId, "clientId", CLIENT_ID_MAX);
-    const { room } = await this.access.member(roomId, userId);
-    const sender = await this.senderRef(userId);
-    const outcome = await this.writer.write({
-      id: Bun.randomUUIDv7(),
-      roomId,
-      senderId: userId,
-      content,
-      metadata,
-      replyToId,
-      clientId,
-    });
+    // Membership is checked inside the write transaction, which also reads the room's kind
+    // and the sender's name, so a send costs no queries of its own outside the batch.
+    let outcome: WriteOutcome;
+    try {
+      outcome = await this.writer.write({ id: Bun.randomUUIDv7(), roomId, senderId: userId, content, metadata, replyToId, clientId });
+    } catch (error) {
+      // Not a member (or no such room): the room rules say which answer an outsider gets (404, or 403 in a public room).
+      if (error instanceof AppError && error.status === 404) await this.access.member(roomId, userId);
+      throw error;
+    }
     if (!outcome.created) return { message: await this.getById(userId, outcome.id), created: false };
     // No await between the commit and this event: the writer resolves a batch in seq order,
     // so message.new events leave in seq order too.
-    const message = toMessage(outcome.row, sender, [], room.kind === "direct" ? "sent" : undefined);
+    const message = toMessage(outcome.row, outcome.sender, [], outcome.roomKind === "direct" ? "sent" : undefined);
     this.events.toRoom(roomId, { type: "message.new", message });
     return { message, created: true };
   }
@@ -321,18 +320,6 @@ export class MessageService {
     const max = this.config.limits.metadataMaxBytes;
     if (Buffer.byteLength(json) > max) throw invalid("metadata", `must be at most ${max} bytes as JSON`);
     return json;
-  }
-
-  private async senderRef(userId: string): Promise<UserRef | null> {
-    return (
-      first(
-        await this.database.db
-          .select({ id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl })
-          .from(users)
-          .where(eq(users.id, userId))
-          .limit(1),
-      ) ?? null
-    );
   }
 
   /** Messages with their senders and room kinds; the caller's where/order decides which. */
