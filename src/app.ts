@@ -4,7 +4,7 @@ import pkg from "../package.json";
 import type { Config } from "./config";
 import type { Database } from "./db";
 import { errorHandler } from "./errors";
-import { type Events, nobodyOnline, type PresenceView, RecordingEvents } from "./events";
+import type { Events, PresenceView } from "./events";
 import { createLogger, type Logger } from "./logger";
 import { authModule } from "./modules/auth";
 import { AuthService } from "./modules/auth/service";
@@ -22,13 +22,19 @@ import { corsPlugin } from "./plugins/cors";
 import { openapiPlugin } from "./plugins/openapi";
 import { RateLimiter } from "./plugins/rate-limit";
 import { requestLog } from "./plugins/request-log";
+import { Realtime } from "./realtime";
+import type { Broker } from "./realtime/broker";
+import { gateway } from "./realtime/gateway";
 
 export interface Deps {
   config: Config;
   database: Database;
-  /** Where services send real-time events; defaults to a recorder (no sockets). */
+  /** Where services send real-time events; defaults to the WebSocket layer. Tests of HTTP alone pass a RecordingEvents. */
   events?: Events;
+  /** Who is online; defaults to the WebSocket layer's count of open sockets. */
   presence?: PresenceView;
+  /** How real-time events reach other processes; defaults to this process only. */
+  broker?: Broker;
   logger?: Logger;
   /** The clock in ms for expiries, throttles and rate limits; tests pass one they control. */
   now?: () => number;
@@ -43,10 +49,11 @@ export type ShutdownHook = () => void | Promise<void>;
 /** Everything the app is made of, built once from its dependencies. */
 export function createServices(deps: Deps) {
   const { config, database } = deps;
-  const events = deps.events ?? new RecordingEvents();
-  const presence = deps.presence ?? nobodyOnline;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const now = deps.now ?? Date.now;
+  const realtime = new Realtime({ config, database, logger, broker: deps.broker, now });
+  const events = deps.events ?? realtime.events;
+  const presence = deps.presence ?? realtime.presence;
   const signer = createSigner(config.jwtSecret, now);
   const auth = new AuthService(database, config, signer, events, presence, now);
   const users = new UserService(database, presence);
@@ -54,6 +61,7 @@ export function createServices(deps: Deps) {
   const teams = new TeamService(database, events, rooms, presence, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
   const messages = new MessageService(database, config, events, messageLimiter, now);
+  realtime.bind({ auth, users, rooms, messages });
   return {
     config,
     database,
@@ -68,15 +76,28 @@ export function createServices(deps: Deps) {
     authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
     messageLimiter,
     messages,
+    realtime,
     /** Modules push their clean-up here; src/index.ts runs them in order on shutdown. */
-    shutdownHooks: [() => messages.drain()] as ShutdownHook[],
+    // Sockets first: their in-flight sends commit and are acknowledged, then the writer drains.
+    shutdownHooks: [() => realtime.shutdown(), () => messages.drain()] as ShutdownHook[],
   };
 }
 export type Services = ReturnType<typeof createServices>;
 
 export function createApp(deps: Deps | Services) {
   const s = "auth" in deps ? deps : createServices(deps);
-  return new Elysia()
+  // WebSocket options take effect only on the root instance, not on the .ws() route.
+  const { wsMaxPayload, wsBackpressureLimit, wsIdleTimeout } = s.config.limits;
+  return new Elysia({
+    websocket: {
+      maxPayloadLength: wsMaxPayload,
+      backpressureLimit: wsBackpressureLimit,
+      closeOnBackpressureLimit: true,
+      idleTimeout: wsIdleTimeout,
+      sendPings: true,
+      perMessageDeflate: false,
+    },
+  })
     .use(requestLog(s.logger))
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger))
@@ -86,7 +107,8 @@ export function createApp(deps: Deps | Services) {
     .use(usersModule(s.auth, s.users, s.presence))
     .use(roomsModule(s.auth, s.rooms))
     .use(teamsModule(s.auth, s.teams))
-    .use(messagesModule(s.auth, s.messages));
+    .use(messagesModule(s.auth, s.messages))
+    .use(gateway(s.realtime, s.auth));
 }
 
 export type App = ReturnType<typeof createApp>;

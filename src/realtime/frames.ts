@@ -1,0 +1,126 @@
+import { AppError } from "../errors";
+import type { Logger } from "../logger";
+import type { MessageService } from "../modules/messages/service";
+import type { RoomService } from "../modules/rooms/service";
+import type { Client } from "./client";
+import type { ClientFrame, ErrorFrame, MessageSendFrame, ReadFrame, SyncDoneFrame, SyncFrame, TypingFrame } from "./protocol";
+import type { Publisher } from "./publisher";
+
+/** The most messages one `sync` replays per room; beyond it the client pages over REST. */
+export const SYNC_PAGE = 500;
+
+export interface FrameContext {
+  messages: Pick<MessageService, "send" | "history">;
+  rooms: Pick<RoomService, "markRead">;
+  publisher: Publisher;
+  typing: TypingThrottle;
+  logger: Logger;
+}
+
+/** Carries out one well-formed frame for the socket that sent it. */
+export async function handleFrame(client: Client, frame: ClientFrame, ctx: FrameContext): Promise<void> {
+  try {
+    switch (frame.type) {
+      case "message.send":
+        return await send(client, frame, ctx);
+      case "typing":
+        return typing(client, frame, ctx);
+      case "read":
+        return await read(client, frame, ctx);
+      case "sync":
+        return await sync(client, frame, ctx);
+      case "ping":
+        return client.send({ type: "pong" });
+    }
+  } catch (error) {
+    client.send(errorFrame(error, ctx.logger, frame.type === "message.send" ? frame.clientId : undefined));
+  }
+}
+
+/**
+ * The same path as REST: the service validates, rate-limits, commits and publishes
+ * `message.new` to every socket of every member (this one included) before the ack.
+ */
+async function send(client: Client, frame: MessageSendFrame, ctx: FrameContext) {
+  const { roomId, content, metadata, replyToId, clientId } = frame;
+  const { message } = await ctx.messages.send(client.conn.userId, roomId, { content, metadata, replyToId, clientId });
+  client.send({ type: "ack", clientId, message });
+}
+
+function typing(client: Client, frame: TypingFrame, ctx: FrameContext) {
+  // The socket's rooms are the user's memberships, kept current by joined/left.
+  if (!client.conn.rooms.has(frame.roomId)) throw new AppError(404, "NOT_FOUND", "Room not found.");
+  if (ctx.typing.allow(client.conn.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, client.conn.userId);
+}
+
+async function read(client: Client, frame: ReadFrame, ctx: FrameContext) {
+  // Members (this socket included) hear `read` when the position moved; nothing else is sent back.
+  await ctx.rooms.markRead(client.conn.userId, frame.roomId, frame.seq);
+}
+
+/**
+ * Replays, per room and in seq order, every message after the seq the client last saw,
+ * from the database. Live `message.new` frames may arrive in between: clients keep
+ * messages by (roomId, seq), so a duplicate is harmless. Rooms the user is not a member
+ * of are left out of `sync.done` and named in one NOT_FOUND error frame.
+ */
+async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
+  const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
+  const unknown: string[] = [];
+  for (const [roomId, after] of Object.entries(frame.rooms)) {
+    if (!client.conn.rooms.has(roomId)) {
+      unknown.push(roomId);
+      continue;
+    }
+    const page = await ctx.messages.history(client.conn.userId, roomId, { after, limit: SYNC_PAGE });
+    let lastSeq = after;
+    for (const message of page.messages) {
+      if (!(await client.sendPaced(JSON.stringify({ type: "message.new", message })))) return;
+      lastSeq = message.seq;
+    }
+    done.rooms[roomId] = { lastSeq, hasMore: page.hasMore };
+  }
+  if (unknown.length > 0)
+    client.send({
+      type: "error",
+      error: { code: "NOT_FOUND", message: `Not a member of ${unknown.length === 1 ? "this room" : "these rooms"}; not synced.`, details: { roomIds: unknown } },
+    } satisfies ErrorFrame);
+  client.send(done);
+}
+
+/** The error frame for a failure: the service's code and sentence, or INTERNAL without details. */
+export function errorFrame(error: unknown, logger: Logger, clientId?: string): ErrorFrame {
+  const frame: ErrorFrame = { type: "error", error: { code: "INTERNAL", message: "Something went wrong on our side." } };
+  if (clientId !== undefined) frame.clientId = clientId;
+  if (error instanceof AppError) {
+    frame.error = { code: error.code, message: error.message };
+    if (error.details !== undefined) frame.error.details = error.details;
+  } else {
+    logger.error("websocket frame failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  }
+  return frame;
+}
+
+/** At most one `typing` per user and room per interval; the rest are dropped quietly. */
+export class TypingThrottle {
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  allow(userId: string, roomId: string): boolean {
+    const key = `${userId}\n${roomId}`;
+    const now = this.now();
+    const last = this.last.get(key);
+    if (last !== undefined && now - last < this.intervalMs) return false;
+    this.last.set(key, now);
+    if (this.last.size > 10_000) this.prune(now);
+    return true;
+  }
+
+  private prune(now: number) {
+    for (const [key, at] of this.last) if (now - at >= this.intervalMs) this.last.delete(key);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The WebSocket protocol: every frame either side may send, as t-schemas. Client frames
+ * are checked with TypeBox's compiled checkers; server frames are documented here and
+ * checked by the tests.
+ */
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { t, type TSchema } from "elysia";
+import { Message } from "../modules/messages/model";
+import { OwnUser, Presence } from "../modules/users/model";
+
+const Id = t.String({ minLength: 1, maxLength: 64 });
+const Seq = t.Integer({ minimum: 0 });
+
+// ---- client → server ----
+
+export const MessageSendFrame = t.Object({
+  type: t.Literal("message.send"),
+  roomId: Id,
+  content: t.String({ description: "the message service checks the length after trimming, as for REST" }),
+  metadata: t.Optional(t.Nullable(t.Record(t.String(), t.Unknown()))),
+  replyToId: t.Optional(t.Nullable(Id)),
+  clientId: t.String({ minLength: 1, maxLength: 128, description: "the client's id for this send; a retry reuses it" }),
+});
+export type MessageSendFrame = typeof MessageSendFrame.static;
+
+export const TypingFrame = t.Object({ type: t.Literal("typing"), roomId: Id });
+export type TypingFrame = typeof TypingFrame.static;
+
+export const ReadFrame = t.Object({ type: t.Literal("read"), roomId: Id, seq: Seq });
+export type ReadFrame = typeof ReadFrame.static;
+
+export const SyncFrame = t.Object({
+  type: t.Literal("sync"),
+  rooms: t.Record(Id, Seq, { description: "room id → the last seq the client has seen in it" }),
+});
+export type SyncFrame = typeof SyncFrame.static;
+
+export const PingFrame = t.Object({ type: t.Literal("ping") });
+export type PingFrame = typeof PingFrame.static;
+
+export type ClientFrame = MessageSendFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame;
+
+const clientFrames: Record<ClientFrame["type"], TSchema> = {
+  "message.send": MessageSendFrame,
+  typing: TypingFrame,
+  read: ReadFrame,
+  sync: SyncFrame,
+  ping: PingFrame,
+};
+const checkers = Object.fromEntries(
+  Object.entries(clientFrames).map(([type, schema]) => [type, TypeCompiler.Compile(schema)]),
+) as Record<ClientFrame["type"], TypeCheck<TSchema>>;
+
+export interface FrameError {
+  code: "BAD_REQUEST" | "VALIDATION_FAILED";
+  message: string;
+  details?: { frame: string; fields: { field: string; message: string }[] };
+}
+
+export type Parsed = { ok: true; frame: ClientFrame } | { ok: false; error: FrameError; clientId?: string };
+
+const EXPECTED = Object.keys(clientFrames).join(", ");
+
+/**
+ * Turns what arrived on the socket into a client frame, or says what is wrong with it.
+ * `data` is the raw text, or a value Elysia already parsed from JSON text.
+ */
+export function parseFrame(data: unknown): Parsed {
+  if (typeof data === "string") {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      return bad("The frame is not valid JSON.");
+    }
+  } else if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
+    return bad("Binary frames are not supported; send JSON text.");
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data))
+    return bad("A frame must be a JSON object with a string `type`.");
+  const frame = data as Record<string, unknown>;
+  const clientId = typeof frame.clientId === "string" ? frame.clientId.slice(0, 128) : undefined;
+  if (typeof frame.type !== "string") return bad("A frame must be a JSON object with a string `type`.", clientId);
+  if (!Object.hasOwn(checkers, frame.type))
+    return bad(`Unknown frame type "${frame.type.slice(0, 40)}"; expected one of ${EXPECTED}.`, clientId);
+  const type = frame.type as ClientFrame["type"];
+  const checker = checkers[type];
+  if (checker.Check(frame)) return { ok: true, frame: frame as unknown as ClientFrame };
+
+  const fields: { field: string; message: string }[] = [];
+  const seen = new Set<string>();
+  for (const issue of checker.Errors(frame)) {
+    const field = issue.path.replace(/^\//, "").replaceAll("/", ".") || "frame";
+    if (seen.has(field)) continue;
+    seen.add(field);
+    fields.push({ field, message: issue.message });
+    if (fields.length >= 10) break;
+  }
+  const first = fields[0]!;
+  return {
+    ok: false,
+    clientId,
+    error: {
+      code: "VALIDATION_FAILED",
+      message: `Invalid ${type} frame: ${first.field} ${first.message.toLowerCase()}`,
+      details: { frame: type, fields },
+    },
+  };
+}
+
+function bad(message: string, clientId?: string): Parsed {
+  return { ok: false, clientId, error: { code: "BAD_REQUEST", message } };
+}
+
+// ---- server → client ----
+
+export const ErrorBody = t.Object({
+  code: t.String({ examples: ["VALIDATION_FAILED"] }),
+  message: t.String(),
+  details: t.Optional(t.Unknown()),
+});
+
+export const ErrorFrame = t.Object(
+  {
+    type: t.Literal("error"),
+    clientId: t.Optional(t.String({ description: "set when the failed frame carried one (message.send)" })),
+    error: ErrorBody,
+  },
+  { description: "A frame could not be carried out; the socket stays open" },
+);
+export type ErrorFrame = typeof ErrorFrame.static;
+
+export const ReadyFrame = t.Object({
+  type: t.Literal("ready"),
+  user: OwnUser,
+  rooms: t.Array(t.Object({ id: t.String(), lastSeq: t.Integer() })),
+});
+export type ReadyFrame = typeof ReadyFrame.static;
+
+export const AckFrame = t.Object({
+  type: t.Literal("ack"),
+  clientId: t.String(),
+  message: Message,
+});
+
+export const MessageNewFrame = t.Object({
+  type: t.Literal("message.new"),
+  message: Message,
+});
+
+export const TypingEvent = t.Object({ type: t.Literal("typing"), roomId: t.String(), userId: t.String() });
+
+export const PresenceEvent = t.Object({
+  type: t.Literal("presence"),
+  userId: t.String(),
+  presence: Presence,
+  lastSeenAt: t.Nullable(t.String({ format: "date-time" })),
+});
+export type PresenceEvent = typeof PresenceEvent.static;
+
+export const SyncDoneFrame = t.Object({
+  type: t.Literal("sync.done"),
+  rooms: t.Record(
+    t.String(),
+    t.Object({
+      lastSeq: t.Integer({ description: "the newest seq the client now has in this room" }),
+      hasMore: t.Boolean({ description: "more than 500 were missed: page the rest over REST from lastSeq" }),
+    }),
+  ),
+});
+export type SyncDoneFrame = typeof SyncDoneFrame.static;
+
+export const PongFrame = t.Object({ type: t.Literal("pong") });
+
+/** Close codes the server uses besides the standard ones (1001 going away, 1008 policy, 1009 too big, 1011 error). */
+export const CloseCode = {
+  goingAway: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011,
+  sessionRevoked: 4001,
+} as const;
+
+export const roomTopic = (roomId: string) => `room:${roomId}`;
+export const userTopic = (userId: string) => `user:${userId}`;

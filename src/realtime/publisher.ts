@@ -1,0 +1,143 @@
+import type { Events, ServerEvent } from "../events";
+import type { Broker, BrokerMessage } from "./broker";
+import type { Connection, Hub } from "./hub";
+import { CloseCode, roomTopic, userTopic } from "./protocol";
+
+/**
+ * The services' `Events`, on the broker: each event is encoded once, here, and the
+ * same text goes to every socket in every process.
+ */
+export class Publisher implements Events {
+  constructor(private readonly broker: Broker) {}
+
+  toRoom(roomId: string, event: ServerEvent): void {
+    const message: Extract<BrokerMessage, { kind: "room" }> = { kind: "room", roomId, frame: JSON.stringify(event) };
+    if (event.type === "message.new") {
+      const m = event.message as { senderId?: unknown; seq?: unknown } | undefined;
+      if (typeof m?.senderId === "string" && typeof m.seq === "number") message.delivered = { senderId: m.senderId, seq: m.seq };
+    } else if (event.type === "room.deleted") {
+      message.closesRoom = true;
+    }
+    this.broker.publish(message);
+  }
+
+  toUser(userId: string, event: ServerEvent): void {
+    this.broker.publish({ kind: "user", userId, frame: JSON.stringify(event) });
+  }
+
+  joined(userId: string, roomId: string): void {
+    this.broker.publish({ kind: "joined", userId, roomId });
+  }
+
+  left(userId: string, roomId: string): void {
+    this.broker.publish({ kind: "left", userId, roomId });
+  }
+
+  sessionRevoked(sessionId: string): void {
+    this.broker.publish({ kind: "sessionRevoked", sessionId });
+  }
+
+  /** `typing` to the room's other members; dropped for sockets that are backed up. */
+  typing(roomId: string, userId: string): void {
+    const frame = JSON.stringify({ type: "typing", roomId, userId });
+    this.broker.publish({ kind: "room", roomId, frame, ephemeral: { skipUserId: userId } });
+  }
+
+  /** An ephemeral event to every socket of each of these users, once per socket. */
+  toUsers(userIds: string[], event: ServerEvent): void {
+    if (userIds.length === 0) return;
+    this.broker.publish({ kind: "users", userIds, frame: JSON.stringify(event) });
+  }
+}
+
+/** What local delivery needs of Bun's server: publishing to a topic. */
+export interface TopicServer {
+  publish(topic: string, data: string): number;
+}
+
+/**
+ * This process's end of the broker: message frames go out on Bun topics (`room:<id>`,
+ * `user:<id>`) in one call however many sockets listen; ephemeral frames go socket by
+ * socket so that a backed-up socket can be skipped; membership changes (un)subscribe
+ * every socket of the user at once.
+ */
+export class LocalDelivery {
+  private server: TopicServer | null = null;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly options: {
+      /** Buffered bytes past which a socket is given up on: Bun drops topic frames beyond it. */
+      backpressureLimit: number;
+      /** A socket went past the limit; it must be closed so that its client resumes with `sync`. */
+      onOverflow: (conn: Connection) => void;
+      /** A member's socket was handed a `message.new` from someone else. */
+      onDelivered: (userId: string, roomId: string, seq: number) => void;
+    },
+  ) {}
+
+  /** Bun's server exists only once the app listens. */
+  attach(server: TopicServer | null): void {
+    this.server = server;
+  }
+
+  readonly deliver = (m: BrokerMessage): void => {
+    switch (m.kind) {
+      case "room":
+        if (m.ephemeral) {
+          this.sendEphemeral(this.hub.socketsIn(m.roomId), m.frame, m.ephemeral.skipUserId);
+        } else {
+          this.server?.publish(roomTopic(m.roomId), m.frame);
+          this.afterPublish(this.hub.socketsIn(m.roomId), m.roomId, m.delivered);
+        }
+        if (m.closesRoom) this.hub.dropRoom(m.roomId);
+        return;
+      case "user":
+        this.server?.publish(userTopic(m.userId), m.frame);
+        this.afterPublish(this.hub.socketsOf(m.userId));
+        return;
+      case "users":
+        for (const userId of m.userIds) this.sendEphemeral(this.hub.socketsOf(userId), m.frame);
+        return;
+      case "joined":
+        this.hub.join(m.userId, m.roomId);
+        return;
+      case "left":
+        this.hub.leave(m.userId, m.roomId);
+        return;
+      case "sessionRevoked": {
+        const doomed = [...this.hub.connections()].filter((c) => c.sessionId === m.sessionId);
+        for (const conn of doomed) conn.socket.close(CloseCode.sessionRevoked, "session revoked");
+        return;
+      }
+    }
+  };
+
+  private sendEphemeral(conns: Iterable<Connection>, frame: string, skipUserId?: string) {
+    for (const conn of conns) {
+      if (!conn.active || conn.userId === skipUserId || conn.congested) continue;
+      conn.socket.send(frame);
+    }
+  }
+
+  /**
+   * Bun drops a topic frame for a socket whose buffer is past the limit, silently: such a
+   * socket is closed instead, so that no message is ever lost without the client knowing.
+   * The others that got a `message.new` from someone else mark it delivered.
+   */
+  private afterPublish(conns: Iterable<Connection>, roomId?: string, delivered?: { senderId: string; seq: number }) {
+    let overflowed: Connection[] | null = null;
+    let marked: Set<string> | null = null;
+    for (const conn of conns) {
+      if (!conn.active) continue;
+      if (conn.socket.getBufferedAmount() > this.options.backpressureLimit) {
+        (overflowed ??= []).push(conn);
+        continue;
+      }
+      if (!delivered || conn.userId === delivered.senderId || marked?.has(conn.userId)) continue;
+      (marked ??= new Set()).add(conn.userId);
+      this.options.onDelivered(conn.userId, roomId!, delivered.seq);
+    }
+    if (overflowed) for (const conn of overflowed) this.options.onOverflow(conn);
+  }
+}
