@@ -2,8 +2,6 @@ import { eq } from "drizzle-orm";
 import { first, roomMembers, rooms } from "../../src/db/schema";
 import type { TestContext, TestUser } from "../helpers";
 
-type Role = "owner" | "admin" | "member";
-
 export interface RoomSpec {
   kind?: "group" | "direct";
   visibility?: "public" | "private";
@@ -12,35 +10,28 @@ export interface RoomSpec {
   admins?: TestUser[];
 }
 
-/**
- * A room owned by `owner`, written straight to the database so these tests depend on the
- * messages module alone.
- */
+/** A room made through the rooms API: a group room owned by `owner`, or the direct room of `owner` and the one member. */
 export async function makeRoom(ctx: TestContext, owner: TestUser, spec: RoomSpec = {}): Promise<string> {
-  const id = Bun.randomUUIDv7();
-  const kind = spec.kind ?? "group";
-  const now = new Date();
-  const all: [TestUser, Role][] = [
-    [owner, kind === "direct" ? "member" : "owner"],
-    ...(spec.admins ?? []).map((u): [TestUser, Role] => [u, "admin"]),
-    ...(spec.members ?? []).map((u): [TestUser, Role] => [u, "member"]),
-  ];
-  await ctx.services.database.tx(async (db) => {
-    await db.insert(rooms).values({
-      id,
-      kind,
-      name: kind === "direct" ? null : `room-${id.slice(-6)}`,
-      topic: null,
-      teamId: null,
-      visibility: kind === "direct" ? "private" : (spec.visibility ?? "private"),
-      directKey: kind === "direct" ? all.map(([u]) => u.id).sort().join(":") : null,
-      createdBy: owner.id,
-      createdAt: now,
-      lastSeq: 0,
-      lastActivityAt: now,
-    });
-    await db.insert(roomMembers).values(all.map(([u, role]) => ({ roomId: id, userId: u.id, role, joinedAt: now })));
+  if (spec.kind === "direct") {
+    const res = await ctx.call("POST", "/api/rooms/direct", { token: owner.token, body: { userId: spec.members![0]!.id } });
+    if (res.status !== 201) throw new Error(`direct room: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body.id;
+  }
+  const admins = spec.admins ?? [];
+  const res = await ctx.call("POST", "/api/rooms", {
+    token: owner.token,
+    body: {
+      name: `room ${Bun.randomUUIDv7().slice(-6)}`,
+      visibility: spec.visibility ?? "private",
+      memberIds: [...admins, ...(spec.members ?? [])].map((u) => u.id),
+    },
   });
+  if (res.status !== 201) throw new Error(`room: ${res.status} ${JSON.stringify(res.body)}`);
+  const id: string = res.body.id;
+  for (const admin of admins) {
+    const promoted = await ctx.call("PATCH", `/api/rooms/${id}/members/${admin.id}`, { token: owner.token, body: { role: "admin" } });
+    if (promoted.status !== 200) throw new Error(`promote: ${promoted.status} ${JSON.stringify(promoted.body)}`);
+  }
   return id;
 }
 

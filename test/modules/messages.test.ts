@@ -577,6 +577,7 @@ describe("status in direct rooms", () => {
 
     // Bob reads the first message, then answers: sending moves his read position to his own message.
     await markRead(bob, dm, 1);
+    expect(roomEvents().filter((e) => e.type === "read")).toEqual([{ type: "read", roomId: dm, userId: bob.id, seq: 1 }]);
     expect(await statuses(alice)).toEqual([["one", "read"], ["two", "delivered"]]);
     const reply = await send(ctx, bob, dm, "three");
     expect(reply.status).toBe("sent");
@@ -584,7 +585,7 @@ describe("status in direct rooms", () => {
   });
 });
 
-/** Bob's read position, through the rooms module's route when it is there. */
+/** Moves a member's read position through the rooms module's route. */
 async function markRead(user: TestUser, roomId: string, seq: number) {
   const res = await ctx.call("POST", `/api/rooms/${roomId}/read`, { token: user.token, body: { seq } });
   expect(res.status).toBeLessThan(300);
