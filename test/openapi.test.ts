@@ -156,5 +156,6 @@ describe("Swagger UI", () => {
     expect(await css.text()).toContain(".swagger-ui");
     const missing = await ctx.call("GET", "/swagger/assets/nope.js");
     expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe("NOT_FOUND");
   });
 });

@@ -1,6 +1,6 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
-import { ErrorResponse } from "../errors";
+import { ErrorResponse, NotFound } from "../errors";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 
@@ -105,7 +105,7 @@ export function openapiPlugin(version: string) {
       `${ASSETS}/:file`,
       ({ params, set }) => {
         const asset = assets[params.file];
-        if (!asset) return new Response("Not found", { status: 404 });
+        if (!asset) throw new NotFound("Asset");
         set.headers["content-type"] = asset.type;
         set.headers["cache-control"] = "public, max-age=86400";
         return Bun.file(asset.path);
