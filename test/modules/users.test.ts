@@ -250,4 +250,29 @@ describe("what users reveal", () => {
     expect(everything).not.toMatch(/hash|password|argon/i);
     expect(JSON.stringify(publicUsers)).not.toContain("bob@example.com");
   });
+
+  test("users shown inside other resources are public too: members, senders", async () => {
+    ctx = setup();
+    const reg = async (username: string) =>
+      (await ctx.call("POST", "/api/auth/register", { body: { username, password: "correct-horse-battery", email: `${username}@example.com` } }))
+        .body as { user: { id: string }; accessToken: string };
+    const alice = await reg("alice");
+    const bob = await reg("bob");
+    const room = await ctx.call("POST", "/api/rooms", { token: alice.accessToken, body: { name: "general", memberIds: [bob.user.id] } });
+    expect(room.status).toBe(201);
+    const team = await ctx.call("POST", "/api/teams", { token: alice.accessToken, body: { name: "team" } });
+    expect(team.status).toBe(201);
+    const answers = [
+      await ctx.call("GET", `/api/rooms/${room.body.id}/members`, { token: bob.accessToken }),
+      await ctx.call("POST", `/api/rooms/${room.body.id}/messages`, { token: alice.accessToken, body: { content: "hello" } }),
+      await ctx.call("GET", `/api/rooms/${room.body.id}/messages`, { token: bob.accessToken }),
+      await ctx.call("GET", `/api/teams/${team.body.id}/members`, { token: alice.accessToken }),
+    ];
+    for (const res of answers) {
+      expect(res.status).toBeLessThan(300);
+      const text = JSON.stringify(res.body);
+      expect(text).toContain("alice");
+      expect(text).not.toMatch(/example\.com|"email"|hash|password|argon/i);
+    }
+  });
 });
