@@ -122,18 +122,15 @@ export class Realtime {
     }
     const parsed = parseFrame(data);
     const frames = this.frames;
+    const clientId = parsed.ok ? (parsed.frame.type === "message.send" ? parsed.frame.clientId : undefined) : parsed.clientId;
+    if (this.closing || !frames) {
+      // Frames that arrived before shutdown began still run (shutdown waits for them); later ones are refused.
+      const error = { code: "UNAVAILABLE", message: "The server is shutting down; reconnect shortly." };
+      return client.send({ type: "error", ...(clientId !== undefined && { clientId }), error });
+    }
     client.enqueue(async () => {
-      if (!parsed.ok) {
-        client.send({ type: "error", ...(parsed.clientId !== undefined && { clientId: parsed.clientId }), error: parsed.error });
-      } else if (this.closing || !frames) {
-        client.send({
-          type: "error",
-          ...(parsed.frame.type === "message.send" && { clientId: parsed.frame.clientId }),
-          error: { code: "UNAVAILABLE", message: "The server is shutting down; reconnect shortly." },
-        });
-      } else {
-        await handleFrame(client, parsed.frame, frames);
-      }
+      if (parsed.ok) await handleFrame(client, parsed.frame, frames);
+      else client.send({ type: "error", ...(clientId !== undefined && { clientId }), error: parsed.error });
     });
   }
 

@@ -143,3 +143,15 @@ test("a backed-up socket loses typing and presence frames but no message; past t
   expect(received).toEqual(Array.from({ length: received.length }, (_, i) => i + 1));
   expect(received.length).toBeGreaterThan(last);
 });
+
+test("heartbeats: a socket that does not answer pings is closed after the idle timeout; a live one stays", async () => {
+  server = await startServer({ limits: { wsIdleTimeout: 8 } as never });
+  const [a, b] = [await server.user(), await server.user()];
+  const live = await server.connect(a);
+  raw = RawClient.connect(server.port, b.token); // reads frames but never answers a ping
+  await eventually(() => raw!.frames.some((f) => f.type === "ready"), "the raw client's ready frame");
+  await eventually(() => !server.services.realtime.hub.isConnected(b.id), "the silent socket to be dropped", 25_000);
+  await eventually(() => raw!.ended, "the raw connection to end");
+  await live.barrier();
+  expect(live.isOpen).toBe(true);
+}, 30_000);

@@ -183,36 +183,42 @@ describe("sessions", () => {
 });
 
 describe("shutdown", () => {
-  test("a send being committed is acknowledged, then every socket closes with 1001", async () => {
+  /** Holds every message send inside the service until released. */
+  function holdSends() {
+    const messages = server.services.messages;
+    const original = messages.send.bind(messages);
+    let entered = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    messages.send = async (...args) => {
+      entered++;
+      await gate;
+      return original(...args);
+    };
+    return { entered: () => entered, release };
+  }
+
+  test("as on SIGTERM: a send being committed is acknowledged, then every socket closes with 1001", async () => {
     server = await startServer();
     const a = await server.user();
     const b = await server.user();
     const room = await server.call("POST", "/api/rooms", { token: a.token, body: { name: "r", memberIds: [b.id] } });
     const ca = await server.connect(a);
     const cb = await server.connect(b);
-
-    // Hold the send inside the service until shutdown has begun.
-    const messages = server.services.messages;
-    const original = messages.send.bind(messages);
-    let entered = false;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    messages.send = async (...args) => {
-      entered = true;
-      await gate;
-      return original(...args);
-    };
+    const held = holdSends();
     ca.send({ type: "message.send", roomId: room.body.id, content: "last words", clientId: "bye" });
-    await eventually(() => entered, "the send to reach the service");
+    await eventually(() => held.entered() === 1, "the send to reach the service");
 
-    const stopping = server.services.realtime.shutdown();
-    // New sockets are refused while shutting down.
-    const refused = await server.refusedUpgrade(`?token=${a.token}`);
-    expect(refused.status).toBe(503);
+    // What src/index.ts does: stop listening, then run the shutdown hooks in order.
+    const stopped = server.app.stop(false);
+    const hooks = (async () => {
+      for (const hook of server.services.shutdownHooks) await hook();
+    })();
     expect(ca.isOpen).toBe(true);
+    held.release();
+    await hooks;
+    await stopped;
 
-    release();
-    await stopping;
     const ack = await ca.next("ack");
     expect(ack.message.content).toBe("last words");
     expect(await ca.waitClosed()).toEqual({ code: 1001, reason: "server shutting down" });
@@ -220,5 +226,32 @@ describe("shutdown", () => {
     expect(cb.all("message.new").map((f) => f.message.content)).toEqual(["last words"]);
     // The ack was written before the close frame.
     expect(ca.frames.at(-1)?.type).toBe("ack");
+    // And it is in the database.
+    const stored = await server.services.messages.history(a.id, room.body.id, { after: 0, limit: 10 });
+    expect(stored.messages.map((m) => m.content)).toEqual(["last words"]);
+  });
+
+  test("while shutting down, new sockets are refused with 503 and frames get UNAVAILABLE", async () => {
+    server = await startServer();
+    const a = await server.user();
+    const room = await server.call("POST", "/api/rooms", { token: a.token, body: { name: "r" } });
+    const ca = await server.connect(a);
+    const held = holdSends();
+    ca.send({ type: "message.send", roomId: room.body.id, content: "in flight", clientId: "one" });
+    await eventually(() => held.entered() === 1, "the send to reach the service");
+    const stopping = server.services.realtime.shutdown();
+
+    const refused = await server.refusedUpgrade(`?token=${a.token}`);
+    expect(refused.status).toBe(503);
+    expect(errorCode(refused)).toBe("UNAVAILABLE");
+    ca.send({ type: "message.send", roomId: room.body.id, content: "too late", clientId: "two" });
+    expect(await ca.next("error")).toMatchObject({ clientId: "two", error: { code: "UNAVAILABLE" } });
+    expect(ca.isOpen).toBe(true);
+
+    held.release();
+    await stopping;
+    expect((await ca.next("ack")).clientId).toBe("one");
+    expect((await ca.waitClosed()).code).toBe(1001);
+    expect(held.entered()).toBe(1);
   });
 });

@@ -101,6 +101,7 @@ export class WsClient {
 export type Credential = "ticket" | "token" | "protocol";
 
 export interface LiveServer {
+  app: ReturnType<typeof createApp>;
   services: Services;
   port: number;
   /** HTTP over the network to the listening server. */
@@ -201,6 +202,7 @@ export async function startServer(overrides: Partial<Config> = {}, options: { no
   };
 
   return {
+    app,
     services,
     port,
     call,
@@ -212,7 +214,7 @@ export async function startServer(overrides: Partial<Config> = {}, options: { no
       // As on SIGTERM: sockets closed with 1001, last-seen times stored, then the server stops.
       await services.realtime.shutdown();
       for (const c of clients) c.close();
-      await app.stop(true);
+      if (app.server) await app.stop(true);
       await services.messages.drain();
       await fresh.close();
     },
