@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { errorCode, setup, type TestContext, type TestUser } from "../helpers";
+import { errorCode, manualClock, setup, type TestContext, type TestUser } from "../helpers";
 import { lastSeq, makeRoom, member, send } from "./messages-fixtures";
 
 let ctx: TestContext;
@@ -402,6 +402,11 @@ describe("replies", () => {
 
 describe("reactions", () => {
   test("idempotent per user and emoji, with counts and me; events only on change", async () => {
+    // Reactions are listed in the order they were first added: a clock that moves between
+    // calls keeps that order from depending on two calls landing in the same millisecond.
+    ctx.close();
+    const clock = manualClock();
+    ctx = setup({}, { now: clock.now });
     const alice = await ctx.user();
     const bob = await ctx.user();
     const eve = await ctx.user();
@@ -409,8 +414,10 @@ describe("reactions", () => {
     const msg = await send(ctx, alice, open, "react to me");
     ctx.events.clear();
     const thumbs = encodeURIComponent("👍");
-    const react = (user: TestUser, method: "PUT" | "DELETE", emoji = thumbs) =>
-      ctx.call(method, `/api/messages/${msg.id}/reactions/${emoji}`, { token: user.token });
+    const react = (user: TestUser, method: "PUT" | "DELETE", emoji = thumbs) => {
+      clock.advance(1);
+      return ctx.call(method, `/api/messages/${msg.id}/reactions/${emoji}`, { token: user.token });
+    };
 
     expect((await react(bob, "PUT")).body.reactions).toEqual([{ emoji: "👍", count: 1, me: true }]);
     expect((await react(bob, "PUT")).body.reactions).toEqual([{ emoji: "👍", count: 1, me: true }]);
