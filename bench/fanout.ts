@@ -3,7 +3,7 @@
  * message takes from `message.send` to another member's `message.new`, and how much server
  * memory an idle socket costs.
  *
- *   bun bench/fanout.ts           # SCALE=0.2 for a quick run, IDLE_SOCKETS=1000
+ *   bun bench/fanout.ts           # SCALE=0.2 for a quick run; IDLE_SOCKETS=2000 by default
  *
  * Starts the real server (src/index.ts) as a child process on a temporary SQLite file, with
  * the auth and message rate limits off, then drives it from this process with real WebSocket
@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const SCALE = Number(Bun.env.SCALE ?? 1);
-const IDLE_SOCKETS = Number(Bun.env.IDLE_SOCKETS ?? 1000);
+const IDLE_SOCKETS = Number(Bun.env.IDLE_SOCKETS ?? 2000);
 /** No phase sends for longer than this, nor waits longer than this for the last deliveries. */
 const PHASE_LIMIT_MS = 20_000;
 /** How long the paced latency phase sends. */
@@ -43,27 +43,41 @@ const SCENARIOS: Scenario[] = [
 // ---- the server ----
 
 const dir = mkdtempSync(join(tmpdir(), "bunchat-fanout-"));
-const port = freePort();
-const base = `127.0.0.1:${port}`;
-const server = Bun.spawn(["bun", join(import.meta.dir, "..", "src", "index.ts")], {
-  env: {
-    ...Bun.env,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    DATABASE_URL: `sqlite://${join(dir, "bench.db")}`,
-    JWT_SECRET: "fanout-bench-secret-fanout-bench-secret-0123",
-    RATE_LIMIT_AUTH: "0",
-    RATE_LIMIT_MESSAGES: "0",
-    WS_RATE_LIMIT: "0",
-    LOG_LEVEL: "warn",
-    // Registration is setup, not what is measured.
-    PASSWORD_MEMORY_KIB: "1024",
-    PASSWORD_TIME_COST: "1",
-  },
-  cwd: dir,
-  stdout: "inherit",
-  stderr: "inherit",
-});
+let base = "";
+let server: ReturnType<typeof Bun.spawn> | null = null;
+
+/** A fresh server process on its own database file. */
+async function startServer(name: string) {
+  const port = freePort();
+  base = `127.0.0.1:${port}`;
+  server = Bun.spawn(["bun", join(import.meta.dir, "..", "src", "index.ts")], {
+    env: {
+      ...Bun.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: `sqlite://${join(dir, `${name}.db`)}`,
+      JWT_SECRET: "fanout-bench-secret-fanout-bench-secret-0123",
+      RATE_LIMIT_AUTH: "0",
+      RATE_LIMIT_MESSAGES: "0",
+      WS_RATE_LIMIT: "0",
+      LOG_LEVEL: "warn",
+      // Registration is setup, not what is measured.
+      PASSWORD_MEMORY_KIB: "1024",
+      PASSWORD_TIME_COST: "1",
+    },
+    cwd: dir,
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  await waitUntilUp();
+}
+
+async function stopServer() {
+  if (!server) return;
+  server.kill("SIGTERM");
+  await server.exited;
+  server = null;
+}
 
 function freePort(): number {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
@@ -84,7 +98,7 @@ async function waitUntilUp() {
 
 /** The server's resident memory, from /proc (Linux). */
 function serverRssBytes(): number {
-  const status = readFileSync(`/proc/${server.pid}/status`, "utf8");
+  const status = readFileSync(`/proc/${server!.pid}/status`, "utf8");
   const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]);
   return kb * 1024;
 }
@@ -241,42 +255,52 @@ async function run(s: Scenario) {
   console.log(`    send → receive     ${summary(latencies)}`);
 
   for (const ws of sockets) ws.close();
-  return people;
 }
 
-/** Server RSS growth over IDLE_SOCKETS idle sockets, twice in a row (the spread shows the noise). */
-async function idleMemory(pool: User[]) {
-  await Bun.sleep(1000); // let the previous phase's sockets finish closing
+/**
+ * Server RSS per idle socket: a fresh server, sockets opened in five equal steps, and the slope
+ * of a least-squares line through the RSS readings, so that one garbage collection in between
+ * does not decide the figure.
+ */
+async function idleMemory() {
+  await startServer("idle");
+  const pool = await users(Math.min(500, IDLE_SOCKETS));
+  for (let i = 0; i + 1 < pool.length; i += 2) await api("POST", "/api/rooms", { name: "pair", memberIds: [pool[i + 1]!.id] }, pool[i]!.token);
+  await Bun.sleep(1000);
   const sockets: WebSocket[] = [];
-  console.log(`\nidle sockets (users from the last scenario, each in one room)`);
-  for (let round = 1; round <= 2; round++) {
-    const before = serverRssBytes();
-    const opened = sockets.length;
-    const deadline = performance.now() + PHASE_LIMIT_MS;
-    for (let i = 0; i < IDLE_SOCKETS && performance.now() < deadline; i += 50) {
-      const batch = Array.from({ length: Math.min(50, IDLE_SOCKETS - i) }, (_, j) => connect(pool[(opened + i + j) % pool.length]!, () => {}));
+  const points: [number, number][] = [[0, serverRssBytes()]];
+  const step = Math.ceil(IDLE_SOCKETS / 5);
+  const deadline = performance.now() + PHASE_LIMIT_MS;
+  while (sockets.length < IDLE_SOCKETS && performance.now() < deadline) {
+    const goal = Math.min(IDLE_SOCKETS, sockets.length + step);
+    while (sockets.length < goal) {
+      const batch = Array.from({ length: Math.min(50, goal - sockets.length) }, (_, j) => connect(pool[(sockets.length + j) % pool.length]!, () => {}));
       sockets.push(...(await Promise.all(batch)));
     }
-    await Bun.sleep(1000);
-    const after = serverRssBytes();
-    const added = sockets.length - opened;
-    console.log(
-      `  ${opened.toLocaleString("en-US")} → ${sockets.length.toLocaleString("en-US")} sockets: server RSS ` +
-        `${(before / 2 ** 20).toFixed(1)} → ${(after / 2 ** 20).toFixed(1)} MiB, ${((after - before) / added / 1024).toFixed(1)} KiB per socket`,
-    );
+    await Bun.sleep(500);
+    points.push([sockets.length, serverRssBytes()]);
   }
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const slope = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  console.log(`\nidle sockets: ${sockets.length.toLocaleString("en-US")} over ${pool.length} users (pairs sharing a room), fresh server`);
+  console.log(`  server RSS         ${points.map(([x, y]) => `${x}: ${(y / 2 ** 20).toFixed(1)} MiB`).join(" · ")}`);
+  const [x1, y1] = points.at(-2)!;
+  const [x2, y2] = points.at(-1)!;
+  console.log(`  per idle socket    ${(slope / 1024).toFixed(1)} KiB (least-squares slope); ${((y2 - y1) / (x2 - x1) / 1024).toFixed(1)} KiB over the last step`);
   for (const ws of sockets) ws.close();
+  await stopServer();
 }
 
 try {
-  await waitUntilUp();
-  console.log(`bench/fanout.ts — Bun ${Bun.version}, server pid ${server.pid}, SCALE=${SCALE}`);
-  let pool: User[] = [];
-  for (const scenario of SCENARIOS) pool = await run(scenario);
-  await idleMemory(pool);
+  console.log(`bench/fanout.ts — Bun ${Bun.version}, SCALE=${SCALE}, IDLE_SOCKETS=${IDLE_SOCKETS}`);
+  await startServer("fanout");
+  for (const scenario of SCENARIOS) await run(scenario);
+  await stopServer();
+  await idleMemory();
 } finally {
-  server.kill("SIGTERM");
-  await server.exited;
+  await stopServer();
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(0);
