@@ -72,7 +72,15 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
       unknown.push(roomId);
       continue;
     }
-    const page = await ctx.messages.history(client.conn.userId, roomId, { after, limit: SYNC_PAGE });
+    let page: Awaited<ReturnType<FrameContext["messages"]["history"]>>;
+    try {
+      page = await ctx.messages.history(client.conn.userId, roomId, { after, limit: SYNC_PAGE });
+    } catch (error) {
+      // Deleted or left since the socket was subscribed: reported like any room that is not the user's.
+      if (!(error instanceof AppError && error.status === 404)) throw error;
+      unknown.push(roomId);
+      continue;
+    }
     let lastSeq = after;
     for (const message of page.messages) {
       if (!(await client.sendPaced(JSON.stringify({ type: "message.new", message })))) return;

@@ -107,7 +107,11 @@ export class LocalDelivery {
         return;
       case "sessionRevoked": {
         const doomed = [...this.hub.connections()].filter((c) => c.sessionId === m.sessionId);
-        for (const conn of doomed) conn.socket.close(CloseCode.sessionRevoked, "session revoked");
+        for (const conn of doomed) {
+          // Closed from now on: frames still queued on it are not carried out for a revoked session.
+          conn.closed = true;
+          conn.socket.close(CloseCode.sessionRevoked, "session revoked");
+        }
         return;
       }
     }
