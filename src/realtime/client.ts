@@ -1,4 +1,5 @@
 import type { Connection } from "./hub";
+import { CloseCode } from "./protocol";
 
 /**
  * One socket's flow control: its frames are handled one at a time in arrival order
@@ -35,11 +36,19 @@ export class Client {
     return true;
   }
 
-  /** Runs `task` after every frame received before it. */
+  /**
+   * Runs `task` after every frame received before it. Tasks report their own failures as
+   * error frames; one that throws anyway leaves the socket in an unknown state, so it is closed.
+   */
   enqueue(task: () => Promise<void>): void {
     this.pending++;
     this.tail = this.tail
       .then(() => (this.conn.closed ? undefined : task()))
+      .catch(() => {
+        if (this.conn.closed) return;
+        this.conn.closed = true;
+        this.conn.socket.close(CloseCode.internal, "internal error");
+      })
       .finally(() => {
         this.pending--;
       });

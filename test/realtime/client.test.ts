@@ -1,0 +1,95 @@
+import { expect, test } from "bun:test";
+import { Client } from "../../src/realtime/client";
+import { Connection, type Socket } from "../../src/realtime/hub";
+
+class FakeSocket implements Socket {
+  readonly sent: string[] = [];
+  buffered = 0;
+  closedWith: [number | undefined, string | undefined] | null = null;
+  subscribe() {}
+  unsubscribe() {}
+  send(data: string) {
+    this.sent.push(data);
+    return data.length;
+  }
+  getBufferedAmount() {
+    return this.buffered;
+  }
+  close(code?: number, reason?: string) {
+    this.closedWith = [code, reason];
+  }
+}
+
+function client(framesPerSecond = 10, highWater = 100, ready: Promise<void> = Promise.resolve()) {
+  const socket = new FakeSocket();
+  const conn = new Connection("c", "u", "s", socket);
+  return { socket, conn, client: new Client(conn, framesPerSecond, highWater, ready) };
+}
+
+test("frames are allowed in bursts up to the rate, then refill with time", () => {
+  const { client: c } = client(3);
+  const t = performance.now();
+  expect([c.allowFrame(t), c.allowFrame(t), c.allowFrame(t), c.allowFrame(t)]).toEqual([true, true, true, false]);
+  expect(c.allowFrame(t + 200)).toEqual(false); // 0.6 of a frame refilled
+  expect(c.allowFrame(t + 400)).toEqual(true);
+});
+
+test("a rate of 0 allows everything", () => {
+  const { client: c } = client(0);
+  for (let i = 0; i < 1000; i++) expect(c.allowFrame(0)).toBe(true);
+});
+
+test("tasks wait for ready and run one at a time in arrival order", async () => {
+  let open!: () => void;
+  const { client: c } = client(10, 100, new Promise<void>((resolve) => (open = resolve)));
+  const log: string[] = [];
+  c.enqueue(async () => {
+    log.push("a start");
+    await Bun.sleep(0);
+    log.push("a end");
+  });
+  c.enqueue(async () => void log.push("b"));
+  await Promise.resolve();
+  expect(log).toEqual([]);
+  expect(c.busy).toBe(true);
+  open();
+  await c.idle();
+  expect(log).toEqual(["a start", "a end", "b"]);
+  expect(c.busy).toBe(false);
+});
+
+test("a task that throws closes the socket with 1011 and later tasks are skipped", async () => {
+  const { client: c, socket } = client();
+  let ran = false;
+  c.enqueue(async () => {
+    throw new Error("boom");
+  });
+  c.enqueue(async () => void (ran = true));
+  await c.idle();
+  expect(socket.closedWith).toEqual([1011, "internal error"]);
+  expect(ran).toBe(false);
+});
+
+test("a paced send waits while the socket is backed up and goes out once it drains", async () => {
+  const { client: c, socket } = client(10, 100);
+  socket.buffered = 500;
+  let done = false;
+  const sending = c.sendPaced("frame").then((ok) => ((done = true), ok));
+  await Bun.sleep(0);
+  expect(done).toBe(false);
+  expect(socket.sent).toEqual([]);
+  socket.buffered = 0;
+  c.drained();
+  expect(await sending).toBe(true);
+  expect(socket.sent).toEqual(["frame"]);
+});
+
+test("a paced send that waits on a socket that closes gives up", async () => {
+  const { client: c, socket, conn } = client(10, 100);
+  socket.buffered = 500;
+  const sending = c.sendPaced("frame");
+  conn.closed = true;
+  c.closed();
+  expect(await sending).toBe(false);
+  expect(socket.sent).toEqual([]);
+});
