@@ -96,12 +96,7 @@ export function setup(overrides: Partial<Config> = {}, options: SetupOptions = {
         body: opts.body === undefined ? undefined : typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body),
       }),
     );
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {}
-    return { status: res.status, headers: res.headers, body };
+    return readResponse(res);
   };
 
   const user: TestContext["user"] = async (name, password = "correct-horse-battery") => {
@@ -112,6 +107,16 @@ export function setup(overrides: Partial<Config> = {}, options: SetupOptions = {
   };
 
   return { app, services, events, call, user, close: () => fresh.close() };
+}
+
+/** A response's status, headers and body (parsed when it is JSON). */
+export async function readResponse(res: Response): Promise<TestResponse> {
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {}
+  return { status: res.status, headers: res.headers, body };
 }
 
 /** Asserts the contract's error envelope and returns its code. */

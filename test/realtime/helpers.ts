@@ -5,7 +5,7 @@
  */
 import { createApp, createServices, type Services } from "../../src/app";
 import { type Config, testConfig } from "../../src/config";
-import { freshDatabase, type TestResponse, type TestUser } from "../helpers";
+import { freshDatabase, readResponse, type TestResponse, type TestUser } from "../helpers";
 
 export interface Frame {
   type: string;
@@ -137,12 +137,7 @@ export async function startServer(overrides: Partial<Config> = {}, options: { no
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {}
-    return { status: res.status, headers: res.headers, body };
+    return readResponse(res);
   };
 
   const user: LiveServer["user"] = async (name) => {
@@ -193,12 +188,7 @@ export async function startServer(overrides: Partial<Config> = {}, options: { no
         ...headers,
       },
     });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = text ? JSON.parse(text) : null;
-    } catch {}
-    return { status: res.status, headers: res.headers, body };
+    return readResponse(res);
   };
 
   return {

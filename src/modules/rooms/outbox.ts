@@ -1,3 +1,4 @@
+import type { Database, DB } from "../../db";
 import type { Events, ServerEvent } from "../../events";
 
 /**
@@ -34,4 +35,17 @@ export class Outbox {
   flush(events: Events) {
     for (const send of this.queue.splice(0)) send(events);
   }
+}
+
+/** Runs `fn` in a transaction, then sends the events it queued, only once it has committed. */
+export async function writeThenAnnounce<T>(
+  database: Database,
+  events: Events,
+  fn: (db: DB, out: Outbox) => Promise<T>,
+): Promise<T> {
+  // A fresh outbox per attempt: PostgreSQL may run a transaction again after a conflict.
+  let out = new Outbox();
+  const result = await database.tx((db) => fn(db, (out = new Outbox())));
+  out.flush(events);
+  return result;
 }

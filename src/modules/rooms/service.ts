@@ -7,7 +7,7 @@ import type { Events, PresenceView } from "../../events";
 import { decodeCursor, encodeCursor, toPublicUser, type UserRow } from "../users/service";
 import { atLeast, effectiveRole, type Role, RoomAccess, type RoomRow } from "./access";
 import type { AddMember, CreateRoom, LastMessage, ReadState, Room, RoomMember, RoomPage, UpdateRoom, Visibility } from "./model";
-import { Outbox } from "./outbox";
+import { Outbox, writeThenAnnounce } from "./outbox";
 
 /** A room as one user sees it: their effective role and read position (null when not a member). */
 export interface RoomForUser {
@@ -104,13 +104,8 @@ export class RoomService {
     return this.database.db;
   }
 
-  /** Runs `fn` in a transaction, then sends the events it queued (only if it committed). */
-  private async write<T>(fn: (db: DB, out: Outbox) => Promise<T>): Promise<T> {
-    // A fresh outbox per attempt: PostgreSQL may run a transaction again after a conflict.
-    let out = new Outbox();
-    const result = await this.database.tx((db) => fn(db, (out = new Outbox())));
-    out.flush(this.events);
-    return result;
+  private write<T>(fn: (db: DB, out: Outbox) => Promise<T>): Promise<T> {
+    return writeThenAnnounce(this.database, this.events, fn);
   }
 
   /** Room JSON for any number of rows in two more queries: member counts and newest messages. */

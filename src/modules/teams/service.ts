@@ -6,7 +6,7 @@ import { Conflict, Forbidden, NotFound } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { atLeast, effectiveRole, type Role } from "../rooms/access";
 import type { Room } from "../rooms/model";
-import { Outbox } from "../rooms/outbox";
+import { Outbox, writeThenAnnounce } from "../rooms/outbox";
 import { cleanName, type RoomService } from "../rooms/service";
 import { decodeCursor, encodeCursor, toPublicUser } from "../users/service";
 import {
@@ -72,12 +72,8 @@ export class TeamService {
     return this.database.db;
   }
 
-  private async write<T>(fn: (db: DB, out: Outbox) => Promise<T>): Promise<T> {
-    // A fresh outbox per attempt: PostgreSQL may run a transaction again after a conflict.
-    let out = new Outbox();
-    const result = await this.database.tx((db) => fn(db, (out = new Outbox())));
-    out.flush(this.events);
-    return result;
+  private write<T>(fn: (db: DB, out: Outbox) => Promise<T>): Promise<T> {
+    return writeThenAnnounce(this.database, this.events, fn);
   }
 
   /** The team and the user's role in it; 404 for a non-member, so teams don't leak either. */
