@@ -24,6 +24,7 @@ import { RateLimiter } from "./plugins/rate-limit";
 import { requestLog } from "./plugins/request-log";
 import { Realtime } from "./realtime";
 import type { Broker } from "./realtime/broker";
+import type { PresenceCluster } from "./realtime/presence-cluster";
 import { gateway } from "./realtime/gateway";
 
 export interface Deps {
@@ -35,6 +36,8 @@ export interface Deps {
   presence?: PresenceView;
   /** How real-time events reach other processes; defaults to this process only. */
   broker?: Broker;
+  /** Presence across processes; defaults to this process only. */
+  cluster?: PresenceCluster;
   logger?: Logger;
   /** The clock in ms for expiries, throttles and rate limits; tests pass one they control. */
   now?: () => number;
@@ -51,7 +54,7 @@ export function createServices(deps: Deps) {
   const { config, database } = deps;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const now = deps.now ?? Date.now;
-  const realtime = new Realtime({ config, database, logger, broker: deps.broker, now });
+  const realtime = new Realtime({ config, database, logger, broker: deps.broker, cluster: deps.cluster, now });
   const events = deps.events ?? realtime.events;
   const presence = deps.presence ?? realtime.presence;
   const signer = createSigner(config.jwtSecret, now);

@@ -2,6 +2,7 @@ import { createApp, createServices } from "./app";
 import { ConfigError, loadConfig, readPort } from "./config";
 import { type Database, openDatabase } from "./db";
 import { createLogger } from "./logger";
+import { connectRedis, type RedisCluster } from "./realtime/redis";
 
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -45,7 +46,18 @@ try {
 } catch (error) {
   fail(`Cannot open the database (DATABASE_URL): ${error instanceof Error ? error.message : String(error)}`);
 }
-const services = createServices({ config, database, logger });
+let redis: RedisCluster | undefined;
+if (config.redisUrl) {
+  try {
+    redis = await connectRedis(config.redisUrl, logger);
+  } catch (error) {
+    fail(`Cannot connect to Redis (REDIS_URL): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  logger.info("sharing events and presence with other processes through redis");
+}
+const services = createServices({ config, database, logger, broker: redis?.broker, cluster: redis?.presence });
+// Last: the real-time layer has let go of Redis and the message writer has drained.
+if (redis) services.shutdownHooks.push(() => redis.close());
 const app = createApp(services);
 try {
   app.listen({ port: config.port, hostname: config.host });

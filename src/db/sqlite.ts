@@ -12,12 +12,13 @@ import * as sqliteSchema from "./schema.sqlite";
 export function openSqlite(path: string): SqliteDatabase {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path, { create: true, strict: true });
+  // First, so that a process opening the file while another holds a lock waits for it.
+  sqlite.exec("PRAGMA busy_timeout = 5000");
   // WAL lets readers run beside the single writer; synchronous=NORMAL with WAL never
   // corrupts and loses nothing on a process crash (only on power loss since the last sync).
   sqlite.exec("PRAGMA journal_mode = WAL");
   sqlite.exec("PRAGMA synchronous = NORMAL");
   sqlite.exec("PRAGMA foreign_keys = ON");
-  sqlite.exec("PRAGMA busy_timeout = 5000");
   sqlite.exec("PRAGMA temp_store = MEMORY");
   sqlite.exec("PRAGMA cache_size = -32000");
   migrateSqlite(sqlite);
@@ -69,24 +70,28 @@ export function openSqlite(path: string): SqliteDatabase {
   };
 }
 
-/** Applies the embedded migrations that this database has not seen, each in its own transaction. */
+/**
+ * Applies the embedded migrations that this database has not seen, in one transaction that
+ * takes the write lock first: processes opening one file together take turns (busy_timeout),
+ * and the later ones find nothing left to do.
+ */
 export function migrateSqlite(sqlite: SQLite): string[] {
-  sqlite.exec("CREATE TABLE IF NOT EXISTS __migrations (tag TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)");
-  const applied = new Set(
-    sqlite
-      .query<{ tag: string }, []>("SELECT tag FROM __migrations")
-      .all()
-      .map((r) => r.tag),
-  );
-  const done: string[] = [];
-  for (const migration of sqliteMigrations) {
-    if (applied.has(migration.tag)) continue;
-    sqlite.transaction(() => {
+  return sqlite.transaction(() => {
+    sqlite.exec("CREATE TABLE IF NOT EXISTS __migrations (tag TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)");
+    const applied = new Set(
+      sqlite
+        .query<{ tag: string }, []>("SELECT tag FROM __migrations")
+        .all()
+        .map((r) => r.tag),
+    );
+    const done: string[] = [];
+    for (const migration of sqliteMigrations) {
+      if (applied.has(migration.tag)) continue;
       for (const statement of migration.sql.split("--> statement-breakpoint"))
         if (statement.trim()) sqlite.exec(statement);
       sqlite.query("INSERT INTO __migrations (tag, applied_at) VALUES (?, ?)").run(migration.tag, Date.now());
-    })();
-    done.push(migration.tag);
-  }
-  return done;
+      done.push(migration.tag);
+    }
+    return done;
+  }).immediate();
 }

@@ -15,6 +15,7 @@ import { Client } from "./client";
 import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
 import { Connection, Hub, type Socket } from "./hub";
 import { Presence } from "./presence";
+import type { PresenceCluster } from "./presence-cluster";
 import { CloseCode, parseFrame, type ReadyFrame } from "./protocol";
 import { LocalDelivery, Publisher, type TopicServer } from "./publisher";
 
@@ -24,6 +25,8 @@ export interface RealtimeOptions {
   logger: Logger;
   /** Defaults to one process (in memory); several processes share a Redis broker. */
   broker?: Broker;
+  /** Presence across processes (Redis); this process alone by default. */
+  cluster?: PresenceCluster;
   now?: () => number;
 }
 
@@ -73,6 +76,7 @@ export class Realtime {
       logger,
       now: this.now,
       toUsers: (userIds, event) => this.events.toUsers(userIds, event),
+      cluster: options.cluster,
     });
     this.typing = new TypingThrottle(config.limits.typingThrottleMs, this.now);
   }
@@ -162,6 +166,7 @@ export class Realtime {
     this.flushDelivered();
     for (const conn of [...this.hub.connections()]) this.kick(conn, CloseCode.goingAway, "server shutting down");
     await this.presence.flush();
+    await this.options.cluster?.close();
     this.unsubscribe();
     await this.broker.close();
   }

@@ -1,0 +1,106 @@
+import { RedisClient } from "bun";
+import type { Logger } from "../logger";
+
+/** How long to wait between our own reconnection attempts once Bun's have given up. */
+const RECONNECT_MS = 1000;
+
+/**
+ * The two Redis connections a process shares between its broker and its presence registry:
+ * one for commands and publishes, one that only subscribes (a subscribed connection can run
+ * nothing else).
+ *
+ * Bun reconnects a dropped connection by itself but does not subscribe again, and keeps the
+ * old listeners; after a Redis restart this re-subscribes every channel (dropping the stale
+ * listeners first, so nothing is delivered twice) and then runs the `onResubscribed` hooks,
+ * so that callers can restore state that Redis may have lost. Once Bun gives up reconnecting,
+ * this keeps trying every second.
+ */
+export class RedisBus {
+  readonly commands: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly channels = new Map<string, (message: string) => void>();
+  private readonly resubscribedHooks: (() => void | Promise<void>)[] = [];
+  private started = false;
+  private closing = false;
+  private readonly retrying = new Map<RedisClient, Timer>();
+
+  private constructor(
+    url: string,
+    private readonly logger: Logger,
+  ) {
+    const options = { connectionTimeout: 5000, autoReconnect: true, enableOfflineQueue: true };
+    this.commands = new RedisClient(url, options);
+    this.subscriber = new RedisClient(url, options);
+    this.subscriber.onconnect = () => {
+      if (this.started && !this.closing) void this.resubscribe();
+    };
+    this.commands.onconnect = () => {
+      if (this.started && !this.closing) this.logger.info("redis reconnected");
+    };
+    for (const client of [this.commands, this.subscriber]) client.onclose = (error) => this.lost(client, error);
+  }
+
+  /** Connects both connections; rejects when Redis cannot be reached. */
+  static async connect(url: string, logger: Logger): Promise<RedisBus> {
+    const bus = new RedisBus(url, logger);
+    try {
+      await Promise.all([bus.commands.connect(), bus.subscriber.connect()]);
+    } catch (error) {
+      await bus.close();
+      throw error;
+    }
+    bus.started = true;
+    return bus;
+  }
+
+  /** Delivers every message published on `channel` (by any process) to `listener`. */
+  async listen(channel: string, listener: (message: string) => void): Promise<void> {
+    this.channels.set(channel, listener);
+    await this.subscriber.subscribe(channel, listener);
+  }
+
+  /** Runs after every re-subscription that follows a lost connection. */
+  onResubscribed(hook: () => void | Promise<void>): void {
+    this.resubscribedHooks.push(hook);
+  }
+
+  /** Fire and forget: while Redis is unreachable the message is logged and dropped. */
+  publish(channel: string, message: string): void {
+    this.commands.publish(channel, message).catch((error) => {
+      if (!this.closing) this.logger.warn("redis publish failed", { channel, error: String(error) });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const timer of this.retrying.values()) clearTimeout(timer);
+    this.retrying.clear();
+    this.commands.close();
+    this.subscriber.close();
+  }
+
+  private async resubscribe() {
+    try {
+      for (const [channel, listener] of this.channels) {
+        await this.subscriber.unsubscribe(channel);
+        await this.subscriber.subscribe(channel, listener);
+      }
+      this.logger.info("redis resubscribed", { channels: [...this.channels.keys()] });
+      for (const hook of this.resubscribedHooks) await hook();
+    } catch (error) {
+      // The connection dropped again mid-way; its next onconnect starts over.
+      this.logger.warn("redis resubscribe failed", { error: String(error) });
+    }
+  }
+
+  /** Bun calls onclose when it has given up reconnecting (or on close()): keep trying. */
+  private lost(client: RedisClient, error: Error) {
+    if (this.closing || !this.started || this.retrying.has(client)) return;
+    this.logger.warn("redis connection lost; retrying", { error: error?.message });
+    const timer = setTimeout(() => {
+      this.retrying.delete(client);
+      client.connect().catch((again) => this.lost(client, again));
+    }, RECONNECT_MS);
+    this.retrying.set(client, timer);
+  }
+}
