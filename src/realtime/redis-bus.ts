@@ -40,14 +40,23 @@ export class RedisBus {
     for (const client of [this.commands, this.subscriber]) client.onclose = (error) => this.lost(client, error);
   }
 
-  /** Connects both connections; rejects when Redis cannot be reached. */
-  static async connect(url: string, logger: Logger): Promise<RedisBus> {
+  /**
+   * Connects both connections; rejects when Redis cannot be reached within `timeoutMs` (Bun
+   * alone would keep retrying for half a minute before giving up).
+   */
+  static async connect(url: string, logger: Logger, timeoutMs = 5000): Promise<RedisBus> {
     const bus = new RedisBus(url, logger);
+    let timer: Timer | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${timeoutMs} ms`)), timeoutMs);
+    });
     try {
-      await Promise.all([bus.commands.connect(), bus.subscriber.connect()]);
+      await Promise.race([Promise.all([bus.commands.connect(), bus.subscriber.connect()]), late]);
     } catch (error) {
       await bus.close();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     bus.started = true;
     return bus;
