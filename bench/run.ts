@@ -1,0 +1,466 @@
+/**
+ * `bun run bench`: how fast the server is, against the ceiling, in one command.
+ *
+ *   bun run bench                     # the full run, about 5 minutes
+ *   bun run bench --quick             # shorter scenarios and a smaller history room, about 1–2 minutes
+ *   bun run bench --only=fanout,rooms # some scenarios (idle, fanout, rooms, fixed, overload, rest, history)
+ *   bun run bench --profile           # also writes a CPU profile of the server (Markdown) beside the results
+ *
+ * Starts the server itself on a fresh SQLite file in a temporary directory (rate limits off),
+ * sets up users and rooms over the API, seeds the history room straight into the file while
+ * the server is stopped, then runs each scenario against the server and against two ceilings
+ * (bench/ceiling/): the same frames with nothing but Bun's pub/sub behind them, and the same
+ * with one SQLite commit per message. Everything goes to 127.0.0.1, is bounded in count and
+ * time, and every child process is stopped on exit or Ctrl-C. Prints a table and the targets,
+ * and writes bench/results/<time>.json (and latest.json). Benchmarks print figures; they are
+ * not tests, so a MISS does not fail the command.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createRoom, register } from "./lib/api";
+import { type HistoryResult, type RestSendResult, runHistory, runRestSend } from "./lib/http-load";
+import { type IdleResult, runIdle } from "./lib/idle";
+import { machine } from "./lib/machine";
+import { openFileLimits } from "./lib/proc";
+import { type Goal, goals, pass, ratioRow, type Row, table } from "./lib/report";
+import { seedRoom } from "./lib/seed";
+import { installCleanup, type Server, spawnServer } from "./lib/server";
+import { type BenchUser, ceiling, ourServer, type Target, type TargetKind } from "./lib/targets";
+import { closePeers, openPeers, pool } from "./lib/ws";
+import { type RoomPlan, runWsLoad, type SendMode, type WsLoadResult } from "./lib/ws-load";
+
+const SCENARIOS = ["idle", "fanout", "rooms", "fixed", "overload", "rest", "history"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const { values: flags } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    profile: { type: "boolean", default: false },
+    out: { type: "string" },
+  },
+});
+const quick = flags.quick!;
+const only = new Set((flags.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim()));
+for (const name of only)
+  if (!SCENARIOS.includes(name as Scenario)) {
+    console.error(`unknown scenario "${name}"; choose from ${SCENARIOS.join(", ")}`);
+    process.exit(2);
+  }
+const wanted = (s: Scenario) => only.has(s);
+
+/** Sizes and bounds of every scenario; --quick shrinks durations and counts, not the shapes. */
+const P = {
+  users: 500,
+  fanoutMembers: 100,
+  fanoutSenders: 10,
+  fanoutWindow: 16,
+  smallRooms: 100,
+  smallRoomSize: 5,
+  roomsWindow: 4,
+  idleConnections: 2000,
+  fixedDeliveriesPerSecond: 2000,
+  overloadPerSender: quick ? 10 : 40,
+  restLanes: 50,
+  historySize: quick ? 200_000 : 1_000_000,
+  historyRequests: quick ? 300 : 2000,
+  contentLength: 100,
+  /** Send phase of each throughput scenario. */
+  durationMs: quick ? 3000 : 10_000,
+  fixedDurationMs: quick ? 4000 : 10_000,
+  /** After sending stops: the most the answers and deliveries still on their way may take. */
+  drainMs: quick ? 10_000 : 15_000,
+  maxMessages: 500_000,
+  settleMs: quick ? 1000 : 2000,
+};
+
+const ROOT = join(import.meta.dir, "..");
+const RESULTS = join(import.meta.dir, "results");
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const dir = mkdtempSync(join(tmpdir(), "bunchat-bench-"));
+const dbPath = join(dir, "chat.db");
+const ceilingDbPath = join(dir, "ceiling.db");
+installCleanup(() => rmSync(dir, { recursive: true, force: true }));
+
+const ourEnv: Record<string, string> = {
+  DATABASE_URL: `sqlite://${dbPath}`,
+  JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123456789",
+  ACCESS_TOKEN_TTL: "7200",
+  RATE_LIMIT_AUTH: "0",
+  RATE_LIMIT_MESSAGES: "0",
+  WS_RATE_LIMIT: "0",
+  LOG_LEVEL: "warn",
+  // Registration speed only: the message path never hashes passwords.
+  PASSWORD_MEMORY_KIB: "1024",
+  PASSWORD_TIME_COST: "1",
+};
+
+const log = (text: string) => console.log(text);
+const step = (text: string) => console.log(`· ${text}`);
+
+/** Client sockets need one descriptor each; with the server's own on the same machine, 2,000 need about 4,500. */
+function checkOpenFiles(): number {
+  const limits = openFileLimits();
+  const need = 4500;
+  if (!limits || limits.soft >= need) return P.idleConnections;
+  const fits = Math.max(100, Math.floor((limits.soft - 500) / 2 / 100) * 100);
+  console.warn(
+    `! The open-file limit is ${limits.soft} (hard ${limits.hard}); ${P.idleConnections} idle connections need at least ${need}.\n` +
+      `  Bun raises its soft limit to the hard limit by itself, so raise the hard limit: \`ulimit -Hn 8192; ulimit -n 8192\`\n` +
+      `  (as root, or in /etc/security/limits.conf), then run again. This run opens ${fits} idle connections instead.`,
+  );
+  return fits;
+}
+
+async function startOurs(profile: boolean): Promise<Server> {
+  return spawnServer({
+    name: "server",
+    script: [join(ROOT, "src/index.ts")],
+    env: ourEnv,
+    readyPath: "/ready",
+    logFile: join(dir, "server.log"),
+    bunFlags: profile ? ["--cpu-prof-md", `--cpu-prof-dir=${RESULTS}`, `--cpu-prof-name=server-${stamp}.md`] : [],
+  });
+}
+
+interface World {
+  users: BenchUser[];
+  fanoutRoom: string;
+  smallRooms: { id: string; members: BenchUser[] }[];
+  historyRoom: string;
+  seedSeconds: number;
+}
+
+/** Users and rooms over the API; the history room seeded while the server is stopped. */
+async function setUp(): Promise<{ world: World; server: Server }> {
+  step("starting the server on a fresh database");
+  const first = await startOurs(false);
+  const tag = Date.now().toString(36).slice(-6);
+  step(`registering ${P.users} users and creating rooms`);
+  const users = await pool(
+    Array.from({ length: P.users }, (_, i) => i),
+    8,
+    (i) => register(first.url, `bench_${tag}_${i}`),
+  );
+  const fanoutRoom = await createRoom(first.url, users[0]!, "fan-out", users.slice(0, P.fanoutMembers));
+  const smallRooms = await pool(
+    Array.from({ length: P.smallRooms }, (_, r) => users.slice(r * P.smallRoomSize, (r + 1) * P.smallRoomSize)),
+    8,
+    async (members, r) => ({ id: await createRoom(first.url, members[0]!, `small-${r}`, members), members }),
+  );
+  const historyRoom = await createRoom(first.url, users[0]!, "history", []);
+  await first.stop();
+  let seedSeconds = 0;
+  if (wanted("history")) {
+    step(`seeding ${P.historySize.toLocaleString("en-US")} messages into the history room`);
+    seedSeconds = seedRoom(dbPath, historyRoom, users[0]!.id, P.historySize).seconds;
+  }
+  step("restarting the server");
+  const server = await startOurs(flags.profile!);
+  return { world: { users, fanoutRoom, smallRooms, historyRoom, seedSeconds }, server };
+}
+
+type Results = {
+  idle: Partial<Record<TargetKind, IdleResult>>;
+  fanout: Partial<Record<TargetKind, WsLoadResult>>;
+  rooms: Partial<Record<TargetKind, WsLoadResult>>;
+  fixed: Partial<Record<TargetKind, WsLoadResult>>;
+  overload: Partial<Record<TargetKind, WsLoadResult>>;
+  rest: Partial<Record<TargetKind, RestSendResult>>;
+  history: Partial<Record<TargetKind, HistoryResult>>;
+};
+
+/** Opens every member's socket for these rooms, runs the traffic, closes the sockets. */
+async function wsScenario(
+  target: Target,
+  rooms: { id: string; members: BenchUser[]; senders: number }[],
+  mode: SendMode,
+  durationMs: number,
+): Promise<WsLoadResult> {
+  const plans: RoomPlan[] = [];
+  const all = [];
+  for (const room of rooms) {
+    const peers = await openPeers(room.members.map((user) => ({ user, url: target.wsUrl(user, [room.id]) })));
+    all.push(...peers);
+    plans.push({ roomId: room.id, peers, senders: peers.slice(0, room.senders) });
+  }
+  try {
+    return await runWsLoad(target, plans, {
+      mode,
+      durationMs,
+      maxMessages: P.maxMessages,
+      drainMs: P.drainMs,
+      contentLength: P.contentLength,
+    });
+  } finally {
+    await closePeers(all);
+  }
+}
+
+async function runScenarios(target: Target, world: World, results: Results, which: Scenario[]) {
+  const fanout = [{ id: world.fanoutRoom, members: world.users.slice(0, P.fanoutMembers), senders: P.fanoutSenders }];
+  const small = (senders: number) => world.smallRooms.map((r) => ({ id: r.id, members: r.members, senders }));
+  const receiversPerMessage = P.smallRoomSize - 1;
+  for (const scenario of which) {
+    if (!wanted(scenario)) continue;
+    step(`${target.kind}: ${scenario}`);
+    switch (scenario) {
+      case "idle": {
+        const specs = Array.from({ length: idleConnections }, (_, i) => {
+          const user = world.users[i % world.users.length]!;
+          const room = world.smallRooms[Math.floor((i % world.users.length) / P.smallRoomSize)]!;
+          return { user, url: target.wsUrl(user, [room.id]) };
+        });
+        results.idle[target.kind] = await runIdle(target, specs, P.settleMs);
+        break;
+      }
+      case "fanout":
+        results.fanout[target.kind] = await wsScenario(target, fanout, { kind: "closed", window: P.fanoutWindow }, P.durationMs);
+        break;
+      case "rooms":
+        results.rooms[target.kind] = await wsScenario(target, small(1), { kind: "closed", window: P.roomsWindow }, P.durationMs);
+        break;
+      case "fixed":
+        results.fixed[target.kind] = await wsScenario(
+          target,
+          small(1),
+          { kind: "rate", perSecond: P.fixedDeliveriesPerSecond / receiversPerMessage },
+          P.fixedDurationMs,
+        );
+        break;
+      case "overload":
+        results.overload[target.kind] = await wsScenario(
+          target,
+          small(P.smallRoomSize),
+          { kind: "burst", perSender: P.overloadPerSender },
+          P.durationMs,
+        );
+        break;
+      case "rest": {
+        const lanes = world.smallRooms.slice(0, P.restLanes).map((r) => ({ user: r.members[0]!, roomId: r.id }));
+        results.rest[target.kind] = await runRestSend(target, lanes, {
+          durationMs: P.durationMs,
+          maxMessages: P.maxMessages,
+          contentLength: P.contentLength,
+        });
+        break;
+      }
+      case "history":
+        results.history[target.kind] = await runHistory(target, world.users[0]!, world.historyRoom, P.historySize, {
+          requests: P.historyRequests,
+          durationMs: 20_000,
+        });
+        break;
+    }
+  }
+}
+
+function wsRow(scenario: string, target: string, r: WsLoadResult | undefined): Row[] {
+  if (!r) return [];
+  const notes = [];
+  if (r.unanswered) notes.push(`${r.unanswered} unanswered`);
+  if (r.kicked.length) notes.push(`${r.kicked.length} sockets closed by the server`);
+  if (r.persisted !== null && r.persisted < r.acked) notes.push(`${r.acked - r.persisted} acked but not in the database`);
+  const errors = Object.entries(r.errors).map(([code, n]) => `${n} ${code}`);
+  if (errors.length) notes.push(`errors: ${errors.join(", ")}`);
+  return [
+    {
+      scenario,
+      target,
+      deliveriesPerSecond: r.deliveriesPerSecond,
+      deliveriesPerCpuSecond: r.deliveriesPerCpuSecond,
+      messagesPerSecond: r.messagesPerSecond,
+      messagesPerCpuSecond: r.messagesPerCpuSecond,
+      latency: r.latency,
+      lost: r.lost,
+      server: r.server,
+      note: notes.join("; ") || undefined,
+    },
+  ];
+}
+
+function restRow(target: string, r: RestSendResult | undefined): Row[] {
+  if (!r) return [];
+  const errors = Object.entries(r.errors).map(([code, n]) => `${n}× ${code}`);
+  return [
+    {
+      scenario: "REST send",
+      target,
+      messagesPerSecond: r.messagesPerSecond,
+      messagesPerCpuSecond: r.messagesPerCpuSecond,
+      latency: r.latency,
+      lost: r.lost,
+      server: r.server,
+      note: errors.length ? `errors: ${errors.join(", ")}` : undefined,
+    },
+  ];
+}
+
+/** Every scenario's server-side row, then the ceilings and our ratios to them. */
+function rows(results: Results): Row[] {
+  const out: Row[] = [];
+  const ws = (scenario: string, key: "fanout" | "rooms" | "fixed" | "overload", vs: TargetKind[]) => {
+    const ours = wsRow(scenario, "server", results[key].server);
+    out.push(...ours);
+    for (const kind of vs) {
+      const theirs = wsRow(scenario, kind, results[key][kind]);
+      out.push(...theirs);
+      if (ours[0] && theirs[0]) out.push(ratioRow(scenario, ours[0], theirs[0], `÷ ${kind}`));
+    }
+  };
+  ws("fan-out 1×100", "fanout", ["ceiling", "ceiling-sqlite"]);
+  ws("rooms 100×5", "rooms", ["ceiling", "ceiling-sqlite"]);
+  ws(`fixed ${P.fixedDeliveriesPerSecond.toLocaleString("en-US")} deliv/s`, "fixed", ["ceiling"]);
+  ws("overload (burst)", "overload", []);
+  const rest = restRow("server", results.rest.server);
+  const restCeiling = restRow("ceiling-sqlite", results.rest["ceiling-sqlite"]);
+  out.push(...rest, ...restCeiling);
+  if (rest[0] && restCeiling[0]) out.push(ratioRow("REST send", rest[0], restCeiling[0], "÷ ceiling-sqlite"));
+  const h = results.history.server;
+  if (h) {
+    const size = `${(P.historySize / 1e6).toLocaleString("en-US")}M`;
+    out.push({ scenario: `history (${size} msgs)`, target: "before=S", latency: h.before, server: h.server, note: h.wrongPages || h.errors ? `${h.wrongPages} wrong pages, ${h.errors} errors` : undefined });
+    out.push({ scenario: `history (${size} msgs)`, target: "newest page", latency: h.newest });
+  }
+  return out;
+}
+
+function idleLines(results: Results): string[] {
+  return (Object.entries(results.idle) as [TargetKind, IdleResult][]).map(
+    ([kind, r]) =>
+      `idle ${r.connections.toLocaleString("en-US")} connections  ${kind.padEnd(15)} RSS ${(r.rssBefore / 2 ** 20).toFixed(1)} → ${(r.rssAfter / 2 ** 20).toFixed(1)} MiB: ` +
+      `${(r.bytesPerConnection / 1024).toFixed(2)} KiB per connection (opened in ${r.openSeconds.toFixed(1)} s${r.kicked ? `, ${r.kicked} closed by the server` : ""})`,
+  );
+}
+
+function targets(results: Results): Goal[] {
+  const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : null);
+  const f = results.fanout;
+  const r = results.rooms;
+  const ours = [results.fanout.server, results.rooms.server, results.fixed.server, results.overload.server].filter((x) => x !== undefined);
+  const lost =
+    ours.length === 0 && !results.rest.server
+      ? null
+      : ours.reduce(
+          (n, x) => n + x.lost + x.unanswered + (x.persisted !== null ? Math.max(0, x.acked - x.persisted) : 0),
+          results.rest.server?.lost ?? 0,
+        );
+  const per = results.idle.server?.bytesPerConnection;
+  return [
+    // Judged per server CPU-second: when the load generator saturates first (it shares the
+    // cores), deliveries/s only says the client was the limit, for us and the ceiling alike.
+    {
+      name: "fan-out 1×100 vs no-persistence",
+      measure: "deliveries per CPU-s ÷ ceiling",
+      value: ratio(f.server?.deliveriesPerCpuSecond, f.ceiling?.deliveriesPerCpuSecond),
+      limit: 0.7,
+      kind: "min",
+      note: f.server && f.ceiling ? `(deliveries/s: ${ratio(f.server.deliveriesPerSecond, f.ceiling.deliveriesPerSecond)!.toFixed(2)})` : undefined,
+    },
+    {
+      name: "rooms 100×5 vs commit-per-message",
+      measure: "deliveries per CPU-s ÷ ceiling-sqlite",
+      value: ratio(r.server?.deliveriesPerCpuSecond, r["ceiling-sqlite"]?.deliveriesPerCpuSecond),
+      limit: 1.0,
+      kind: "min",
+      note:
+        r.server && r["ceiling-sqlite"]
+          ? `(deliveries/s: ${ratio(r.server.deliveriesPerSecond, r["ceiling-sqlite"].deliveriesPerSecond)!.toFixed(2)})`
+          : undefined,
+    },
+    {
+      name: `p99 at ${P.fixedDeliveriesPerSecond.toLocaleString("en-US")} deliveries/s`,
+      measure: "p99 send→receive ms",
+      value: results.fixed.server?.latency.p99 ?? null,
+      limit: 5,
+      kind: "max",
+    },
+    {
+      name: "messages lost (incl. overload)",
+      measure: "lost + unanswered + acked-not-stored",
+      value: lost,
+      limit: 0,
+      kind: "max",
+    },
+    {
+      name: "memory per idle connection",
+      measure: "KiB of server RSS",
+      value: per === undefined ? null : per / 1024,
+      limit: 8,
+      kind: "max",
+      note: results.idle.server ? `(${results.idle.server.connections.toLocaleString("en-US")} connections)` : undefined,
+    },
+    {
+      name: `history page at ${(P.historySize / 1e6).toLocaleString("en-US")}M messages`,
+      measure: "p99 ms (before=S, 50)",
+      value: results.history.server?.before.p99 ?? null,
+      limit: 5,
+      kind: "max",
+      note: P.historySize < 1_000_000 ? "(--quick: a smaller room than the 1M target)" : undefined,
+    },
+  ];
+}
+
+let idleConnections = P.idleConnections;
+
+async function main() {
+  const started = performance.now();
+  const m = machine();
+  log(`bunchat benchmark${quick ? " (--quick)" : ""} · ${m.cpus} × ${m.cpu} · ${m.memoryGiB} GiB · Bun ${m.bun} · SQLite ${m.sqlite} · load ${m.loadAverage.join(" ")}`);
+  idleConnections = checkOpenFiles();
+  const results: Results = { idle: {}, fanout: {}, rooms: {}, fixed: {}, overload: {}, rest: {}, history: {} };
+
+  const { world, server } = await setUp();
+  try {
+    await runScenarios(ourServer(server, dbPath), world, results, ["idle", "fanout", "rooms", "fixed", "overload", "rest", "history"]);
+  } finally {
+    await server.stop();
+  }
+
+  const ceilings: [TargetKind, string[], string | null, Scenario[]][] = [
+    ["ceiling", [join(import.meta.dir, "ceiling/memory.ts")], null, ["idle", "fanout", "rooms", "fixed"]],
+    ["ceiling-sqlite", [join(import.meta.dir, "ceiling/sqlite.ts"), ceilingDbPath], ceilingDbPath, ["fanout", "rooms", "rest"]],
+  ];
+  for (const [kind, script, db, which] of ceilings) {
+    if (!which.some(wanted)) continue;
+    step(`starting ${kind}`);
+    const c = await spawnServer({ name: kind, script, env: {}, readyPath: "/health", logFile: join(dir, `${kind}.log`) });
+    try {
+      await runScenarios(ceiling(kind as "ceiling" | "ceiling-sqlite", c, db), world, results, which);
+    } finally {
+      await c.stop();
+    }
+  }
+
+  const goalList = targets(results);
+  log("");
+  log(table(rows(results)));
+  log("");
+  for (const line of idleLines(results)) log(line);
+  log("");
+  log(goals(goalList));
+  const seconds = (performance.now() - started) / 1000;
+  log(`\n${goalList.filter(pass).length}/${goalList.length} targets met · ${seconds.toFixed(0)} s`);
+
+  mkdirSync(RESULTS, { recursive: true });
+  const file = flags.out ?? join(RESULTS, `${stamp}.json`);
+  const json = JSON.stringify(
+    { startedAt: new Date(Date.now() - seconds * 1000).toISOString(), seconds, quick, machine: m, parameters: P, setup: { seedSeconds: world.seedSeconds }, results, targets: goalList.map((g) => ({ ...g, pass: pass(g) })) },
+    null,
+    2,
+  );
+  writeFileSync(file, json);
+  writeFileSync(join(RESULTS, "latest.json"), json);
+  log(`results: ${file}`);
+  if (flags.profile) log(`CPU profile of the server: ${join(RESULTS, `server-${stamp}.md`)}`);
+}
+
+try {
+  await main();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
