@@ -106,7 +106,7 @@ export function createApp(deps: Deps | Services) {
     .use(errorHandler(s.logger))
     .use(openapiPlugin(pkg.version))
     .use(healthModule(() => s.database.ping()))
-    .use(authModule(s.auth, s.authLimiter))
+    .use(authModule(s.auth, s.authLimiter, s.config.trustProxy))
     .use(usersModule(s.auth, s.users, s.presence))
     .use(roomsModule(s.auth, s.rooms))
     .use(teamsModule(s.auth, s.teams))

@@ -13,6 +13,8 @@ export interface Config {
   corsOrigins: string[] | "*" | null;
   rateLimitAuth: number;
   rateLimitMessages: number;
+  /** Proxies in front of the server whose X-Forwarded-For is believed (see plugins/client-address.ts). */
+  trustProxy: number;
   logLevel: LogLevel;
   production: boolean;
   limits: Limits;
@@ -134,6 +136,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     corsOrigins: corsOrigins(env),
     rateLimitAuth: int(env, "RATE_LIMIT_AUTH", 20, 0),
     rateLimitMessages: int(env, "RATE_LIMIT_MESSAGES", 30, 0),
+    trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
     logLevel,
     production,
     limits: {

@@ -1,19 +1,21 @@
 import { Elysia, t } from "elysia";
 import { ErrorResponse } from "../../errors";
 import { authPlugin } from "../../plugins/auth";
+import { clientAddress } from "../../plugins/client-address";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { OwnUser } from "../users/model";
 import { AuthResult, LoginBody, RefreshBody, RegisterBody, Tokens, WsTicket } from "./model";
 import type { AuthService } from "./service";
 
-export function authModule(auth: AuthService, limiter: RateLimiter) {
+/** `trustProxy`: proxies in front whose X-Forwarded-For names the client (TRUST_PROXY). */
+export function authModule(auth: AuthService, limiter: RateLimiter, trustProxy = 0) {
   return new Elysia({ prefix: "/api/auth", tags: ["Auth"] })
     .use(authPlugin(auth))
     .macro({
       // In `transform`, before validation: floods of invalid requests are limited too.
       authRateLimit: {
         transform({ request, server }) {
-          limiter.take(server?.requestIP(request)?.address ?? "local");
+          limiter.take(clientAddress(request, server, trustProxy));
         },
       },
     })
