@@ -1,33 +1,55 @@
-/** Idle connections: what each costs the server in resident memory. */
+/**
+ * Idle connections: what each costs the server in resident memory. Sockets open in equal
+ * steps and RSS is read after each (once the server has settled); the cost per connection is
+ * the least-squares slope through the readings after the first step. The first step is the
+ * warm-up: what the first sockets allocate once (code paths compiled, caches and pools
+ * grown) is not a per-socket cost, and a garbage collection between two readings moves one
+ * point, not the slope.
+ */
 import { memory } from "./proc";
 import type { Target } from "./targets";
-import { closePeers, openPeers, type PeerSpec } from "./ws";
+import { closePeers, openPeers, type Peer, type PeerSpec } from "./ws";
 
 export interface IdleResult {
   connections: number;
+  /** [sockets open, server RSS in bytes] after each step, starting with none. */
+  points: [number, number][];
   rssBefore: number;
   rssAfter: number;
+  /** Least-squares slope of RSS over sockets, after the warm-up step. */
   bytesPerConnection: number;
   openSeconds: number;
   /** Sockets the server closed while they sat idle. */
   kicked: number;
 }
 
-/** Opens every socket (each until `ready`), lets the server settle, and reads its RSS before and after. */
-export async function runIdle(target: Target, specs: PeerSpec[], settleMs: number): Promise<IdleResult> {
-  await Bun.sleep(settleMs);
-  const rssBefore = memory(target.server.pid).rss;
-  const started = performance.now();
-  const peers = await openPeers(specs, { concurrency: 32, timeoutMs: 20_000 });
-  const openSeconds = (performance.now() - started) / 1000;
+export function slope(points: [number, number][]): number {
+  const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
+  const my = points.reduce((a, [, y]) => a + y, 0) / points.length;
+  const den = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return den === 0 ? Number.NaN : points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / den;
+}
+
+export async function runIdle(target: Target, specs: PeerSpec[], options: { steps: number; settleMs: number }): Promise<IdleResult> {
+  const peers: Peer[] = [];
+  let openSeconds = 0;
   try {
-    await Bun.sleep(settleMs);
-    const rssAfter = memory(target.server.pid).rss;
+    await Bun.sleep(options.settleMs);
+    const points: [number, number][] = [[0, memory(target.server.pid).rss]];
+    const size = Math.ceil(specs.length / options.steps);
+    for (let from = 0; from < specs.length; from += size) {
+      const started = performance.now();
+      peers.push(...(await openPeers(specs.slice(from, from + size), { concurrency: 32, timeoutMs: 20_000 })));
+      openSeconds += (performance.now() - started) / 1000;
+      await Bun.sleep(options.settleMs);
+      points.push([peers.length, memory(target.server.pid).rss]);
+    }
     return {
       connections: peers.length,
-      rssBefore,
-      rssAfter,
-      bytesPerConnection: (rssAfter - rssBefore) / peers.length,
+      points,
+      rssBefore: points[0]![1],
+      rssAfter: points.at(-1)![1],
+      bytesPerConnection: slope(points.slice(1)),
       openSeconds,
       kicked: peers.filter((p) => p.closedBy).length,
     };

@@ -83,7 +83,7 @@ export function goals(list: Goal[]): string {
     .map((g) => {
       const value = g.value === null ? "not measured" : Number.isInteger(g.limit) && g.limit >= 100 ? int(g.value) : dec(g.value, 2);
       const limit = Number.isInteger(g.limit) && g.limit >= 100 ? int(g.limit) : dec(g.limit, 2);
-      const verdict = pass(g) ? "PASS" : "MISS";
+      const verdict = g.value === null ? "SKIP" : pass(g) ? "PASS" : "MISS";
       return `${verdict}  ${g.name.padEnd(34)} ${g.measure} = ${value} (${g.kind === "min" ? "≥" : "≤"} ${limit})${g.note ? `  ${g.note}` : ""}`;
     })
     .join("\n");
