@@ -200,6 +200,21 @@ describe.if(!!REDIS_URL)("two processes on one database and one Redis", () => {
     expect(newMessages(watcher, roomId).map((f) => f.message.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
+  test("the same clientId sent to both processes at once makes one message", async () => {
+    const [alice, bob] = [await register(a), await register(b)];
+    const roomId = await room(a, alice, [bob]);
+    for (let round = 0; round < 5; round++) {
+      const body = { content: `retry ${round}`, clientId: `same-${round}` };
+      const [viaA, viaB] = await Promise.all([a, b].map((s) => s.call("POST", `/api/rooms/${roomId}/messages`, { token: alice.token, body })));
+      expect([viaA!.status, viaB!.status].sort()).toEqual([200, 201]);
+      expect(viaA!.body.id).toBe(viaB!.body.id);
+    }
+    const page = await b.call("GET", `/api/rooms/${roomId}/messages?limit=50`, { token: bob.token });
+    expect(page.body.messages.map((m: { seq: number; content: string }) => [m.seq, m.content])).toEqual(
+      Array.from({ length: 5 }, (_, i) => [i + 1, `retry ${i}`]),
+    );
+  });
+
   test("presence counts sockets on both processes and is announced once", async () => {
     const [alice, bob] = [await register(a), await register(b)];
     await room(a, alice, [bob]);

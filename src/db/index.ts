@@ -29,9 +29,20 @@ interface Common {
    * interleave; PostgreSQL runs them concurrently at SERIALIZABLE and runs one again when it
    * collided with another, so `fn` must not have effects outside the database.
    */
-  tx<T>(fn: (db: DB) => Promise<T>): Promise<T>;
+  tx<T>(fn: (db: DB) => Promise<T>, options?: TxOptions): Promise<T>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface TxOptions {
+  /**
+   * PostgreSQL: READ COMMITTED instead of SERIALIZABLE, for code whose statements take the
+   * row locks they need and tolerate a concurrent commit between them (the message writer:
+   * `UPDATE rooms … RETURNING last_seq` queues writers to a room behind its row lock, where
+   * SERIALIZABLE would fail all but one and run them again). Ignored by SQLite, whose
+   * transactions run one at a time anyway.
+   */
+  readCommitted?: boolean;
 }
 
 export interface SqliteDatabase extends Common {

@@ -2,7 +2,7 @@ import { SQL } from "bun";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Logger } from "../logger";
-import type { DB, OpenOptions, PgDatabase } from "./index";
+import type { DB, OpenOptions, PgDatabase, TxOptions } from "./index";
 import { pgMigrations } from "./migrations.generated";
 import { useDialect } from "./schema";
 import * as pgSchema from "./schema.pg";
@@ -51,7 +51,7 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
    * 40001 and is run again from the start. So `fn` may run more than once: it must only
    * touch the database, and tell the real-time layer what happened after `tx` resolves.
    */
-  async function tx<T>(fn: (db: DB) => Promise<T>): Promise<T> {
+  async function tx<T>(fn: (db: DB) => Promise<T>, options: TxOptions = {}): Promise<T> {
     const scope = current.getStore();
     if (scope?.open) return fn(scope.db as unknown as DB);
     for (let attempt = 1; ; attempt++) {
@@ -65,7 +65,7 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
               inner.open = false;
             }
           },
-          { isolationLevel: "serializable" },
+          { isolationLevel: options.readCommitted ? "read committed" : "serializable" },
         );
       } catch (error) {
         if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has(sqlState(error) ?? "")) throw error;

@@ -105,6 +105,22 @@ describe("transactions", () => {
     expect(inTimer).toEqual([{ s: "x" }]);
   });
 
+  test("transactions are SERIALIZABLE on PostgreSQL unless asked for READ COMMITTED", async () => {
+    const level = async (readCommitted?: boolean) =>
+      database.tx(async () => {
+        if (database.dialect === "sqlite") return database.sqlite.inTransaction ? "one at a time" : "none";
+        const [row] = await database.pg.execute<{ level: string }>(sql`SELECT current_setting('transaction_isolation') AS level`);
+        return row!.level;
+      }, { readCommitted });
+    if (database.dialect === "pg") {
+      expect(await level()).toBe("serializable");
+      expect(await level(true)).toBe("read committed");
+    } else {
+      expect(await level()).toBe("one at a time");
+      expect(await level(true)).toBe("one at a time");
+    }
+  });
+
   test("times come back as the same instants, to the millisecond", async () => {
     const u = { ...newUser("clock"), createdAt: new Date("2024-02-29T23:59:59.123Z") };
     await database.tx((db) => db.insert(users).values(u));

@@ -4,9 +4,13 @@
  * batch costs about one round trip however many messages it holds.
  *
  * Seqs stay gap-free across processes: `UPDATE rooms SET last_seq = last_seq + 1 … RETURNING`
- * locks the room's row until commit, so writers to one room take turns, in commit order; the
- * transaction is SERIALIZABLE, so two processes that race on one clientId end with one message
- * (the loser is run again and finds the winner's), and a rolled-back batch gives its seqs back.
+ * is the room's next seq, and a rolled-back batch gives its seqs back. Each batch first locks
+ * the rows of its rooms (in id order, so two batches never wait for each other in a circle);
+ * writers to one room in any process then take turns, in commit order. The transactions run at
+ * READ COMMITTED, where every statement sees what committed before it began: the checks that
+ * follow the lock see the previous writer's messages, so the same clientId sent to two
+ * processes at once makes one message. (SERIALIZABLE would instead fail all but one of the
+ * writers waiting for a room and run their batches again.)
  */
 import { sql } from "drizzle-orm";
 import type { DB, PgDB } from "../../db";
@@ -21,11 +25,21 @@ interface Outcome {
 }
 
 export class PgBatchStore implements BatchStore {
+  readonly txOptions = { readCommitted: true };
+
   async insert(batch: NewMessage[], at: Date, db: DB): Promise<Applied[]> {
     const pg = db as unknown as PgDB;
-    // Issued together, run in this order on the transaction's one connection: a later send
-    // sees an earlier one of the same batch (the same clientId twice, a reply to it).
-    const outcomes = await Promise.all(batch.map((m) => pg.execute<Outcome & Record<string, unknown>>(sendOne(m, at))));
+    const roomIds = [...new Set(batch.map((m) => m.roomId))].sort();
+    const lock = sql`SELECT id FROM rooms WHERE id IN (${sql.join(
+      roomIds.map((id) => sql`${id}`),
+      sql.raw(", "),
+    )}) ORDER BY id FOR UPDATE`;
+    // Issued together, run in this order on the transaction's one connection: the lock first,
+    // and a later send sees an earlier one of the same batch (the same clientId twice, a reply).
+    const [, ...outcomes] = await Promise.all([
+      pg.execute(lock),
+      ...batch.map((m) => pg.execute<Outcome & Record<string, unknown>>(sendOne(m, at))),
+    ]);
     return batch.map((m, i): Applied => {
       const o = outcomes[i]![0];
       if (!o) throw new Error("the message write returned no outcome");

@@ -11,7 +11,7 @@
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
 import { and, eq, isNull, lt, sql } from "drizzle-orm";
-import type { Database, DB } from "../../db";
+import type { Database, DB, TxOptions } from "../../db";
 import { first, messages, roomMembers, rooms, users } from "../../db/schema";
 import { AppError, NotFound, ValidationFailed } from "../../errors";
 import { PgBatchStore } from "./pg-store";
@@ -60,6 +60,8 @@ export interface Delivered extends DeliveryMark {
  * batch, which the writer then retries row by row so only the culprit fails.
  */
 export interface BatchStore {
+  /** How the writer's transactions run for this store (PostgreSQL's isolation level). */
+  readonly txOptions?: TxOptions;
   insert(batch: NewMessage[], at: Date, db: DB): Promise<Applied[]>;
   /** Moves each member's last_delivered_seq forward (never back, never past the room's last seq). */
   deliver(marks: DeliveryMark[], db: DB): Promise<(Delivered | null)[]>;
@@ -172,7 +174,7 @@ export class GroupCommitWriter {
     let results: Applied[];
     try {
       // The time is taken inside the transaction so createdAt follows commit (and seq) order.
-      results = await this.database.tx((db) => this.store.insert(batch.map((p) => p.message), new Date(this.now()), db));
+      results = await this.database.tx((db) => this.store.insert(batch.map((p) => p.message), new Date(this.now()), db), this.store.txOptions);
     } catch (error) {
       if (batch.length === 1) return batch[0]!.reject(error);
       // Something in the batch broke it: retry each row alone so only that row fails.
@@ -190,7 +192,7 @@ export class GroupCommitWriter {
   private async commitMarks(marks: PendingMark[]): Promise<void> {
     let results: (Delivered | null)[];
     try {
-      results = await this.database.tx((db) => this.store.deliver(marks.map((m) => m.mark), db));
+      results = await this.database.tx((db) => this.store.deliver(marks.map((m) => m.mark), db), this.store.txOptions);
     } catch (error) {
       for (const m of marks) for (const w of m.waiters) w.reject(error);
       return;
