@@ -3,6 +3,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
+import { startCheckpointer } from "./checkpointer";
 import type { DB, SqliteDatabase } from "./index";
 import { sqliteMigrations } from "./migrations.generated";
 import { useDialect } from "./schema";
@@ -22,6 +23,9 @@ export function openSqlite(path: string): SqliteDatabase {
   sqlite.exec("PRAGMA temp_store = MEMORY");
   sqlite.exec("PRAGMA cache_size = -32000");
   migrateSqlite(sqlite);
+  // Checkpoints run on a worker thread instead of inside a commit on the event loop (checkpointer.ts).
+  const checkpointer = path === ":memory:" ? null : startCheckpointer(path);
+  if (checkpointer) sqlite.exec("PRAGMA wal_autocheckpoint = 0");
   useDialect("sqlite");
   const db: DB = drizzle({ client: sqlite, schema: sqliteSchema });
 
@@ -65,6 +69,7 @@ export function openSqlite(path: string): SqliteDatabase {
       }
     },
     async close() {
+      await checkpointer?.stop();
       sqlite.close();
     },
   };
