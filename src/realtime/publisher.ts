@@ -13,8 +13,11 @@ export class Publisher implements Events {
   toRoom(roomId: string, event: ServerEvent): void {
     const message: Extract<BrokerMessage, { kind: "room" }> = { kind: "room", roomId, frame: JSON.stringify(event) };
     if (event.type === "message.new") {
-      const m = event.message as { senderId?: unknown; seq?: unknown } | undefined;
-      if (typeof m?.senderId === "string" && typeof m.seq === "number") message.delivered = { senderId: m.senderId, seq: m.seq };
+      // Only messages with a status (direct rooms) track delivery: elsewhere nobody reads the
+      // position, and marking it cost a write per member and message (99 a message in a room of 100).
+      const m = event.message as { senderId?: unknown; seq?: unknown; status?: unknown } | undefined;
+      if (typeof m?.senderId === "string" && typeof m.seq === "number" && m.status !== undefined)
+        message.delivered = { senderId: m.senderId, seq: m.seq };
     } else if (event.type === "room.deleted") {
       message.closesRoom = true;
     }

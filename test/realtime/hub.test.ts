@@ -131,14 +131,23 @@ describe("Publisher and local delivery", () => {
     expect(seen).toHaveLength(1);
   });
 
-  test("message.new marks delivery for each other member once, however many sockets", () => {
+  test("message.new with a status marks delivery for each other member once, however many sockets", () => {
     const { hub, publisher, delivered } = wired();
     socketOf(hub, "sender", ["r"]);
     socketOf(hub, "b", ["r"]);
     socketOf(hub, "b", ["r"]);
     socketOf(hub, "c", ["other"]);
-    publisher.toRoom("r", { type: "message.new", message: { senderId: "sender", seq: 7 } });
+    publisher.toRoom("r", { type: "message.new", message: { senderId: "sender", seq: 7, status: "sent" } });
     expect(delivered).toEqual([["b", "r", 7]]);
+  });
+
+  test("message.new without a status (not a direct room) marks nothing delivered", () => {
+    const { hub, publisher, published, delivered } = wired();
+    socketOf(hub, "sender", ["r"]);
+    socketOf(hub, "b", ["r"]);
+    publisher.toRoom("r", { type: "message.new", message: { senderId: "sender", seq: 3 } });
+    expect(published).toHaveLength(1);
+    expect(delivered).toEqual([]);
   });
 
   test("a socket past the backpressure limit after a publish is given up on, not marked delivered", () => {
@@ -146,7 +155,7 @@ describe("Publisher and local delivery", () => {
     socketOf(hub, "b", ["r"]);
     const stuck = socketOf(hub, "c", ["r"]);
     stuck.socket.buffered = 1001;
-    publisher.toRoom("r", { type: "message.new", message: { senderId: "a", seq: 1 } });
+    publisher.toRoom("r", { type: "message.new", message: { senderId: "a", seq: 1, status: "sent" } });
     expect(overflowed).toEqual(["c"]);
     expect(delivered).toEqual([["b", "r", 1]]);
     publisher.toUser("c", { type: "room.created", room: {} });
