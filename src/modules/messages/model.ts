@@ -1,3 +1,4 @@
+import { Type } from "@sinclair/typebox";
 import { t } from "elysia";
 import { UserRef } from "../users/model";
 
@@ -8,9 +9,17 @@ export const MessageStatus = t.Union([t.Literal("sent"), t.Literal("delivered"),
 });
 export type MessageStatus = typeof MessageStatus.static;
 
+/**
+ * Integers of responses and frames: TypeBox's own. Elysia's t.Integer also accepts numeric
+ * strings (for query strings) through a transform, and one transform anywhere in a response
+ * schema makes Elysia encode the whole response value by value: a fifth of the CPU of a history
+ * page of 50 messages.
+ */
+const Int = Type.Integer;
+
 export const Reaction = t.Object({
   emoji: t.String({ examples: ["👍", ":party_parrot:"] }),
-  count: t.Integer({ minimum: 1 }),
+  count: Int({ minimum: 1 }),
   me: t.Boolean({
     description: "Whether the caller reacted with it. Always false in real-time events, which every member receives alike.",
   }),
@@ -25,13 +34,13 @@ export const Message = t.Object(
   {
     id: t.String(),
     roomId: t.String(),
-    seq: t.Integer({ minimum: 1, description: "1, 2, 3 … per room, without gaps, in commit order" }),
+    seq: Int({ minimum: 1, description: "1, 2, 3 … per room, without gaps, in commit order" }),
     senderId: t.String(),
     sender: UserRef,
     content: t.String({ description: "Empty once the message is deleted" }),
     metadata: t.Nullable(Metadata),
     replyToId: t.Nullable(t.String({ description: "The message this one answers, in the same room" })),
-    replyCount: t.Integer({ minimum: 0, description: "Replies ever posted to this message (deleted ones stay in the thread)" }),
+    replyCount: Int({ minimum: 0, description: "Replies ever posted to this message (deleted ones stay in the thread)" }),
     reactions: t.Array(Reaction, { description: "Per emoji, in the order they were first used" }),
     clientId: t.Nullable(t.String()),
     createdAt: t.String({ format: "date-time" }),
