@@ -2,9 +2,13 @@ import type { Connection } from "./hub";
 import { CloseCode } from "./protocol";
 
 /**
- * One socket's flow control: its frames are handled one at a time in arrival order
- * (so two sends from one tab commit in the order typed), their rate is limited, and
- * long replies wait for the socket to drain instead of overrunning its buffer.
+ * One socket's flow control: its frames are handled in arrival order, their rate is
+ * limited, and long replies wait for the socket to drain instead of overrunning its buffer.
+ *
+ * Sends are pipelined: a `message.send` is handed to the message writer and the next send
+ * is taken at once, so a client's burst shares one group commit instead of one commit each
+ * (the writer keeps their order: two sends from one tab still commit in the order typed).
+ * Any other frame waits until the sends before it are committed and acknowledged.
  */
 export class Client {
   private tail: Promise<void>;
@@ -12,6 +16,8 @@ export class Client {
   private tokens: number;
   private refilledAt = performance.now();
   private waiters: (() => void)[] = [];
+  /** Sends handed to the writer and not yet acknowledged. */
+  private readonly sending = new Set<Promise<void>>();
 
   constructor(
     readonly conn: Connection,
@@ -39,24 +45,47 @@ export class Client {
   /**
    * Runs `task` after every frame received before it. Tasks report their own failures as
    * error frames; one that throws anyway leaves the socket in an unknown state, so it is closed.
+   *
+   * A `pipelined` task (a send) must have handed its work on by the time it returns its
+   * promise, before its first await: the next task starts then, without waiting for it.
    */
-  enqueue(task: () => Promise<void>): void {
+  enqueue(task: () => Promise<void>, pipelined = false): void {
     this.pending++;
+    let handedOn = false;
+    const run = async () => {
+      if (this.conn.closed) return;
+      if (pipelined) {
+        const done: Promise<void> = task()
+          .catch(this.fail)
+          .finally(() => {
+            this.sending.delete(done);
+            this.pending--;
+          });
+        this.sending.add(done);
+        handedOn = true;
+        return;
+      }
+      if (this.sending.size > 0) await Promise.all(this.sending);
+      if (!this.conn.closed) await task();
+    };
     this.tail = this.tail
-      .then(() => (this.conn.closed ? undefined : task()))
-      .catch(() => {
-        if (this.conn.closed) return;
-        this.conn.closed = true;
-        this.conn.socket.close(CloseCode.internal, "internal error");
-      })
+      .then(run)
+      .catch(this.fail)
       .finally(() => {
-        this.pending--;
+        if (!handedOn) this.pending--;
       });
   }
 
-  /** Settles when every frame received so far has been handled. */
-  idle(): Promise<void> {
-    return this.tail;
+  private readonly fail = () => {
+    if (this.conn.closed) return;
+    this.conn.closed = true;
+    this.conn.socket.close(CloseCode.internal, "internal error");
+  };
+
+  /** Settles when every frame received so far has been handled (sends acknowledged). */
+  async idle(): Promise<void> {
+    await this.tail;
+    if (this.sending.size > 0) await Promise.all(this.sending);
   }
 
   get busy(): boolean {

@@ -40,6 +40,8 @@ export async function handleFrame(client: Client, frame: ClientFrame, ctx: Frame
 /**
  * The same path as REST: the service validates, rate-limits, commits and publishes
  * `message.new` to every socket of every member (this one included) before the ack.
+ * MessageService.send queues the message for the writer before its first await, which is
+ * what lets the socket's next send join the same batch (Client pipelines sends).
  */
 async function send(client: Client, frame: MessageSendFrame, ctx: FrameContext) {
   const { roomId, content, metadata, replyToId, clientId } = frame;

@@ -132,10 +132,12 @@ export class Realtime {
       const error = { code: "UNAVAILABLE", message: "The server is shutting down; reconnect shortly." };
       return client.send({ type: "error", ...(clientId !== undefined && { clientId }), error });
     }
+    // Sends are pipelined (see Client): handleFrame hands a send to the writer before it first awaits.
+    const pipelined = parsed.ok && parsed.frame.type === "message.send";
     client.enqueue(async () => {
       if (parsed.ok) await handleFrame(client, parsed.frame, frames);
       else client.send({ type: "error", ...(clientId !== undefined && { clientId }), error: parsed.error });
-    });
+    }, pipelined);
   }
 
   /** The socket's send buffer has room again. */

@@ -70,6 +70,55 @@ test("a task that throws closes the socket with 1011 and later tasks are skipped
   expect(ran).toBe(false);
 });
 
+test("sends are pipelined: the next one starts at once; other frames wait until the sends before them are done", async () => {
+  const { client: c } = client();
+  const log: string[] = [];
+  const finish: (() => void)[] = [];
+  const send = (name: string) =>
+    c.enqueue(async () => {
+      log.push(`${name} queued`);
+      await new Promise<void>((resolve) => finish.push(resolve));
+      log.push(`${name} acked`);
+    }, true);
+  send("a");
+  send("b");
+  c.enqueue(async () => void log.push("read"));
+  send("c");
+  await Bun.sleep(0);
+  expect(log).toEqual(["a queued", "b queued"]);
+  expect(c.busy).toBe(true);
+  finish[1]!();
+  await Bun.sleep(0);
+  expect(log).toEqual(["a queued", "b queued", "b acked"]);
+  finish[0]!();
+  await Bun.sleep(0);
+  expect(log).toEqual(["a queued", "b queued", "b acked", "a acked", "read", "c queued"]);
+  finish[2]!();
+  await c.idle();
+  expect(log.at(-1)).toBe("c acked");
+  expect(c.busy).toBe(false);
+});
+
+test("a pipelined send that throws closes the socket with 1011; idle waits for sends in flight", async () => {
+  const { client: c, socket } = client();
+  let release!: () => void;
+  let acked = false;
+  c.enqueue(async () => {
+    await new Promise<void>((resolve) => (release = resolve));
+    acked = true;
+  }, true);
+  const idle = c.idle().then(() => acked);
+  await Bun.sleep(0);
+  release();
+  expect(await idle).toBe(true);
+  c.enqueue(async () => {
+    throw new Error("boom");
+  }, true);
+  await c.idle();
+  expect(socket.closedWith).toEqual([1011, "internal error"]);
+  expect(c.busy).toBe(false);
+});
+
 test("a paced send waits while the socket is backed up and goes out once it drains", async () => {
   const { client: c, socket } = client(10, 100);
   socket.buffered = 500;

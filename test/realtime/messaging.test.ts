@@ -66,7 +66,7 @@ describe("message.send", () => {
     expect(b1.all("message.new")).toHaveLength(1);
   });
 
-  test("sends from one socket commit in the order they were sent", async () => {
+  test("sends from one socket commit, and are acknowledged, in the order they were sent", async () => {
     server = await startServer();
     const a = await server.user();
     const roomId = await room(a, []);
@@ -77,6 +77,19 @@ describe("message.send", () => {
       expect(ack.message.seq).toBe(i);
       expect(ack.message.content).toBe(`m${i}`);
     }
+    expect(a1.all("ack").map((f) => f.clientId)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i + 1}`));
+  });
+
+  test("a frame after sends is handled once they are committed: sync sees every one of them", async () => {
+    server = await startServer();
+    const [a, b] = [await server.user(), await server.user()];
+    const roomId = await room(a, [b]);
+    const a1 = await server.connect(a);
+    for (let i = 1; i <= 5; i++) a1.send({ type: "message.send", roomId, content: `m${i}`, clientId: `c${i}` });
+    a1.send({ type: "sync", rooms: { [roomId]: 0 } });
+    const done = await a1.next("sync.done");
+    expect(done.rooms[roomId]).toEqual({ lastSeq: 5, hasMore: false });
+    expect(a1.all("ack")).toHaveLength(5);
   });
 
   test("refusals come back as error frames with the clientId; the socket stays open", async () => {
