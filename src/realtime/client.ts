@@ -16,8 +16,8 @@ export class Client {
   private tokens: number;
   private refilledAt = performance.now();
   private waiters: (() => void)[] = [];
-  /** Sends handed to the writer and not yet acknowledged. */
-  private readonly sending = new Set<Promise<void>>();
+  /** Sends handed to the writer and not yet acknowledged (made on the first send: most sockets sit idle). */
+  private sending: Set<Promise<void>> | null = null;
 
   constructor(
     readonly conn: Connection,
@@ -55,37 +55,38 @@ export class Client {
     const run = async () => {
       if (this.conn.closed) return;
       if (pipelined) {
+        const sending = (this.sending ??= new Set());
         const done: Promise<void> = task()
-          .catch(this.fail)
+          .catch(() => this.fail())
           .finally(() => {
-            this.sending.delete(done);
+            sending.delete(done);
             this.pending--;
           });
-        this.sending.add(done);
+        sending.add(done);
         handedOn = true;
         return;
       }
-      if (this.sending.size > 0) await Promise.all(this.sending);
+      if (this.sending?.size) await Promise.all(this.sending);
       if (!this.conn.closed) await task();
     };
     this.tail = this.tail
       .then(run)
-      .catch(this.fail)
+      .catch(() => this.fail())
       .finally(() => {
         if (!handedOn) this.pending--;
       });
   }
 
-  private readonly fail = () => {
+  private fail() {
     if (this.conn.closed) return;
     this.conn.closed = true;
     this.conn.socket.close(CloseCode.internal, "internal error");
-  };
+  }
 
   /** Settles when every frame received so far has been handled (sends acknowledged). */
   async idle(): Promise<void> {
     await this.tail;
-    if (this.sending.size > 0) await Promise.all(this.sending);
+    if (this.sending?.size) await Promise.all(this.sending);
   }
 
   get busy(): boolean {
