@@ -89,13 +89,16 @@ export interface HistoryResult {
   server: Metered;
 }
 
-/** Pages of 50 at random positions (`before=S`) and the newest page, one request at a time. */
+/**
+ * Pages of 50 at random positions (`before=S`) and the newest page, one request at a time,
+ * after `warmup` requests that are not recorded (compiling the route's code paths, first reads).
+ */
 export async function runHistory(
   target: Target,
   user: BenchUser,
   roomId: string,
   size: number,
-  options: { requests: number; durationMs: number },
+  options: { requests: number; durationMs: number; warmup?: number },
 ): Promise<HistoryResult> {
   const before = new Histogram();
   const newest = new Histogram();
@@ -104,6 +107,10 @@ export async function runHistory(
   let wrongPages = 0;
   let errors = 0;
   let requests = 0;
+  for (let i = 0; i < (options.warmup ?? 0); i++) {
+    const res = await fetch(`${base}?before=${51 + Math.floor(Math.random() * (size - 50))}&limit=50`, { headers, signal: AbortSignal.timeout(10_000) });
+    await res.arrayBuffer();
+  }
   const metered = meter(target.server.pid);
   const deadline = performance.now() + options.durationMs;
   for (let i = 0; i < options.requests && performance.now() < deadline; i++) {
