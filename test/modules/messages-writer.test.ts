@@ -104,6 +104,18 @@ for (const [name, makeStore] of stores) {
       expect(stored).toMatchObject({ content: "parent", replyCount: 1 });
     });
 
+    test("a batch of more rows than one INSERT takes is numbered in order, and every row is searchable", async () => {
+      const writer = new GroupCommitWriter(ctx.services.database, makeStore(), { maxBatch: 512 });
+      const results = await Promise.all(Array.from({ length: 250 }, (_, i) => writer.write(draft(alice.id, `zebra number ${i}`))));
+      expect(results.map((r) => (r.created ? r.row.seq : 0))).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+      const db = ctx.services.database;
+      if (db.dialect === "sqlite") {
+        const found = db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH 'zebra'").get();
+        expect(found!.n).toBe(250);
+      }
+      expect((await member(ctx, room, alice.id))!.lastReadSeq).toBe(250);
+    });
+
     test("the same clientId twice in one batch makes one message; the sender's read position follows", async () => {
       const writer = new GroupCommitWriter(ctx.services.database, makeStore());
       const results = await Promise.all([
