@@ -23,7 +23,7 @@ import { createRoom, register } from "./lib/api";
 import { type HistoryResult, type RestSendResult, runHistory, runRestSend } from "./lib/http-load";
 import { type IdleResult, runIdle } from "./lib/idle";
 import { machine } from "./lib/machine";
-import { openFileLimits } from "./lib/proc";
+import { openFileLimits, quiet } from "./lib/proc";
 import { type Goal, goals, pass, ratioRow, type Row, table } from "./lib/report";
 import { seedRoom } from "./lib/seed";
 import { installCleanup, type Server, spawnServer } from "./lib/server";
@@ -93,6 +93,9 @@ const ourEnv: Record<string, string> = {
   RATE_LIMIT_AUTH: "0",
   RATE_LIMIT_MESSAGES: "0",
   WS_RATE_LIMIT: "0",
+  // Users go offline as their sockets close, inside the scenario that closes them, not seconds
+  // later in the middle of the next one.
+  PRESENCE_GRACE_MS: "0",
   LOG_LEVEL: "warn",
   // Registration speed only: the message path never hashes passwords.
   PASSWORD_MEMORY_KIB: "1024",
@@ -208,7 +211,9 @@ async function runScenarios(target: Target, world: World, results: Results, whic
   for (const scenario of which) {
     if (!wanted(scenario)) continue;
     step(`${target.kind}: ${scenario}`);
-    // The load generator's own garbage from the scenario before must not pause this one.
+    // Each scenario starts on a quiet server (the sockets of the one before closed and done
+    // with), and the load generator's own garbage from before does not pause it.
+    await quiet(target.server.pid);
     Bun.gc(true);
     switch (scenario) {
       case "idle": {

@@ -51,6 +51,23 @@ export function meter(pid: number) {
 }
 export type Metered = ReturnType<ReturnType<typeof meter>["end"]>;
 
+/**
+ * Waits until the process has used less than `threshold` of a core over one `intervalMs`
+ * (what the last scenario set off, such as sockets closing, has finished), at most `maxMs`.
+ * Resolves to the milliseconds waited.
+ */
+export async function quiet(pid: number, { threshold = 0.05, intervalMs = 250, maxMs = 10_000 } = {}): Promise<number> {
+  const started = performance.now();
+  let last = cpuSeconds(pid);
+  while (performance.now() - started < maxMs) {
+    await Bun.sleep(intervalMs);
+    const now = cpuSeconds(pid);
+    if (now - last < (threshold * intervalMs) / 1000) break;
+    last = now;
+  }
+  return performance.now() - started;
+}
+
 /** The open-file limits of this process (soft, hard); null where /proc does not say. */
 export function openFileLimits(): { soft: number; hard: number } | null {
   try {
