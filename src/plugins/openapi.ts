@@ -1,6 +1,6 @@
 import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
-import { ErrorResponse, NotFound } from "../errors";
+import { NotFound } from "../errors";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 
@@ -13,45 +13,20 @@ const assets: Record<string, { path: string; type: string }> = {
 const SPEC = "/swagger/json";
 
 type Operation = {
-  parameters?: { name: string; in: string }[];
   responses?: Record<string, { description?: string; content?: object }>;
 };
 
 /**
  * Mends what the generator gets wrong, in place (the document is cached, so this is idempotent):
- * - a body-less response (`t.Void()`, e.g. a 204) comes out as `content: { type: "void" }`, which
- *   is not valid OpenAPI: such a response has no `content` at all;
- * - a WebSocket route comes out under a `ws` method, which OpenAPI does not have: it is described
- *   as the GET that asks for the upgrade.
+ * a body-less response (`t.Void()`, e.g. a 204) comes out as `content: { type: "void" }`, which
+ * is not valid OpenAPI: such a response has no `content` at all.
  */
 function repair(document: unknown) {
   const paths = (document as { paths?: Record<string, Record<string, Operation>> })?.paths;
-  for (const operations of Object.values(paths ?? {})) {
-    const ws = operations.ws;
-    if (ws) {
-      delete operations.ws;
-      if (!operations.get) operations.get = upgradeOperation(ws);
-    }
+  for (const operations of Object.values(paths ?? {}))
     for (const operation of Object.values(operations))
       for (const response of Object.values(operation?.responses ?? {}))
         if (response?.content && "type" in response.content) delete response.content;
-  }
-}
-
-function upgradeOperation(ws: Operation): Operation {
-  const error = { "application/json": { schema: JSON.parse(JSON.stringify(ErrorResponse)) } };
-  return {
-    ...ws,
-    parameters: ws.parameters ?? [
-      { name: "ticket", in: "query", schema: { type: "string" }, description: "A ticket from POST /api/auth/ws-ticket" } as never,
-      { name: "token", in: "query", schema: { type: "string" }, description: "An access token" } as never,
-    ],
-    responses: {
-      "101": { description: "Switching Protocols: the WebSocket is open" },
-      "401": { description: "No valid ticket or token; refused before the upgrade", content: error },
-      ...ws.responses,
-    },
-  };
 }
 
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, served with no CDN. */

@@ -1,36 +1,87 @@
-import type { ServerWebSocket } from "bun";
-import { Elysia } from "elysia";
-import { AppError, Unauthenticated } from "../errors";
+import type { Server, ServerWebSocket } from "bun";
+import { Elysia, NotFoundError, t } from "elysia";
+import { AppError, ErrorResponse, Unauthenticated } from "../errors";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { Realtime } from ".";
+import type { Client } from "./client";
 
 /**
- * `GET /ws`: the one WebSocket route (Elysia routes only upgrade requests to it; a plain GET
- * is 404). The caller is authenticated before the upgrade (a refusal is an ordinary 401
- * response), then the socket belongs to the real-time layer.
+ * What Bun keeps with each socket, as its `data`. Elysia's server-wide WebSocket handler calls
+ * `ws.data.open(ws)`, `ws.data.message(ws, text)` and so on, so an upgrade made here reaches these
+ * methods directly: no Elysia context is copied into every socket (the upgrade request, its
+ * headers and a closure per handler, about 4 KiB each) and no wrapper object is made per frame.
+ */
+class SocketData {
+  private client: Client | null = null;
+
+  constructor(
+    private readonly realtime: Realtime,
+    private readonly caller: Caller,
+  ) {}
+
+  open(ws: ServerWebSocket<SocketData>) {
+    this.client = this.realtime.open(ws, this.caller);
+  }
+
+  message(_ws: ServerWebSocket<SocketData>, data: string | Buffer) {
+    if (this.client) this.realtime.message(this.client, data);
+  }
+
+  drain() {
+    this.client?.drained();
+  }
+
+  close() {
+    if (this.client) this.realtime.close(this.client);
+    this.client = null;
+  }
+}
+
+/**
+ * `GET /ws`: the one WebSocket route. Only an upgrade request is this route (a plain GET is
+ * 404 and spends no ticket). The caller is authenticated before the upgrade, so a refusal is an
+ * ordinary 401 response; then the socket belongs to the real-time layer.
  */
 export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticate" | "redeemWsTicket">) {
   return new Elysia({ name: "realtime-gateway" })
     .onStart(({ server }) => realtime.attach(server))
-    .resolve(async ({ query, headers, set }) => {
-      if (!realtime.accepting) throw new AppError(503, "UNAVAILABLE", "The server is shutting down; reconnect shortly.");
-      const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], set.headers);
-      return { caller };
-    })
-    .ws("/ws", {
-      // Elysia's own type for the socket predates getBufferedAmount(); the object is Bun's.
-      open: (ws) => realtime.open(ws.id, ws.raw as unknown as ServerWebSocket<unknown>, ws.data.caller),
-      message: (ws, data) => realtime.message(ws.id, data),
-      drain: (ws) => realtime.drain(ws.id),
-      close: (ws) => realtime.close(ws.id),
-      detail: {
-        summary: "Open the real-time WebSocket",
-        description:
-          "Authenticate with `?ticket=` (from POST /api/auth/ws-ticket), `?token=<accessToken>` or the subprotocol " +
-          "header `Sec-WebSocket-Protocol: bearer, <accessToken>`; anything else is refused with 401 before the upgrade.",
-        tags: ["Real time"],
+    .get(
+      "/ws",
+      async ({ request, query, headers, server }) => {
+        if (headers.upgrade?.toLowerCase() !== "websocket" || !server) throw new NotFoundError();
+        if (!realtime.accepting) throw new AppError(503, "UNAVAILABLE", "The server is shutting down; reconnect shortly.");
+        const responseHeaders: Record<string, string> = {};
+        const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], responseHeaders);
+        const upgraded = (server as Server<SocketData>).upgrade(request, {
+          headers: responseHeaders,
+          data: new SocketData(realtime, caller),
+        });
+        if (!upgraded) throw new AppError(400, "BAD_REQUEST", "Expected a WebSocket upgrade request.");
+        // Bun answers the upgrade itself; the handler's result is not sent.
+        return undefined as never;
       },
-    });
+      {
+        query: t.Object({
+          ticket: t.Optional(t.String({ description: "A ticket from POST /api/auth/ws-ticket" })),
+          token: t.Optional(t.String({ description: "An access token" })),
+        }),
+        detail: {
+          summary: "Open the real-time WebSocket",
+          description:
+            "Authenticate with `?ticket=` (from POST /api/auth/ws-ticket), `?token=<accessToken>` or the subprotocol " +
+            "header `Sec-WebSocket-Protocol: bearer, <accessToken>`; anything else is refused with 401 before the upgrade. " +
+            "A request that does not ask for a WebSocket upgrade is 404.",
+          tags: ["Real time"],
+          responses: {
+            "101": { description: "Switching Protocols: the WebSocket is open" },
+            "401": {
+              description: "No valid ticket or token; refused before the upgrade",
+              content: { "application/json": { schema: JSON.parse(JSON.stringify(ErrorResponse)) } },
+            },
+          },
+        },
+      },
+    );
 }
 
 /**
@@ -39,9 +90,9 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
  */
 async function authenticate(
   auth: Pick<AuthService, "authenticate" | "redeemWsTicket">,
-  query: Record<string, string | undefined>,
+  query: { ticket?: string; token?: string },
   protocolHeader: string | undefined,
-  responseHeaders: Record<string, unknown>,
+  responseHeaders: Record<string, string>,
 ): Promise<Caller> {
   if (query.ticket !== undefined) {
     const caller = query.ticket ? await auth.redeemWsTicket(query.ticket) : null;

@@ -24,7 +24,6 @@ export class Connection<S extends Socket = Socket> {
   touched: Set<string> | null = new Set();
 
   constructor(
-    readonly id: string,
     readonly userId: string,
     readonly sessionId: string,
     readonly socket: S,

@@ -49,7 +49,7 @@ export class Realtime {
   /** The users module's `PresenceView`. */
   readonly presence: Presence;
   private readonly delivery: LocalDelivery;
-  private readonly clients = new Map<string, Client>();
+  private readonly clients = new Set<Client>();
   private readonly typing: TypingThrottle;
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
@@ -107,19 +107,26 @@ export class Realtime {
     return this.clients.size;
   }
 
-  /** A socket was upgraded for `caller`: register it, subscribe it and say `ready`. */
-  open(id: string, socket: Socket, caller: Caller): void {
-    if (this.closing) return socket.close(CloseCode.goingAway, "server shutting down");
-    const conn = new Connection(id, caller.userId, caller.sessionId, socket);
+  /**
+   * A socket was upgraded for `caller`: register it, subscribe it and say `ready`. The caller
+   * keeps the returned client and hands it back with the socket's frames and its close.
+   */
+  open(socket: Socket, caller: Caller): Client | null {
+    if (this.closing) {
+      socket.close(CloseCode.goingAway, "server shutting down");
+      return null;
+    }
+    const conn = new Connection(caller.userId, caller.sessionId, socket);
     if (this.hub.add(conn)) this.presence.connected(caller.userId);
     const { wsFramesPerSecond, wsBackpressureLimit } = this.options.config.limits;
-    this.clients.set(id, new Client(conn, wsFramesPerSecond, wsBackpressureLimit / 2, this.load(conn)));
+    const client = new Client(conn, wsFramesPerSecond, wsBackpressureLimit / 2, this.load(conn));
+    this.clients.add(client);
+    return client;
   }
 
-  /** A frame arrived: text, or a value Elysia already parsed from JSON text. */
-  message(id: string, data: unknown): void {
-    const client = this.clients.get(id);
-    if (!client || client.conn.closed) return;
+  /** A frame arrived on `client`'s socket. */
+  message(client: Client, data: unknown): void {
+    if (client.conn.closed) return;
     if (!client.allowFrame()) {
       const limit = this.options.config.limits.wsFramesPerSecond;
       return this.kick(client.conn, CloseCode.policy, `too many frames: at most ${limit} per second`);
@@ -140,15 +147,9 @@ export class Realtime {
     }, pipelined);
   }
 
-  /** The socket's send buffer has room again. */
-  drain(id: string): void {
-    this.clients.get(id)?.drained();
-  }
-
-  close(id: string): void {
-    const client = this.clients.get(id);
-    if (!client) return;
-    this.clients.delete(id);
+  /** `client`'s socket closed. */
+  close(client: Client): void {
+    if (!this.clients.delete(client)) return;
     client.closed();
     if (this.hub.remove(client.conn)) this.presence.disconnected(client.conn.userId, new Date(this.now()));
   }

@@ -22,7 +22,7 @@ class FakeSocket implements Socket {
 
 function client(framesPerSecond = 10, highWater = 100, ready: Promise<void> = Promise.resolve()) {
   const socket = new FakeSocket();
-  const conn = new Connection("c", "u", "s", socket);
+  const conn = new Connection("u", "s", socket);
   return { socket, conn, client: new Client(conn, framesPerSecond, highWater, ready) };
 }
 

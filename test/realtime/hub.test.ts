@@ -28,9 +28,8 @@ class FakeSocket implements Socket {
   }
 }
 
-let n = 0;
 function socketOf(hub: Hub<FakeSocket>, userId: string, rooms: string[] = [], session = "s1") {
-  const conn = new Connection(`c${++n}`, userId, session, new FakeSocket());
+  const conn = new Connection(userId, session, new FakeSocket());
   const first = hub.add(conn);
   hub.activate(conn, rooms);
   return { conn, socket: conn.socket, first };
@@ -75,7 +74,7 @@ describe("Hub", () => {
 
   test("a change that happens while the room list loads wins over the list", () => {
     const hub = new Hub<FakeSocket>();
-    const conn = new Connection("x", "a", "s", new FakeSocket());
+    const conn = new Connection("a", "s", new FakeSocket());
     hub.add(conn);
     hub.leave("a", "gone"); // left after the list was read
     hub.join("a", "new"); // joined after the list was read
