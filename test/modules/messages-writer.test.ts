@@ -116,6 +116,33 @@ for (const [name, makeStore] of stores) {
       expect((await member(ctx, room, alice.id))!.lastReadSeq).toBe(250);
     });
 
+    test("one batch across rooms and senders: each room numbered gap-free in arrival order, read positions at each sender's last", async () => {
+      const carol = await ctx.user();
+      const other = await makeRoom(ctx, bob, { members: [alice, carol] });
+      const { database, counter } = counting(ctx.services.database);
+      const writer = new GroupCommitWriter(database, makeStore(), { maxBatch: 100 });
+      const plan: [string, TestUser][] = [
+        [room, alice], [other, bob], [room, bob], [other, carol], [other, alice], [room, alice],
+        [other, bob], [room, carol], [room, bob], [other, carol], [room, alice], [other, alice],
+      ];
+      const results = await settle(plan.map(([roomId, sender], i) => writer.write(draft(sender.id, `m${i}`, { roomId }))));
+      expect(counter.transactions).toBe(1);
+      // carol is not a member of the first room: refused, and no seq is spent on her.
+      expect(results.map(seqOf)).toEqual([1, 1, 2, 2, 3, 3, 4, null, 4, 5, 5, 6]);
+      expect((results[7] as PromiseRejectedResult).reason.code).toBe("NOT_FOUND");
+      expect(await lastSeq(ctx, room)).toBe(5);
+      expect(await lastSeq(ctx, other)).toBe(6);
+      const stored = await ctx.services.database.db.select({ roomId: messages.roomId, seq: messages.seq, content: messages.content }).from(messages);
+      const inRoom = (id: string) => stored.filter((r) => r.roomId === id).sort((a, b) => a.seq - b.seq).map((r) => r.content);
+      expect(inRoom(room)).toEqual(["m0", "m2", "m5", "m8", "m10"]);
+      expect(inRoom(other)).toEqual(["m1", "m3", "m4", "m6", "m9", "m11"]);
+      expect((await member(ctx, room, alice.id))!.lastReadSeq).toBe(5);
+      expect((await member(ctx, room, bob.id))!.lastReadSeq).toBe(4);
+      expect((await member(ctx, other, bob.id))!.lastReadSeq).toBe(4);
+      expect((await member(ctx, other, carol.id))!.lastReadSeq).toBe(5);
+      expect((await member(ctx, other, alice.id))!.lastReadSeq).toBe(6);
+    });
+
     test("the same clientId twice in one batch makes one message; the sender's read position follows", async () => {
       const writer = new GroupCommitWriter(ctx.services.database, makeStore());
       const results = await Promise.all([
