@@ -78,23 +78,23 @@ export class Client {
   }
 
   private fail() {
-    if (this.conn.closed) return;
-    this.conn.closed = true;
-    this.conn.socket.close(CloseCode.internal, "internal error");
+    this.conn.close(CloseCode.internal, "internal error");
   }
 
   /** Settles when every frame received so far has been handled (sends acknowledged). */
   async idle(): Promise<void> {
     await this.tail;
     if (this.sending?.size) await Promise.all(this.sending);
+    this.conn.flush();
   }
 
   get busy(): boolean {
     return this.pending > 0;
   }
 
+  /** Sends a frame at the end of this turn of the event loop, after the ones sent before it (see Connection.post). */
   send(frame: object): void {
-    if (!this.conn.closed) this.conn.socket.send(JSON.stringify(frame));
+    if (!this.conn.closed) this.conn.post(JSON.stringify(frame));
   }
 
   /** Sends a frame of a long reply, waiting for the socket to drain first when it is backed up. */
@@ -102,6 +102,7 @@ export class Client {
     while (!this.conn.closed && this.conn.socket.getBufferedAmount() > this.highWater)
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     if (this.conn.closed) return false;
+    this.conn.flush();
     this.conn.socket.send(text);
     return true;
   }

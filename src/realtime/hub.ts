@@ -12,6 +12,17 @@ export interface Socket {
   send(data: string): number;
   getBufferedAmount(): number;
   close(code?: number, reason?: string): void;
+  /** Runs `callback` with the socket corked: what it sends goes out in one write. */
+  cork(callback: () => unknown): unknown;
+}
+
+/** Sockets with frames posted in this turn of the event loop, written out by one setImmediate. */
+let toFlush: Connection[] = [];
+
+function flushPosted() {
+  const conns = toFlush;
+  toFlush = [];
+  for (const conn of conns) conn.flush();
 }
 
 export class Connection<S extends Socket = Socket> {
@@ -22,12 +33,46 @@ export class Connection<S extends Socket = Socket> {
   closed = false;
   /** Rooms joined or left while the initial room list was loading: those events are newer. */
   touched: Set<string> | null = new Set();
+  /** Frames posted in this turn of the event loop, not yet written. */
+  private posted: string[] | null = null;
 
   constructor(
     readonly userId: string,
     readonly sessionId: string,
     readonly socket: S,
   ) {}
+
+  /**
+   * Sends `text` at the end of this turn of the event loop, corked together with the socket's
+   * other posted frames. A group commit acknowledges many sends at once, spread over a few
+   * sockets: sent one by one, each ack was a write of its own; posted, a socket's acks of one
+   * commit leave in one write. Frames keep the order they were posted in.
+   */
+  post(text: string): void {
+    if (this.closed) return;
+    if (this.posted) return void this.posted.push(text);
+    this.posted = [text];
+    if (toFlush.length === 0) setImmediate(flushPosted);
+    toFlush.push(this);
+  }
+
+  /** Writes the posted frames now (before a frame sent directly, or a close). */
+  flush(): void {
+    const posted = this.posted;
+    if (!posted) return;
+    this.posted = null;
+    if (this.closed) return;
+    if (posted.length === 1) this.socket.send(posted[0]!);
+    else this.socket.cork(() => posted.forEach((text) => this.socket.send(text)));
+  }
+
+  /** Closes the socket after writing what was posted to it; nothing more is sent or handled. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.socket.close(code, reason);
+  }
 
   /** Backed up: the kernel buffer is full and Bun is queueing this socket's frames. */
   get congested(): boolean {

@@ -175,9 +175,7 @@ export class Realtime {
   }
 
   private kick(conn: Connection, code: number, reason: string) {
-    if (conn.closed) return;
-    conn.closed = true;
-    conn.socket.close(code, reason);
+    conn.close(code, reason);
   }
 
   /** Loads the user and their rooms, subscribes the socket, then sends `ready`. Never rejects. */
@@ -189,6 +187,7 @@ export class Realtime {
       // No await from here to the ready frame: no event can slip in before it.
       this.hub.activate(conn, rooms.map((r) => r.id));
       const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => conn.rooms.has(r.id)) };
+      conn.flush();
       conn.socket.send(JSON.stringify(ready));
     } catch (error) {
       this.options.logger.error("websocket open failed", { userId: conn.userId, error: String(error) });

@@ -112,8 +112,7 @@ export class LocalDelivery {
         const doomed = [...this.hub.connections()].filter((c) => c.sessionId === m.sessionId);
         for (const conn of doomed) {
           // Closed from now on: frames still queued on it are not carried out for a revoked session.
-          conn.closed = true;
-          conn.socket.close(CloseCode.sessionRevoked, "session revoked");
+          conn.close(CloseCode.sessionRevoked, "session revoked");
         }
         return;
       }

@@ -18,6 +18,11 @@ class FakeSocket implements Socket {
   close(code?: number, reason?: string) {
     this.closedWith = [code, reason];
   }
+  corked = 0;
+  cork(callback: () => unknown) {
+    this.corked++;
+    return callback();
+  }
 }
 
 function client(framesPerSecond = 10, highWater = 100, ready: Promise<void> = Promise.resolve()) {
@@ -141,4 +146,28 @@ test("a paced send that waits on a socket that closes gives up", async () => {
   c.closed();
   expect(await sending).toBe(false);
   expect(socket.sent).toEqual([]);
+});
+
+test("frames sent in one turn of the event loop leave together, corked, in order; a paced send and a close write them first", async () => {
+  const { client: c, socket, conn } = client();
+  c.send({ n: 1 });
+  c.send({ n: 2 });
+  c.send({ n: 3 });
+  expect(socket.sent).toEqual([]);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(socket.sent).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+  expect(socket.corked).toBe(1);
+
+  c.send({ n: 4 });
+  expect(await c.sendPaced("paced")).toBe(true);
+  expect(socket.sent.slice(3)).toEqual(['{"n":4}', "paced"]);
+
+  c.send({ n: 5 });
+  conn.close(1001, "server shutting down");
+  expect(socket.sent.slice(5)).toEqual(['{"n":5}']);
+  expect(socket.closedWith).toEqual([1001, "server shutting down"]);
+  // Closed: nothing more is written, not even at the end of the turn.
+  c.send({ n: 6 });
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(socket.sent).toHaveLength(6);
 });

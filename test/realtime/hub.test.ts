@@ -26,6 +26,11 @@ class FakeSocket implements Socket {
   close(code?: number, reason?: string) {
     this.closedWith = [code, reason];
   }
+  corked = 0;
+  cork(callback: () => unknown) {
+    this.corked++;
+    return callback();
+  }
 }
 
 function socketOf(hub: Hub<FakeSocket>, userId: string, rooms: string[] = [], session = "s1") {
