@@ -10,6 +10,7 @@ import { atLeast, RoomAccess } from "../rooms/access";
 import type { UserRef } from "../users/model";
 import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
 import { searchMessageIds } from "./search";
+import { type ReactionCount, type Row, SqlitePages } from "./sqlite-pages";
 import { createMessageWriter, type Delivered, type GroupCommitWriter, type MessageRow, type WriteOutcome } from "./writer";
 
 /** What a client sends; the service checks every field itself (REST and WebSocket alike). */
@@ -25,13 +26,6 @@ export interface HistoryOptions {
   before?: number;
   after?: number;
   limit: number;
-}
-
-/** A message row with what presenting it needs. */
-interface Row {
-  m: MessageRow;
-  sender: UserRef | null;
-  roomKind: string;
 }
 
 const CLIENT_ID_MAX = 128;
@@ -107,6 +101,8 @@ function forEveryone(message: Message): Message {
 export class MessageService {
   private readonly access: RoomAccess;
   private readonly writer: GroupCommitWriter;
+  /** History pages on SQLite's hot path; null on PostgreSQL, which runs the Drizzle queries. */
+  private readonly pages: SqlitePages | null;
 
   constructor(
     private readonly database: Database,
@@ -116,6 +112,7 @@ export class MessageService {
     private readonly now: () => number = Date.now,
   ) {
     this.access = new RoomAccess(database);
+    this.pages = database.dialect === "sqlite" ? new SqlitePages(database.sqlite) : null;
     this.writer = createMessageWriter(database, { now, onDelivered: (d) => this.delivered(d) });
   }
 
@@ -151,8 +148,18 @@ export class MessageService {
 
   /** A page of a room's messages in ascending seq (see MessagePage for `hasMore`). */
   async history(userId: string, roomId: string, opts: HistoryOptions): Promise<MessagePage> {
-    await this.access.canRead(roomId, userId);
+    const { room } = await this.access.canRead(roomId, userId);
     const limit = clampLimit(opts.limit);
+    if (this.pages) {
+      // The same pages as the queries below, on statements prepared once (sqlite-pages.ts).
+      const before = opts.before ?? Number.MAX_SAFE_INTEGER;
+      const forward = opts.after !== undefined;
+      const rows = forward
+        ? this.pages.oldestAbove(roomId, room.kind, opts.after!, before, limit + 1)
+        : this.pages.newestBelow(roomId, room.kind, before, limit + 1);
+      const page = forward ? rows.slice(0, limit) : rows.slice(0, limit).reverse();
+      return { messages: await this.present(userId, page, true), hasMore: rows.length > limit };
+    }
     const inRoom = eq(messages.roomId, roomId);
     if (opts.after !== undefined) {
       const where = and(inRoom, gt(messages.seq, opts.after), opts.before !== undefined ? lt(messages.seq, opts.before) : undefined);
@@ -370,11 +377,9 @@ export class MessageService {
    * Rows as API messages for `viewerId`, in a bounded number of queries whatever the page
    * size: one for the reactions of all of them, one for delivery positions in direct rooms.
    */
-  private async present(viewerId: string, rows: Row[]): Promise<Message[]> {
-    if (rows.length === 0) return [];
-    const db = this.database.db;
-    const byMessage = new Map<string, Reaction[]>();
-    const reactionRows = await db
+  /** Each message's reactions per emoji, in the order they were first made. */
+  private reactionsOf(viewerId: string, rows: Row[]): Promise<ReactionCount[]> {
+    return this.database.db
       .select({
         messageId: reactions.messageId,
         emoji: reactions.emoji,
@@ -385,6 +390,17 @@ export class MessageService {
       .where(inArray(reactions.messageId, rows.map((r) => r.m.id)))
       .groupBy(reactions.messageId, reactions.emoji)
       .orderBy(sql`min(${reactions.createdAt})`, reactions.emoji);
+  }
+
+  /** `page`: the rows are one room's messages in seq order with no seq missing (a history page). */
+  private async present(viewerId: string, rows: Row[], page = false): Promise<Message[]> {
+    if (rows.length === 0) return [];
+    const db = this.database.db;
+    const byMessage = new Map<string, Reaction[]>();
+    const reactionRows: ReactionCount[] =
+      page && this.pages
+        ? this.pages.reactionsBetween(viewerId, rows[0]!.m.roomId, rows[0]!.m.seq, rows.at(-1)!.m.seq)
+        : await this.reactionsOf(viewerId, rows);
     for (const r of reactionRows) {
       let list = byMessage.get(r.messageId);
       if (!list) byMessage.set(r.messageId, (list = []));

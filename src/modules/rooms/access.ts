@@ -1,5 +1,5 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Database, DB } from "../../db";
 import { first, roomMembers, rooms, teamMembers } from "../../db/schema";
 import { Forbidden, NotFound } from "../../errors";
@@ -47,14 +47,11 @@ export class RoomAccess {
 
   /** The room and the caller's role in it (null when not a member). */
   async lookup(roomId: string, userId: string, db: DB = this.database.db): Promise<RoomLookup | null> {
+    // On SQLite the one connection is also every transaction's: the prepared query sees what `db` sees.
     const row = first(
-      await db
-        .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq, teamRole: teamMembers.role })
-        .from(rooms)
-        .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
-        .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, userId)))
-        .where(eq(rooms.id, roomId))
-        .limit(1),
+      this.database.dialect === "sqlite"
+        ? await this.prepared().execute({ roomId, userId })
+        : await this.select(db, userId).where(eq(rooms.id, roomId)).limit(1),
     );
     if (!row) return null;
     return {
@@ -63,6 +60,25 @@ export class RoomAccess {
       teamRole: row.teamRole,
       lastReadSeq: row.lastReadSeq,
     };
+  }
+
+  private select(db: DB, userId: ReturnType<typeof sql.placeholder> | string) {
+    return db
+      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq, teamRole: teamMembers.role })
+      .from(rooms)
+      .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
+      .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, userId)));
+  }
+
+  /** Every route looks a room up: on SQLite its query is compiled once (building it cost more than running it). */
+  private lookupQuery: ReturnType<RoomAccess["prepare"]> | null = null;
+
+  private prepared() {
+    return (this.lookupQuery ??= this.prepare());
+  }
+
+  private prepare() {
+    return this.select(this.database.db, sql.placeholder("userId")).where(eq(rooms.id, sql.placeholder("roomId"))).limit(1).prepare();
   }
 
   /** Whether a non-member may see the room: public group rooms to anyone, public channels to the team. */
