@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
+import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database } from "../../db";
 import { first, refreshTokens, sessions, users, wsTickets } from "../../db/schema";
@@ -208,14 +208,23 @@ export class AuthService {
   }
 
   async liveSession(sessionId: string, userId: string): Promise<boolean> {
+    // Every authenticated request asks this: on SQLite the query is compiled once.
     const session = first(
-      await this.db
-        .select({ userId: sessions.userId, revokedAt: sessions.revokedAt, expiresAt: sessions.expiresAt })
-        .from(sessions)
-        .where(eq(sessions.id, sessionId))
-        .limit(1),
+      this.database.dialect === "sqlite"
+        ? await (this.sessionQuery ??= this.selectSession(sql.placeholder("sessionId")).prepare()).execute({ sessionId })
+        : await this.selectSession(sessionId),
     );
     return !!session && session.userId === userId && !session.revokedAt && session.expiresAt.getTime() > this.now();
+  }
+
+  private sessionQuery: ReturnType<ReturnType<AuthService["selectSession"]>["prepare"]> | null = null;
+
+  private selectSession(sessionId: string | ReturnType<typeof sql.placeholder>) {
+    return this.db
+      .select({ userId: sessions.userId, revokedAt: sessions.revokedAt, expiresAt: sessions.expiresAt })
+      .from(sessions)
+      .where(eq(sessions.id, sessionId))
+      .limit(1);
   }
 
   async me(userId: string) {
