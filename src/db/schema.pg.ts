@@ -5,6 +5,7 @@
  * same JavaScript values: times are millisecond-precision `timestamptz` read as `Date`,
  * counters are `integer` read as numbers, `metadata` stays JSON text and enums stay text.
  */
+import { sql } from "drizzle-orm";
 import { index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 const time = (name: string) => timestamp(name, { mode: "date", withTimezone: true, precision: 3 });
@@ -182,8 +183,9 @@ export const messages = pgTable(
   },
   (t) => [
     uniqueIndex("messages_room_seq_uq").on(t.roomId, t.seq),
-    uniqueIndex("messages_client_id_uq").on(t.roomId, t.senderId, t.clientId),
-    index("messages_reply_to_idx").on(t.replyToId, t.seq),
+    // Partial: most messages carry neither, and an entry costs every send an index write.
+    uniqueIndex("messages_client_id_uq").on(t.roomId, t.senderId, t.clientId).where(sql`${t.clientId} IS NOT NULL`),
+    index("messages_reply_to_idx").on(t.replyToId, t.seq).where(sql`${t.replyToId} IS NOT NULL`),
   ],
 );
 

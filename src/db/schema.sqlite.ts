@@ -3,6 +3,7 @@
  * PostgreSQL; test/db/schema-parity.test.ts keeps the two in step.
  * Times are stored as milliseconds since the epoch and read back as `Date`.
  */
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const time = (name: string) => integer(name, { mode: "timestamp_ms" });
@@ -180,8 +181,9 @@ export const messages = sqliteTable(
   },
   (t) => [
     uniqueIndex("messages_room_seq_uq").on(t.roomId, t.seq),
-    uniqueIndex("messages_client_id_uq").on(t.roomId, t.senderId, t.clientId),
-    index("messages_reply_to_idx").on(t.replyToId, t.seq),
+    // Partial: most messages carry neither, and an entry costs every send an index write.
+    uniqueIndex("messages_client_id_uq").on(t.roomId, t.senderId, t.clientId).where(sql`${t.clientId} IS NOT NULL`),
+    index("messages_reply_to_idx").on(t.replyToId, t.seq).where(sql`${t.replyToId} IS NOT NULL`),
   ],
 );
 
