@@ -116,6 +116,20 @@ function validationDetails(error: ValidationError, url: URL) {
   return { in: where, fields };
 }
 
+const INVALID_REQUEST = "The request is invalid.";
+
+/** The 422 body of a validation error; a field-less one when the error cannot be described. */
+function describeValidation(error: ValidationError, url: URL): ErrorBody {
+  try {
+    const details = validationDetails(error, url);
+    const first = details.fields[0];
+    const message = first ? `Invalid ${details.in}: ${first.field} ${first.message.toLowerCase()}` : INVALID_REQUEST;
+    return errorBody("VALIDATION_FAILED", message, details);
+  } catch {
+    return errorBody("VALIDATION_FAILED", INVALID_REQUEST);
+  }
+}
+
 /** Renders every error the app can raise in the contract's envelope. */
 export function errorHandler(logger: Logger) {
   return new Elysia({ name: "error-handler" })
@@ -142,14 +156,10 @@ export function errorHandler(logger: Logger) {
         return json(500, errorBody("INTERNAL", "Something went wrong on our side."), extra);
       };
       switch (code) {
-        case "VALIDATION": {
+        case "VALIDATION":
           // A handler's answer that breaks its own response schema is our bug, not the client's.
           if ((error as ValidationError).type === "response") return unexpected();
-          const details = validationDetails(error as ValidationError, new URL(request.url));
-          const first = details.fields[0];
-          const message = first ? `Invalid ${details.in}: ${first.field} ${first.message.toLowerCase()}` : "Invalid request.";
-          return json(422, errorBody("VALIDATION_FAILED", message, details), extra);
-        }
+          return json(422, describeValidation(error as ValidationError, new URL(request.url)), extra);
         case "NOT_FOUND":
           return json(404, errorBody("NOT_FOUND", "No such route."), extra);
         case "PARSE":
@@ -157,6 +167,10 @@ export function errorHandler(logger: Logger) {
         case "INVALID_COOKIE_SIGNATURE":
           return json(400, errorBody("BAD_REQUEST", "Invalid cookie."), extra);
       }
+      // Elysia sets 422 just before it builds a validation error of the request. When building it
+      // fails (describing a value nested thousands deep overflows the stack), the request was
+      // still invalid: say so without the details.
+      if (set.status === 422) return json(422, errorBody("VALIDATION_FAILED", INVALID_REQUEST), extra);
       const status = (error as { status?: unknown })?.status;
       if (typeof status === "number" && status === 413)
         return json(413, errorBody("PAYLOAD_TOO_LARGE", "The request body is too large."), extra);

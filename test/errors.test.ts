@@ -43,6 +43,20 @@ describe("the error envelope", () => {
     }
   });
 
+  test("a body nested thousands deep is still a 422 VALIDATION_FAILED, never a 500", async () => {
+    const logger = recordingLogger();
+    ctx = setup({}, { logger });
+    for (const depth of [5000, 100_000]) {
+      const deep = "[".repeat(depth) + "]".repeat(depth);
+      for (const path of ["/api/auth/login", "/api/auth/register"]) {
+        const res = await ctx.call("POST", path, { body: `{"username":"someone","password":${deep}}` });
+        expect(res.status).toBe(422);
+        expect(errorCode(res)).toBe("VALIDATION_FAILED");
+      }
+    }
+    expect(logger.lines.filter((l) => l.level === "error")).toEqual([]);
+  });
+
   test("a thrown AppError renders its status, code, details and headers", async () => {
     ctx = setup();
     ctx.app
