@@ -32,7 +32,7 @@ export interface RealtimeOptions {
 
 /** What the real-time layer uses of the services, which are built after it (they emit on its publisher). */
 export interface RealtimeServices {
-  auth: Pick<AuthService, "me">;
+  auth: Pick<AuthService, "me" | "liveSession">;
   users: Pick<UserService, "touchLastSeen">;
   rooms: Pick<RoomService, "markRead" | "syncStateOf">;
   messages: Pick<MessageService, "send" | "history" | "markDelivered">;
@@ -178,12 +178,22 @@ export class Realtime {
     conn.close(code, reason);
   }
 
-  /** Loads the user and their rooms, subscribes the socket, then sends `ready`. Never rejects. */
+  /**
+   * Loads the user and their rooms, subscribes the socket, then sends `ready`. Never rejects.
+   * The socket is in the hub already, so a logout from now on closes it; the session check
+   * here catches one that came after the credential check but before the socket was added.
+   */
   private async load(conn: Connection): Promise<void> {
     try {
-      if (!this.services) throw new Error("the real-time layer has no services bound");
-      const [user, rooms] = await Promise.all([this.services.auth.me(conn.userId), this.services.rooms.syncStateOf(conn.userId)]);
+      const services = this.services;
+      if (!services) throw new Error("the real-time layer has no services bound");
+      const [user, live, rooms] = await Promise.all([
+        services.auth.me(conn.userId),
+        services.auth.liveSession(conn.sessionId, conn.userId),
+        services.rooms.syncStateOf(conn.userId),
+      ]);
       if (conn.closed) return;
+      if (!live) return this.kick(conn, CloseCode.sessionRevoked, "session revoked");
       // No await from here to the ready frame: no event can slip in before it.
       this.hub.activate(conn, rooms.map((r) => r.id));
       const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => conn.rooms.has(r.id)) };
