@@ -40,6 +40,8 @@ export interface RealtimeServices {
 
 /** How long shutdown waits for frames being handled (a send being committed) before closing anyway. */
 const SHUTDOWN_WAIT_MS = 10_000;
+/** How often a socket's room list is read while rooms keep being joined during the read. */
+const LOAD_TRIES = 3;
 
 export class Realtime {
   readonly hub = new Hub();
@@ -190,7 +192,7 @@ export class Realtime {
       const [user, live, rooms] = await Promise.all([
         services.auth.me(conn.userId),
         services.auth.liveSession(conn.sessionId, conn.userId),
-        services.rooms.syncStateOf(conn.userId),
+        this.roomsOf(conn, services.rooms),
       ]);
       if (conn.closed) return;
       if (!live) return this.kick(conn, CloseCode.sessionRevoked, "session revoked");
@@ -202,6 +204,22 @@ export class Realtime {
     } catch (error) {
       this.options.logger.error("websocket open failed", { userId: conn.userId, error: String(error) });
       this.kick(conn, CloseCode.internal, "could not load your rooms");
+    }
+  }
+
+  /**
+   * The user's rooms with their last seqs. A room joined while the list was being read is
+   * subscribed already (the hub records it) but its room.created / member.joined went to
+   * active sockets only: when the list missed such a room it is read again, so `ready`
+   * names every room the socket is subscribed to.
+   */
+  private async roomsOf(conn: Connection, rooms: RealtimeServices["rooms"]) {
+    for (let tries = 1; ; tries++) {
+      const list = await rooms.syncStateOf(conn.userId);
+      if (conn.closed) return list;
+      const listed = new Set(list.map((r) => r.id));
+      if ([...conn.rooms].every((id) => listed.has(id))) return list;
+      if (tries === LOAD_TRIES) throw new Error(`rooms kept being joined while loading (${LOAD_TRIES} reads)`);
     }
   }
 
