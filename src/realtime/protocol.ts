@@ -9,7 +9,8 @@ import { Message } from "../modules/messages/model";
 import { OwnUser, Presence } from "../modules/users/model";
 
 const Id = t.String({ minLength: 1, maxLength: 64 });
-const Seq = t.Integer({ minimum: 0 });
+/** Bounded so a claimed seq stays an exact integer (1e300 is an "integer" too). */
+const Seq = t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 // ---- client → server ----
 
