@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import pkg from "../package.json";
 import type { Config } from "./config";
 import type { Database } from "./db";
-import { errorHandler } from "./errors";
+import { errorHandler, type RouteSchemas } from "./errors";
 import type { Events, PresenceView } from "./events";
 import { createLogger, type Logger } from "./logger";
 import { authModule } from "./modules/auth";
@@ -91,7 +91,9 @@ export function createApp(deps: Deps | Services) {
   const s = "auth" in deps ? deps : createServices(deps);
   // WebSocket options take effect only on the root instance, not on the .ws() route.
   const { wsMaxPayload, wsBackpressureLimit, wsIdleTimeout } = s.config.limits;
-  return new Elysia({
+  // The error handler looks a route's request schemas up to name a field that failed after conversion.
+  const schemas: RouteSchemas = (method, route) => app.routes.find((r) => r.method === method && r.path === route)?.hooks;
+  const app = new Elysia({
     websocket: {
       maxPayloadLength: wsMaxPayload,
       backpressureLimit: wsBackpressureLimit,
@@ -103,7 +105,7 @@ export function createApp(deps: Deps | Services) {
   })
     .use(requestLog(s.logger))
     .use(corsPlugin(s.config.corsOrigins))
-    .use(errorHandler(s.logger))
+    .use(errorHandler(s.logger, schemas))
     .use(openapiPlugin(pkg.version))
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth, s.authLimiter, s.config.trustProxy))
@@ -112,6 +114,7 @@ export function createApp(deps: Deps | Services) {
     .use(teamsModule(s.auth, s.teams))
     .use(messagesModule(s.auth, s.messages))
     .use(gateway(s.realtime, s.auth));
+  return app;
 }
 
 export type App = ReturnType<typeof createApp>;

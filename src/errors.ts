@@ -1,3 +1,6 @@
+import { type TObject, type TSchema, TransformKind } from "@sinclair/typebox";
+import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
+import { Value } from "@sinclair/typebox/value";
 import { Elysia, t, ValidationError } from "elysia";
 import type { Logger } from "./logger";
 
@@ -84,33 +87,73 @@ function jsonResponse(status: number, body: ErrorBody, headers: Record<string, s
   });
 }
 
+/** The request schemas of the route a request matched (Elysia's `route`, e.g. `/api/users/:id`). */
+export type RouteSchemas = (method: string, route: string) => { query?: unknown; params?: unknown } | undefined;
+
+interface Where {
+  url: URL;
+  method: string;
+  route: string | undefined;
+  params: Record<string, string | undefined> | undefined;
+  schemas: RouteSchemas | undefined;
+}
+
+/** A failing check in words of the schema only: never the submitted value (it may be a password). */
+function describeIssue(issue: ValueError): string {
+  // JSON has no undefined: a failing value that is undefined was left out.
+  if (issue.type === ValueErrorType.ObjectRequiredProperty || issue.value === undefined) return "Is required";
+  if (issue.type === ValueErrorType.ObjectAdditionalProperties) return "Is not allowed";
+  return issue.message;
+}
+
 /**
- * Elysia's validation error as `{ in, fields: [{ field, message }] }` without echoing whole values.
- * A query or path value that fails after conversion (`?limit=500`) reaches us as a "property"
- * error without its name: it is found again by its value in the URL.
+ * A query or path value that fails after conversion (`?limit=500` against a maximum of 200)
+ * reaches us as a "property" error without its name. The route's own schema finds it again:
+ * the value whose conversion throws is the one.
  */
-function validationDetails(error: ValidationError, url: URL) {
-  let where: string = error.type;
-  let fallbackField: string = error.type;
-  if (where === "property") {
-    where = "request";
-    const value = String(error.value);
-    for (const [name, given] of url.searchParams)
-      if (given === value) {
-        where = "query";
-        fallbackField = name;
-        break;
+function propertyField(error: ValidationError, at: Where): { in: string; field: string } | null {
+  const route = at.route === undefined ? undefined : at.schemas?.(at.method, at.route);
+  const sources = [
+    ["query", route?.query, (name: string) => at.url.searchParams.get(name)],
+    ["params", route?.params, (name: string) => at.params?.[name]],
+  ] as const;
+  for (const [where, schema, valueOf] of sources) {
+    const properties = (schema as TObject | undefined)?.properties ?? {};
+    for (const [name, property] of Object.entries(properties)) {
+      const given = valueOf(name);
+      if (given == null || !(TransformKind in property)) continue;
+      try {
+        Value.Decode(property, given);
+      } catch {
+        return { in: where, field: name };
       }
+    }
   }
+  // Without the route's schema: the query value that converts to the failing one, if only one does.
+  const matching = [...at.url.searchParams].filter(([, given]) => given !== "" && Number(given) === error.value);
+  return matching.length === 1 ? { in: "query", field: matching[0]![0] } : null;
+}
+
+/** Elysia's validation error as `{ in, fields: [{ field, message }] }`, naming what failed but never a value. */
+function validationDetails(error: ValidationError, at: Where) {
+  let where: string = error.type;
+  let fallbackField = "";
+  if (where === "property") {
+    const found = propertyField(error, at);
+    where = found?.in ?? "request";
+    fallbackField = found?.field ?? "";
+  }
+  const validator = error.validator as { Errors?: (value: unknown) => Iterable<ValueError> };
+  const issues = validator.Errors ? validator.Errors(error.value) : Value.Errors(error.validator as TSchema, error.value);
   const seen = new Set<string>();
   const fields: { field: string; message: string }[] = [];
-  for (const issue of error.all) {
-    const field = "path" in issue && issue.path ? issue.path.replace(/^\//, "").replaceAll("/", ".") : "";
-    const message = "summary" in issue && issue.summary ? issue.summary : issue.message;
+  for (const issue of issues) {
+    const field = issue.path ? issue.path.replace(/^\//, "").replaceAll("/", ".") : fallbackField;
+    const message = describeIssue(issue);
     const key = `${field}\u0000${message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    fields.push({ field: field || fallbackField, message });
+    fields.push({ field: field || where, message });
     if (fields.length >= 20) break;
   }
   return { in: where, fields };
@@ -119,9 +162,9 @@ function validationDetails(error: ValidationError, url: URL) {
 const INVALID_REQUEST = "The request is invalid.";
 
 /** The 422 body of a validation error; a field-less one when the error cannot be described. */
-function describeValidation(error: ValidationError, url: URL): ErrorBody {
+function describeValidation(error: ValidationError, at: Where): ErrorBody {
   try {
-    const details = validationDetails(error, url);
+    const details = validationDetails(error, at);
     const first = details.fields[0];
     const message = first ? `Invalid ${details.in}: ${first.field} ${first.message.toLowerCase()}` : INVALID_REQUEST;
     return errorBody("VALIDATION_FAILED", message, details);
@@ -131,10 +174,10 @@ function describeValidation(error: ValidationError, url: URL): ErrorBody {
 }
 
 /** Renders every error the app can raise in the contract's envelope. */
-export function errorHandler(logger: Logger) {
+export function errorHandler(logger: Logger, schemas?: RouteSchemas) {
   return new Elysia({ name: "error-handler" })
     .error({ AppError })
-    .onError({ as: "global" }, ({ code, error, request, set }) => {
+    .onError({ as: "global" }, ({ code, error, request, set, route, params }) => {
       const requestId = (set.headers["x-request-id"] as string | undefined) ?? "";
       const json = (status: number, body: ErrorBody, headers: Record<string, string> = {}) => {
         set.status = status; // for the request log
@@ -159,7 +202,11 @@ export function errorHandler(logger: Logger) {
         case "VALIDATION":
           // A handler's answer that breaks its own response schema is our bug, not the client's.
           if ((error as ValidationError).type === "response") return unexpected();
-          return json(422, describeValidation(error as ValidationError, new URL(request.url)), extra);
+          return json(
+            422,
+            describeValidation(error as ValidationError, { url: new URL(request.url), method: request.method, route, params, schemas }),
+            extra,
+          );
         case "NOT_FOUND":
           return json(404, errorBody("NOT_FOUND", "No such route."), extra);
         case "PARSE":

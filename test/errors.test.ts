@@ -117,6 +117,44 @@ describe("the error envelope", () => {
     });
     expect(res.body.error.message).toContain("limit");
   });
+
+  test("the failing query value is named even when another parameter has the same value", async () => {
+    ctx = setup();
+    const u = await ctx.user();
+    for (const query of ["q=500&limit=500", "limit=500&q=500"]) {
+      const res = await ctx.call("GET", `/api/users?${query}`, { token: u.token });
+      expect(res.status).toBe(422);
+      expect(res.body.error.details).toEqual({ in: "query", fields: [{ field: "limit", message: expect.any(String) }] });
+      expect(res.body.error.message).toStartWith("Invalid query: limit ");
+    }
+  });
+
+  test("a 422 never repeats the submitted values", async () => {
+    ctx = setup();
+    const secret = "hunter2-secret-pw";
+    for (const body of [
+      { username: "someone", password: secret.repeat(10) },
+      { username: 31337424242, password: secret },
+      { username: "no spaces allowed", password: secret, email: "not-an-email-address" },
+      { username: "someone", password: secret, displayName: ["hunter2-secret-display"] },
+    ]) {
+      const res = await ctx.call("POST", "/api/auth/register", { body });
+      expect(res.status).toBe(422);
+      expect(errorCode(res)).toBe("VALIDATION_FAILED");
+      expect(res.body.error.details.fields.length).toBeGreaterThan(0);
+      const text = JSON.stringify(res.body);
+      for (const value of [secret, "31337424242", "no spaces allowed", "not-an-email-address", "hunter2-secret-display"])
+        expect(text).not.toContain(value);
+    }
+    const login = await ctx.call("POST", "/api/auth/login", { body: { username: "someone", password: 123456789012 } });
+    expect(login.status).toBe(422);
+    expect(JSON.stringify(login.body)).not.toContain("123456789012");
+    const missing = await ctx.call("POST", "/api/auth/login", { body: {} });
+    expect(missing.body.error.details.fields).toEqual([
+      { field: "username", message: "Is required" },
+      { field: "password", message: "Is required" },
+    ]);
+  });
 });
 
 describe("request ids and the request log", () => {
