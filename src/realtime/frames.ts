@@ -75,15 +75,20 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
       continue;
     }
     let page: Awaited<ReturnType<FrameContext["messages"]["history"]>>;
+    let lastSeq = after;
     try {
       page = await ctx.messages.history(client.conn.userId, roomId, { after, limit: SYNC_PAGE });
+      // Nothing after the claimed seq: it may be beyond the room's newest message, which bounds it.
+      if (page.messages.length === 0 && after > 0) {
+        const newest = await ctx.messages.history(client.conn.userId, roomId, { limit: 1 });
+        lastSeq = Math.min(after, newest.messages[0]?.seq ?? 0);
+      }
     } catch (error) {
       // Deleted or left since the socket was subscribed: reported like any room that is not the user's.
       if (!(error instanceof AppError && error.status === 404)) throw error;
       unknown.push(roomId);
       continue;
     }
-    let lastSeq = after;
     for (const message of page.messages) {
       if (!(await client.sendPaced(JSON.stringify({ type: "message.new", message })))) return;
       lastSeq = message.seq;

@@ -30,6 +30,24 @@ test("seqs beyond the largest safe integer are refused", async () => {
     client.send(JSON.stringify({ type: "read", roomId, seq }));
     expect((await client.next("error")).error.code).toBe("VALIDATION_FAILED");
   }
-  client.send({ type: "sync", rooms: { [roomId]: 0 } });
+  client.send({ type: "sync", rooms: { [roomId]: Number.MAX_SAFE_INTEGER } });
   expect((await client.next("sync.done")).rooms).toEqual({ [roomId]: { lastSeq: 1, hasMore: false } });
+  expect(client.all("message.new")).toEqual([]);
+});
+
+test("sync.done reports the room's last seq when the client claims more, and the client's when it is up to date", async () => {
+  const { u, room } = await setup();
+  const [two, empty] = [await room(2), await room(0)];
+  const client = await server.connect(u);
+
+  client.send({ type: "sync", rooms: { [two]: 1000, [empty]: 5 } });
+  expect((await client.next("sync.done")).rooms).toEqual({ [two]: { lastSeq: 2, hasMore: false }, [empty]: { lastSeq: 0, hasMore: false } });
+
+  client.send({ type: "sync", rooms: { [two]: 2, [empty]: 0 } });
+  expect((await client.next("sync.done")).rooms).toEqual({ [two]: { lastSeq: 2, hasMore: false }, [empty]: { lastSeq: 0, hasMore: false } });
+
+  client.send({ type: "sync", rooms: { [two]: 1 } });
+  expect((await client.next("message.new")).message.seq).toBe(2);
+  expect((await client.next("sync.done")).rooms).toEqual({ [two]: { lastSeq: 2, hasMore: false } });
+  expect(client.all("message.new")).toHaveLength(1);
 });
