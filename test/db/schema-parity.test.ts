@@ -1,13 +1,45 @@
 import { describe, expect, test } from "bun:test";
-import { getTableColumns, is, Table } from "drizzle-orm";
-import { getTableConfig as pgConfig, PgTable } from "drizzle-orm/pg-core";
-import { getTableConfig as sqliteConfig, SQLiteTable } from "drizzle-orm/sqlite-core";
+import { getTableColumns, is, type SQL, sql, Table } from "drizzle-orm";
+import { getTableConfig as pgConfig, PgDialect, PgTable } from "drizzle-orm/pg-core";
+import { getTableConfig as sqliteConfig, SQLiteSyncDialect, SQLiteTable } from "drizzle-orm/sqlite-core";
 import * as pg from "../../src/db/schema.pg";
 import * as sqlite from "../../src/db/schema.sqlite";
 import * as neutral from "../../src/db/schema";
 
+const dialects = { pg: new PgDialect(), sqlite: new SQLiteSyncDialect() };
+
+/**
+ * A partial index's WHERE as both dialects can agree on it: rendered as the migration would
+ * (parameters inlined), then quoting, table qualifiers, case and spacing left out, so
+ * `"messages"."client_id" IS NOT NULL` and `client_id is  not null` are the same predicate.
+ */
+function predicate(where: SQL | undefined, dialect: PgDialect | SQLiteSyncDialect, table: string): string | null {
+  if (!where) return null;
+  return normalisePredicate(dialect.sqlToQuery(where, "indexes").sql, table);
+}
+
+function normalisePredicate(text: string, table: string): string {
+  const qualifier = new RegExp(`\\b${table.toLowerCase()}\\.`, "g");
+  // Odd parts are inside '…' string literals: those are kept as written.
+  return text
+    .split("'")
+    .map((part, i) =>
+      i % 2 === 1
+        ? part
+        : part
+            .replace(/["`\[\]]/g, "")
+            .toLowerCase()
+            .replace(qualifier, "")
+            .replace(/\s+/g, " ")
+            .replace(/\s*([(),=<>!])\s*/g, "$1"),
+    )
+    .join("'")
+    .trim();
+}
+
 /** The shape both dialects must agree on, with dialect-specific types left out. */
 function describeTable(table: Table, config: ReturnType<typeof pgConfig> | ReturnType<typeof sqliteConfig>) {
+  const dialect = is(table, PgTable) ? dialects.pg : dialects.sqlite;
   const keys = Object.fromEntries(Object.entries(getTableColumns(table)).map(([key, column]) => [column.name, key]));
   return {
     name: config.name,
@@ -20,6 +52,7 @@ function describeTable(table: Table, config: ReturnType<typeof pgConfig> | Retur
         name: i.config.name,
         unique: i.config.unique,
         columns: i.config.columns.map((c) => ("name" in c ? c.name : "(expression)")),
+        where: predicate(i.config.where, dialect, config.name),
       }))
       .sort((a, b) => a.name!.localeCompare(b.name!)),
     foreignKeys: config.foreignKeys
@@ -78,5 +111,25 @@ describe("the PostgreSQL and SQLite schemas", () => {
     const reindexed = structuredClone(b);
     reindexed.indexes[0]!.unique = !reindexed.indexes[0]!.unique;
     expect(reindexed).not.toEqual(a);
+  });
+
+  test("partial indexes are compared by their WHERE, however each dialect quotes and spaces it", () => {
+    const a = describeTable(sqlite.messages, sqliteConfig(sqlite.messages));
+    const b = describeTable(pg.messages, pgConfig(pg.messages));
+    const clientId = b.indexes.find((i) => i.name === "messages_client_id_uq")!;
+    expect(clientId.where).toBe("client_id is not null");
+    expect(a.indexes.find((i) => i.name === "messages_client_id_uq")!.where).toBe(clientId.where);
+    expect(normalisePredicate('"messages"."client_id"   IS NOT NULL', "messages")).toBe(normalisePredicate("`client_id` is not null", "messages"));
+    expect(normalisePredicate("( T.a = 1 )", "t")).toBe(normalisePredicate("(a=1)", "t"));
+    expect(normalisePredicate("kind = 'Direct'", "rooms")).not.toBe(normalisePredicate("kind = 'direct'", "rooms"));
+
+    // A table whose partial index lost or changed its condition in one dialect is told apart.
+    const unconditional = structuredClone(b);
+    unconditional.indexes.find((i) => i.name === "messages_client_id_uq")!.where = null;
+    expect(unconditional).not.toEqual(a);
+    const drifted = pgConfig(pg.messages).indexes.find((i) => i.config.name === "messages_client_id_uq")!;
+    expect(predicate(sql`${pg.messages.clientId} IS NULL`, dialects.pg, "messages")).not.toBe(
+      predicate(drifted.config.where, dialects.pg, "messages"),
+    );
   });
 });
