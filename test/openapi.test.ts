@@ -115,7 +115,7 @@ describe("the OpenAPI document", () => {
     expect(doc.components.securitySchemes).toEqual({ bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } });
     for (const { key, op } of operations()) {
       if (webSockets().includes(key)) {
-        expect(Object.keys(op.responses ?? {}).sort(), key).toEqual(["101", "401"]);
+        expect(Object.keys(op.responses ?? {}).sort(), key).toEqual(["101", "401", "404", "503"]);
         expect(op.parameters?.map((p) => p.name).sort(), key).toEqual(["ticket", "token"]);
       } else if (PUBLIC.has(key)) expect(op.security, `${key} is public`).toBeUndefined();
       else expect(op.security, `${key} needs a token`).toEqual([{ bearerAuth: [] }]);

@@ -37,6 +37,9 @@ class SocketData {
   }
 }
 
+/** The error envelope as an OpenAPI response body (a plain copy of the t-schema). */
+const errorContent = { "application/json": { schema: JSON.parse(JSON.stringify(ErrorResponse)) } };
+
 /**
  * `GET /ws`: the one WebSocket route. Only an upgrade request is this route (a plain GET is
  * 404 and spends no ticket). The caller is authenticated before the upgrade, so a refusal is an
@@ -70,14 +73,13 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
           description:
             "Authenticate with `?ticket=` (from POST /api/auth/ws-ticket), `?token=<accessToken>` or the subprotocol " +
             "header `Sec-WebSocket-Protocol: bearer, <accessToken>`; anything else is refused with 401 before the upgrade. " +
-            "A request that does not ask for a WebSocket upgrade is 404.",
+            "A request that does not ask for a WebSocket upgrade is 404; while the server shuts down, upgrades are refused with 503.",
           tags: ["Real time"],
           responses: {
             "101": { description: "Switching Protocols: the WebSocket is open" },
-            "401": {
-              description: "No valid ticket or token; refused before the upgrade",
-              content: { "application/json": { schema: JSON.parse(JSON.stringify(ErrorResponse)) } },
-            },
+            "401": { description: "No valid ticket or token; refused before the upgrade", content: errorContent },
+            "404": { description: "Not a WebSocket upgrade request", content: errorContent },
+            "503": { description: "The server is shutting down; reconnect shortly", content: errorContent },
           },
         },
       },
