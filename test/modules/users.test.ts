@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { encodeCursor } from "../../src/modules/users/service";
 import { errorCode, setup, type TestContext, type TestResponse, type TestUser } from "../helpers";
 
 const PUBLIC_KEYS = ["avatarUrl", "createdAt", "displayName", "id", "lastSeenAt", "presence", "statusText", "username"];
@@ -101,6 +102,28 @@ describe("GET /api/users", () => {
     const bad = await search(me.token, "?cursor=not-a-cursor");
     expect(bad.status).toBe(400);
     expect(errorCode(bad)).toBe("BAD_REQUEST");
+  });
+
+  test("a cursor holding what no page ends with is 400 BAD_REQUEST on every list", async () => {
+    ctx = setup();
+    const me = await register("pager");
+    const cursor = (parts: unknown[]) => encodeCursor(parts as (string | number)[]);
+    // Times no Date (or no database) holds, a time that is not a whole ms, and strings with U+0000.
+    const timed = [[1e308, "x"], [-1e20, "x"], [8.64e15 + 1, "x"], [8.64e15, "x"], [-8.64e15, "x"], [1.5, "x"], [Date.now(), "a\u0000b"]];
+    const lists = ["/api/rooms", "/api/rooms/public", "/api/search/messages?q=hello&"];
+    for (const parts of timed)
+      for (const list of lists) {
+        const path = `${list}${list.includes("?") ? "" : "?"}cursor=${cursor(parts)}`;
+        const res = await ctx.call("GET", path, { token: me.token });
+        expect([path, parts, res.status, errorCode(res)]).toEqual([path, parts, 400, "BAD_REQUEST"]);
+      }
+    for (const path of ["/api/users", "/api/teams"])
+      for (const parts of [["a\u0000b"], [1]]) {
+        const res = await ctx.call("GET", `${path}?cursor=${cursor(parts)}`, { token: me.token });
+        expect([path, parts, res.status]).toEqual([path, parts, 400]);
+      }
+    // The cursors the lists hand out still work.
+    expect((await ctx.call("GET", `/api/rooms?cursor=${cursor([Date.now(), Bun.randomUUIDv7()])}`, { token: me.token })).status).toBe(200);
   });
 
   test("needs a token", async () => {

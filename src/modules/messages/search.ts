@@ -72,7 +72,7 @@ export async function searchMessageIds(database: Database, opts: SearchOptions):
       return { ids: page.map((h) => h.id), nextCursor: hits.length > opts.limit && last ? encodeCursor([last.rank]) : null };
     }
     case "pg": {
-      const after = opts.cursor ? (decodeCursor(opts.cursor, ["number", "string"]) as [number, string]) : undefined;
+      const after = opts.cursor ? (decodeCursor(opts.cursor, ["time", "string"]) as [number, string]) : undefined;
       // Expression and predicate repeat the index's, so the GIN index answers the match.
       const matches = sql`to_tsvector('public.chat_search'::regconfig, ${messages.content}) @@ to_tsquery('public.chat_search'::regconfig, ${tsQuery(terms)})`;
       const hits = await database.db

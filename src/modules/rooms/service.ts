@@ -72,7 +72,7 @@ const cleanTopic = (topic: string | null | undefined) => (topic == null ? null :
 /** `rooms.last_activity_at DESC, rooms.id DESC` pages: the cursor is the last row's pair. */
 function activityCursor(cursor: string | undefined): SQL | undefined {
   if (!cursor) return undefined;
-  const [at, id] = decodeCursor(cursor, ["number", "string"]) as [number, string];
+  const [at, id] = decodeCursor(cursor, ["time", "string"]) as [number, string];
   const when = new Date(at);
   return or(lt(rooms.lastActivityAt, when), and(eq(rooms.lastActivityAt, when), lt(rooms.id, id)));
 }

@@ -34,10 +34,26 @@ export function toUserRef(row: Pick<UserRow, "id" | "username" | "displayName" |
 export function encodeCursor(parts: (string | number)[]): string {
   return Buffer.from(JSON.stringify(parts)).toString("base64url");
 }
-export function decodeCursor(cursor: string, shape: ("string" | "number")[]): (string | number)[] {
+/** Times of the years 1–9999: every row's, and within what both databases can compare with. */
+const MIN_TIME = Date.parse("0001-01-01T00:00:00.000Z");
+const MAX_TIME = Date.parse("9999-12-31T23:59:59.999Z");
+
+/**
+ * What each part of a cursor must be: a string (without U+0000, which PostgreSQL can't
+ * compare), an integer (a rowid), or a time in ms (see MIN_TIME). A client may send
+ * anything, so anything else is 400 BAD_REQUEST rather than a query that fails.
+ */
+const CURSOR_PART = {
+  string: (p: unknown) => typeof p === "string" && !p.includes("\u0000"),
+  number: (p: unknown) => Number.isSafeInteger(p),
+  time: (p: unknown) => Number.isSafeInteger(p) && (p as number) >= MIN_TIME && (p as number) <= MAX_TIME,
+};
+export type CursorPart = keyof typeof CURSOR_PART;
+
+export function decodeCursor(cursor: string, shape: CursorPart[]): (string | number)[] {
   try {
     const parts = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(parts) && parts.length === shape.length && parts.every((p, i) => typeof p === shape[i]))
+    if (Array.isArray(parts) && parts.length === shape.length && parts.every((p, i) => CURSOR_PART[shape[i]!](p)))
       return parts;
   } catch {}
   throw new BadRequest("The cursor is not valid.");
