@@ -173,6 +173,16 @@ function describeValidation(error: ValidationError, at: Where): ErrorBody {
   }
 }
 
+/**
+ * PostgreSQL refused text it can't store (U+0000, or a character the encoding lacks): the
+ * client's input, which the schemas missed. SQLSTATE as Bun reports it, under Drizzle's wrapper.
+ */
+function isUnstorableText(error: unknown): boolean {
+  for (let e = error as { errno?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++)
+    if (e.errno === "22021" || e.errno === "22P05") return true;
+  return false;
+}
+
 /** Renders every error the app can raise in the contract's envelope. */
 export function errorHandler(logger: Logger, schemas?: RouteSchemas) {
   return new Elysia({ name: "error-handler" })
@@ -214,6 +224,8 @@ export function errorHandler(logger: Logger, schemas?: RouteSchemas) {
         case "INVALID_COOKIE_SIGNATURE":
           return json(400, errorBody("BAD_REQUEST", "Invalid cookie."), extra);
       }
+      if (isUnstorableText(error))
+        return json(400, errorBody("BAD_REQUEST", "The request holds a character that can't be stored (such as U+0000)."), extra);
       // Elysia sets 422 just before it builds a validation error of the request. When building it
       // fails (describing a value nested thousands deep overflows the stack), the request was
       // still invalid: say so without the details.

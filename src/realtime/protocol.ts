@@ -6,9 +6,10 @@
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { t, type TSchema } from "elysia";
 import { Message } from "../modules/messages/model";
+import { Text } from "../modules/schemas";
 import { OwnUser, Presence } from "../modules/users/model";
 
-const Id = t.String({ minLength: 1, maxLength: 64 });
+const Id = Text({ minLength: 1, maxLength: 64 });
 /** Bounded so a claimed seq stays an exact integer (1e300 is an "integer" too). */
 const Seq = t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
@@ -20,7 +21,7 @@ export const MessageSendFrame = t.Object({
   content: t.String({ description: "the message service checks the length after trimming, as for REST" }),
   metadata: t.Optional(t.Nullable(t.Record(t.String(), t.Unknown()))),
   replyToId: t.Optional(t.Nullable(Id)),
-  clientId: t.String({ minLength: 1, maxLength: 128, description: "the client's id for this send; a retry reuses it" }),
+  clientId: Text({ minLength: 1, maxLength: 128, description: "the client's id for this send; a retry reuses it" }),
 });
 export type MessageSendFrame = typeof MessageSendFrame.static;
 

@@ -2,6 +2,7 @@ import { Elysia, t } from "elysia";
 import { ErrorResponse } from "../../errors";
 import { authPlugin } from "../../plugins/auth";
 import type { AuthService } from "../auth/service";
+import { RoomParams } from "../rooms/model";
 import {
   EditMessageBody,
   HistoryQuery,
@@ -24,7 +25,7 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
     .use(authPlugin(auth))
     .get("/rooms/:id/messages", ({ caller, params, query }) => messages.history(caller.userId, params.id, { ...query, limit: query.limit ?? 50 }), {
       auth: true,
-      params: IdParams,
+      params: RoomParams,
       query: HistoryQuery,
       response: { 200: MessagePage, 401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse },
       detail: {
@@ -44,7 +45,7 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
       },
       {
         auth: true,
-        params: IdParams,
+        params: RoomParams,
         body: SendMessageBody,
         response: {
           200: Message,

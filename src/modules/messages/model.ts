@@ -1,5 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import { t } from "elysia";
+import { IdParam, Text } from "../schemas";
 import { UserRef } from "../users/model";
 
 export const MessageStatus = t.Union([t.Literal("sent"), t.Literal("delivered"), t.Literal("read")], {
@@ -63,12 +64,12 @@ const MetadataInput = t.Unknown({
 
 export const SendMessageBody = t.Object(
   {
-    content: t.String({ description: "1–4000 characters after trimming (MESSAGE_MAX_LENGTH)" }),
+    content: Text({ description: "1–4000 characters after trimming (MESSAGE_MAX_LENGTH)" }),
     metadata: t.Optional(MetadataInput),
-    replyToId: t.Optional(t.Nullable(t.String({ maxLength: 64, description: "A live message of the same room" }))),
+    replyToId: t.Optional(t.Nullable(Text({ maxLength: 64, description: "A live message of the same room" }))),
     clientId: t.Optional(
       t.Nullable(
-        t.String({
+        Text({
           minLength: 1,
           maxLength: 128,
           description: "Chosen by the client; a retry with the same clientId in the same room returns the first message",
@@ -81,7 +82,7 @@ export const SendMessageBody = t.Object(
 export type SendMessageBody = typeof SendMessageBody.static;
 
 export const EditMessageBody = t.Object(
-  { content: t.String({ description: "1–4000 characters after trimming" }) },
+  { content: Text({ description: "1–4000 characters after trimming" }) },
   { additionalProperties: false },
 );
 
@@ -114,12 +115,12 @@ export const MessagePage = t.Object({
 export type MessagePage = typeof MessagePage.static;
 
 export const SearchQuery = t.Object({
-  q: t.String({
+  q: Text({
     minLength: 1,
     maxLength: 200,
     description: "Words to find (all of them; the last one also as a prefix). Punctuation is ignored.",
   }),
-  roomId: t.Optional(t.String({ maxLength: 64, description: "Only this room (still only if I am a member)" })),
+  roomId: t.Optional(Text({ maxLength: 64, description: "Only this room (still only if I am a member)" })),
   limit: t.Optional(Limit),
   cursor: t.Optional(t.String({ maxLength: 200 })),
 });
@@ -130,9 +131,9 @@ export const SearchPage = t.Object({
 });
 export type SearchPage = typeof SearchPage.static;
 
-export const IdParams = t.Object({ id: t.String({ maxLength: 64 }) });
+export const IdParams = t.Object({ id: IdParam("Message") });
 export const ReactionParams = t.Object({
-  id: t.String({ maxLength: 64 }),
+  id: IdParam("Message"),
   emoji: t.String({
     maxLength: 64,
     description: "One emoji (URL-encoded), or a `:shortcode:` of 1–32 of a–z 0–9 _ + -",

@@ -309,6 +309,8 @@ export class MessageService {
 
   private checkContent(raw: unknown): string {
     if (typeof raw !== "string") throw invalid("content", "must be a string");
+    // PostgreSQL can't store U+0000; the WebSocket path has no HTTP schema to catch it.
+    if (raw.includes("\u0000")) throw invalid("content", "must not contain U+0000");
     const content = raw.trim();
     if (content.length === 0) throw invalid("content", "must not be empty");
     const max = this.config.limits.contentMax;

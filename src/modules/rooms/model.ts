@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { IdParam, Text } from "../schemas";
 import { Limit, PublicUser } from "../users/model";
 
 export const RoomKind = t.Union([t.Literal("group"), t.Literal("direct"), t.Literal("channel")]);
@@ -6,9 +7,9 @@ export const Visibility = t.Union([t.Literal("public"), t.Literal("private")]);
 export type Visibility = typeof Visibility.static;
 export const Role = t.Union([t.Literal("owner"), t.Literal("admin"), t.Literal("member")]);
 
-export const Id = t.String({ minLength: 1, maxLength: 64 });
-export const RoomName = t.String({ minLength: 1, maxLength: 80, description: "1–80 characters after trimming" });
-export const Topic = t.String({ maxLength: 500 });
+export const Id = Text({ minLength: 1, maxLength: 64 });
+export const RoomName = Text({ minLength: 1, maxLength: 80, description: "1–80 characters after trimming" });
+export const Topic = Text({ maxLength: 500 });
 
 export const LastMessage = t.Object(
   {
@@ -58,7 +59,7 @@ export const RoomListQuery = t.Object({
 });
 
 export const PublicRoomQuery = t.Object({
-  q: t.Optional(t.String({ maxLength: 80, description: "case-insensitive substring of the name" })),
+  q: t.Optional(Text({ maxLength: 80, description: "case-insensitive substring of the name" })),
   limit: t.Optional(Limit),
   cursor: t.Optional(t.String({ maxLength: 200 })),
 });
@@ -106,5 +107,5 @@ export const ReadBody = t.Object(
 export const ReadState = t.Object({ roomId: t.String(), lastReadSeq: t.Integer(), unreadCount: t.Integer() });
 export type ReadState = typeof ReadState.static;
 
-export const RoomParams = t.Object({ id: t.String() });
-export const MemberParams = t.Object({ id: t.String(), userId: t.String() });
+export const RoomParams = t.Object({ id: IdParam("Room") });
+export const MemberParams = t.Object({ id: IdParam("Room"), userId: IdParam("Member") });

@@ -1,9 +1,10 @@
 import { t } from "elysia";
 import { Id, Role, RoomName, Topic, Visibility } from "../rooms/model";
+import { CodeParam, IdParam, Text } from "../schemas";
 import { Limit, PublicUser } from "../users/model";
 
-export const TeamName = t.String({ minLength: 1, maxLength: 80, description: "1–80 characters after trimming" });
-export const Description = t.String({ maxLength: 1000 });
+export const TeamName = Text({ minLength: 1, maxLength: 80, description: "1–80 characters after trimming" });
+export const Description = Text({ maxLength: 1000 });
 
 export const Team = t.Object(
   {
@@ -84,7 +85,7 @@ export const Invitation = t.Object(
 );
 export type Invitation = typeof Invitation.static;
 
-export const TeamParams = t.Object({ id: t.String() });
-export const TeamMemberParams = t.Object({ id: t.String(), userId: t.String() });
-export const InvitationParams = t.Object({ id: t.String(), code: t.String() });
-export const CodeParams = t.Object({ code: t.String() });
+export const TeamParams = t.Object({ id: IdParam("Team") });
+export const TeamMemberParams = t.Object({ id: IdParam("Team"), userId: IdParam("Member") });
+export const InvitationParams = t.Object({ id: IdParam("Team"), code: CodeParam });
+export const CodeParams = t.Object({ code: CodeParam });

@@ -1,9 +1,9 @@
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { ErrorResponse } from "../../errors";
 import type { PresenceView } from "../../events";
 import { authPlugin } from "../../plugins/auth";
 import type { AuthService } from "../auth/service";
-import { OwnUser, PublicUser, UpdateProfile, UserPage, UserSearchQuery } from "./model";
+import { OwnUser, PublicUser, UpdateProfile, UserPage, UserParams, UserSearchQuery } from "./model";
 import { toOwnUser, toPublicUser, type UserService } from "./service";
 
 export function usersModule(auth: AuthService, users: UserService, presence: PresenceView) {
@@ -29,7 +29,7 @@ export function usersModule(auth: AuthService, users: UserService, presence: Pre
     })
     .get("/:id", async ({ params }) => toPublicUser(await users.get(params.id), presence), {
       auth: true,
-      params: t.Object({ id: t.String() }),
+      params: UserParams,
       response: { 200: PublicUser, 401: ErrorResponse, 404: ErrorResponse },
       detail: { summary: "Get a user" },
     });

@@ -1,4 +1,5 @@
 import { t } from "elysia";
+import { IdParam, Text } from "../schemas";
 
 export const Presence = t.Union([t.Literal("online"), t.Literal("offline")]);
 
@@ -38,9 +39,15 @@ export const Username = t.String({
   description: "3–32 of A–Z, a–z, 0–9, _ . -; unique ignoring case",
 });
 export const Email = t.String({ format: "email", maxLength: 254 });
-export const DisplayName = t.String({ minLength: 1, maxLength: 64, pattern: "\\S", description: "1–64 characters, not only spaces" });
+export const DisplayName = t.String({
+  minLength: 1,
+  maxLength: 64,
+  // Not only spaces, and no U+0000 (see Text).
+  pattern: "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+  description: "1–64 characters, not only spaces",
+});
 export const AvatarUrl = t.String({ format: "uri", maxLength: 2048, pattern: "^https?://" });
-export const StatusText = t.String({ maxLength: 140 });
+export const StatusText = Text({ maxLength: 140 });
 
 export const UpdateProfile = t.Object(
   {
@@ -56,7 +63,7 @@ export type UpdateProfile = typeof UpdateProfile.static;
 export const Limit = t.Integer({ minimum: 1, maximum: 200, default: 50 });
 
 export const UserSearchQuery = t.Object({
-  q: t.Optional(t.String({ maxLength: 64 })),
+  q: t.Optional(Text({ maxLength: 64 })),
   limit: t.Optional(Limit),
   cursor: t.Optional(t.String({ maxLength: 200 })),
 });
@@ -65,3 +72,5 @@ export const UserPage = t.Object({
   users: t.Array(PublicUser),
   nextCursor: t.Nullable(t.String()),
 });
+
+export const UserParams = t.Object({ id: IdParam("User") });
