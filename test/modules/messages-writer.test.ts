@@ -77,6 +77,45 @@ for (const [name, makeStore] of stores) {
       expect(counter.transactions).toBe(4);
     });
 
+    test("under sustained load a commit lingers for more sends; light load and a full batch never wait", async () => {
+      const { database, counter } = counting(ctx.services.database);
+      const timers: { fire: () => void; ms: number; cancelled: boolean }[] = [];
+      const schedule = (fire: () => void, ms: number) => {
+        const timer = { fire, ms, cancelled: false };
+        timers.push(timer);
+        return () => void (timer.cancelled = true);
+      };
+      const writer = new GroupCommitWriter(database, makeStore(), { maxBatch: 20, lingerFrom: 5, lingerMs: 3, schedule });
+      // Light load: a batch of 2 commits at the end of the turn, with no timer.
+      await Promise.all([writer.write(draft(alice.id, "a")), writer.write(draft(bob.id, "b"))]);
+      expect(timers).toHaveLength(0);
+      // A batch of 6 (at least lingerFrom): the next commit waits for the timer...
+      await Promise.all(Array.from({ length: 6 }, (_, i) => writer.write(draft(alice.id, `burst ${i}`))));
+      expect(counter.transactions).toBe(2);
+      const lingering = [writer.write(draft(alice.id, "c")), writer.write(draft(bob.id, "d"))];
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(counter.transactions).toBe(2);
+      expect(timers).toHaveLength(1);
+      expect(timers[0]!.ms).toBe(3);
+      // ...and everything sent meanwhile joins it: one commit for all of them.
+      lingering.push(writer.write(draft(alice.id, "e")));
+      timers[0]!.fire();
+      expect((await Promise.all(lingering)).map((r) => (r.created ? r.row.seq : 0))).toEqual([9, 10, 11]);
+      expect(counter.transactions).toBe(3);
+      // That batch was small (3): the next one does not wait.
+      await writer.write(draft(bob.id, "f"))
+      expect(timers).toHaveLength(1);
+      // A batch that fills while lingering starts at once and cancels the wait.
+      await Promise.all(Array.from({ length: 6 }, (_, i) => writer.write(draft(alice.id, `again ${i}`))));
+      await new Promise((resolve) => setImmediate(resolve));
+      const full = await Promise.all(Array.from({ length: 20 }, (_, i) => writer.write(draft(bob.id, `full ${i}`))));
+      expect(full.at(-1)!.created && full.at(-1)!.row.seq).toBe(38);
+      expect(timers).toHaveLength(2);
+      expect(timers[1]!.cancelled).toBe(true);
+      expect(await lastSeq(ctx, room)).toBe(38);
+    });
+
     test("each caller gets its own error; the rest of the batch commits without gaps", async () => {
       const writer = new GroupCommitWriter(ctx.services.database, makeStore());
       const eve = await ctx.user();

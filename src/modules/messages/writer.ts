@@ -88,18 +88,40 @@ interface PendingMark {
 export interface WriterOptions {
   /** Most messages per transaction. */
   maxBatch?: number;
+  /**
+   * A commit of at least this many sends means sustained load: the next commit lingers (see
+   * lingerMs). Lighter load never waits. Default 16.
+   */
+  lingerFrom?: number;
+  /** How long a lingering commit waits for more sends (unless the batch fills first). Default 4 ms; 0 turns lingering off. */
+  lingerMs?: number;
+  /** Runs `fire` after `ms` and returns how to cancel it; tests pass a clock they control. */
+  schedule?: (fire: () => void, ms: number) => () => void;
   /** The clock in ms (createdAt). */
   now?: () => number;
   /** Called once per delivery position that moved, after its commit. */
   onDelivered?: (delivered: Delivered) => void;
 }
 
+const timer = (fire: () => void, ms: number) => {
+  const handle = setTimeout(fire, ms);
+  return () => clearTimeout(handle);
+};
+
 export class GroupCommitWriter {
   private queue: Pending[] = [];
   private marks = new Map<string, PendingMark>();
+  /** A commit is due: at the end of this turn of the event loop, or when a lingering wait ends. */
   private scheduled = false;
+  /** Cancels a lingering wait. */
+  private cancelLinger: (() => void) | null = null;
+  /** Sends in the last commit: a large one means sustained load. */
+  private lastBatch = 0;
   private running: Promise<void> | null = null;
   private readonly maxBatch: number;
+  private readonly lingerFrom: number;
+  private readonly lingerMs: number;
+  private readonly schedule: (fire: () => void, ms: number) => () => void;
   private readonly now: () => number;
 
   constructor(
@@ -108,6 +130,9 @@ export class GroupCommitWriter {
     private readonly options: WriterOptions = {},
   ) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 512);
+    this.lingerFrom = Math.max(1, options.lingerFrom ?? 16);
+    this.lingerMs = Math.max(0, options.lingerMs ?? 4);
+    this.schedule = options.schedule ?? timer;
     this.now = options.now ?? Date.now;
   }
 
@@ -140,28 +165,47 @@ export class GroupCommitWriter {
       await (this.running ?? new Promise<void>((resolve) => setImmediate(resolve)));
   }
 
+  /**
+   * Everything sent during this turn of the event loop joins the batch. Under sustained load
+   * (the last commit held lingerFrom sends or more) the commit also waits up to lingerMs for
+   * more, unless the batch fills first: a commit's fixed cost (the pages it writes to the log,
+   * one per room and index touched) is then shared by more messages, which is what lets the
+   * server keep up. A light load never waits.
+   */
   private kick(now: boolean) {
     if (this.running) return; // the running loop takes new work when its commit is done
-    if (now) return this.start();
+    if (now) {
+      this.cancelLinger?.();
+      this.cancelLinger = null;
+      this.scheduled = false;
+      return this.start();
+    }
     if (this.scheduled) return;
     this.scheduled = true;
-    // Everything sent during this turn of the event loop joins the batch.
-    setImmediate(() => {
+    const fire = () => {
+      if (!this.scheduled) return; // started at once in the meantime (a full batch)
       this.scheduled = false;
+      this.cancelLinger = null;
       if (!this.running) this.start();
-    });
+    };
+    if (this.lingerMs > 0 && this.lastBatch >= this.lingerFrom) this.cancelLinger = this.schedule(fire, this.lingerMs);
+    else setImmediate(fire);
   }
 
   private start() {
     this.running = this.loop().finally(() => {
       this.running = null;
-      if (this.queue.length > 0 || this.marks.size > 0) this.kick(false);
+      if (this.queue.length > 0 || this.marks.size > 0) this.kick(this.queue.length >= this.maxBatch);
     });
   }
 
   private async loop() {
     while (this.queue.length > 0 || this.marks.size > 0) {
-      if (this.queue.length > 0) await this.commit(this.queue.splice(0, this.maxBatch));
+      if (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        this.lastBatch = batch.length;
+        await this.commit(batch);
+      }
       if (this.marks.size > 0) {
         const marks = [...this.marks.values()];
         this.marks.clear();
