@@ -18,6 +18,7 @@ import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { UserService } from "./modules/users/service";
 import { createSigner } from "./plugins/auth";
+import { bodyBackstop, bodyLimit } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
 import { openapiPlugin } from "./plugins/openapi";
 import { RateLimiter } from "./plugins/rate-limit";
@@ -90,10 +91,12 @@ export type Services = ReturnType<typeof createServices>;
 export function createApp(deps: Deps | Services) {
   const s = "auth" in deps ? deps : createServices(deps);
   // WebSocket options take effect only on the root instance, not on the .ws() route.
-  const { wsMaxPayload, wsBackpressureLimit, wsIdleTimeout } = s.config.limits;
+  const { wsMaxPayload, wsBackpressureLimit, wsIdleTimeout, maxBodyBytes } = s.config.limits;
   // The error handler looks a route's request schemas up to name a field that failed after conversion.
   const schemas: RouteSchemas = (method, route) => app.routes.find((r) => r.method === method && r.path === route)?.hooks;
   const app = new Elysia({
+    // Bun's own limit, for what the body-limit plugin cannot see before reading (see plugins/body.ts).
+    serve: { maxRequestBodySize: bodyBackstop(maxBodyBytes) },
     websocket: {
       maxPayloadLength: wsMaxPayload,
       backpressureLimit: wsBackpressureLimit,
@@ -106,6 +109,7 @@ export function createApp(deps: Deps | Services) {
     .use(requestLog(s.logger))
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
+    .use(bodyLimit(maxBodyBytes))
     .use(openapiPlugin(pkg.version))
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth, s.authLimiter, s.config.trustProxy))

@@ -21,6 +21,8 @@ export interface Config {
 }
 
 export interface Limits {
+  /** Bytes of a request body (MAX_BODY_BYTES). */
+  maxBodyBytes: number;
   contentMax: number;
   metadataMaxBytes: number;
   wsMaxPayload: number;
@@ -140,6 +142,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     logLevel,
     production,
     limits: {
+      maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),
       metadataMaxBytes: int(env, "METADATA_MAX_BYTES", 4096, 2),
       wsMaxPayload: int(env, "WS_MAX_PAYLOAD", 64 * 1024, 1024),

@@ -43,7 +43,7 @@ describe("loadConfig", () => {
       logLevel: "info",
       production: false,
     });
-    expect(config.limits).toMatchObject({ contentMax: 4000, metadataMaxBytes: 4096, wsMaxPayload: 65536 });
+    expect(config.limits).toMatchObject({ maxBodyBytes: 1_048_576, contentMax: 4000, metadataMaxBytes: 4096, wsMaxPayload: 65536 });
   });
 
   test("reads every variable", () => {
@@ -62,6 +62,7 @@ describe("loadConfig", () => {
         LOG_LEVEL: "debug",
         MESSAGE_MAX_LENGTH: "100",
         WS_MAX_PAYLOAD: "2048",
+        MAX_BODY_BYTES: "65536",
       },
       secretPath(),
     );
@@ -77,7 +78,7 @@ describe("loadConfig", () => {
       rateLimitMessages: 5,
       logLevel: "debug",
     });
-    expect(config.limits).toMatchObject({ contentMax: 100, wsMaxPayload: 2048 });
+    expect(config.limits).toMatchObject({ contentMax: 100, wsMaxPayload: 2048, maxBodyBytes: 65536 });
     expect(loadConfig({ JWT_SECRET: SECRET, CORS_ORIGINS: "*" }, secretPath()).corsOrigins).toBe("*");
     expect(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: "postgres://u:p@localhost/chat" }, secretPath()).databaseUrl).toBe(
       "postgres://u:p@localhost/chat",
@@ -107,6 +108,8 @@ describe("loadConfig", () => {
     ["LOG_LEVEL", "verbose"],
     ["MESSAGE_MAX_LENGTH", "0"],
     ["WS_MAX_PAYLOAD", "10"],
+    ["MAX_BODY_BYTES", "1mb"],
+    ["MAX_BODY_BYTES", "100"],
   ];
   for (const [variable, value] of bad)
     test(`${variable}=${JSON.stringify(value)} stops start-up with one line naming it`, () => {
