@@ -10,7 +10,7 @@ import type { Publisher } from "./publisher";
 export const SYNC_PAGE = 500;
 
 export interface FrameContext {
-  messages: Pick<MessageService, "send" | "history">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered">;
   rooms: Pick<RoomService, "markRead">;
   publisher: Publisher;
   typing: TypingThrottle;
@@ -69,6 +69,7 @@ async function read(client: Client, frame: ReadFrame, ctx: FrameContext) {
 async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
   const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
   const unknown: string[] = [];
+  const marks: Promise<void>[] = [];
   for (const [roomId, after] of Object.entries(frame.rooms)) {
     if (!client.conn.rooms.has(roomId)) {
       unknown.push(roomId);
@@ -89,18 +90,33 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
       unknown.push(roomId);
       continue;
     }
+    let delivered = 0;
     for (const message of page.messages) {
       if (!(await client.sendPaced(JSON.stringify({ type: "message.new", message })))) return;
       lastSeq = message.seq;
+      // As for live messages: those with a status (direct rooms) from the other member are now delivered.
+      if (message.status !== undefined && message.senderId !== client.conn.userId) delivered = message.seq;
     }
+    if (delivered > 0) marks.push(markDelivered(client, roomId, delivered, ctx));
     done.rooms[roomId] = { lastSeq, hasMore: page.hasMore };
   }
+  // Once sync.done is out, the replayed messages read `delivered` (the writer batches the rooms' marks).
+  await Promise.all(marks);
   if (unknown.length > 0)
     client.send({
       type: "error",
       error: { code: "NOT_FOUND", message: `Not a member of ${unknown.length === 1 ? "this room" : "these rooms"}; not synced.`, details: { roomIds: unknown } },
     } satisfies ErrorFrame);
   client.send(done);
+}
+
+/** A failed mark costs only the tick: the replay itself went through, so it is logged, not reported. */
+async function markDelivered(client: Client, roomId: string, seq: number, ctx: FrameContext): Promise<void> {
+  try {
+    await ctx.messages.markDelivered(client.conn.userId, roomId, seq);
+  } catch (error) {
+    ctx.logger.error("marking delivered failed", { userId: client.conn.userId, roomId, error: String(error) });
+  }
 }
 
 /** The error frame for a failure: the service's code and sentence, or INTERNAL without details. */

@@ -149,3 +149,33 @@ test("nothing missed: sync.done alone, with the seq the client already had", asy
   expect((await client.next("sync.done")).rooms).toEqual({ [roomId]: { lastSeq: 1, hasMore: false } });
   expect(client.all("message.new")).toHaveLength(1); // the live one only
 });
+
+test("direct messages sent while the recipient is away turn delivered when a socket of theirs syncs them", async () => {
+  server = await startServer();
+  const [a, b] = [await server.user(), await server.user()];
+  const direct = await server.call("POST", "/api/rooms/direct", { token: a.token, body: { userId: b.id } });
+  const roomId: string = direct.body.id;
+  const sender = await server.connect(a);
+  for (const content of ["are you there?", "call me"]) {
+    const res = await server.call("POST", `/api/rooms/${roomId}/messages`, { token: a.token, body: { content } });
+    expect([res.status, res.body.status]).toEqual([201, "sent"]);
+  }
+  const statuses = async () =>
+    (await server.call("GET", `/api/rooms/${roomId}/messages`, { token: a.token })).body.messages.map((m: any) => [m.seq, m.status]);
+
+  // Connecting is not receiving: the messages reach the socket only with the sync.
+  const back = await server.connect(b);
+  expect(await statuses()).toEqual([
+    [1, "sent"],
+    [2, "sent"],
+  ]);
+  back.send({ type: "sync", rooms: { [roomId]: 0 } });
+  expect((await back.next("sync.done")).rooms).toEqual({ [roomId]: { lastSeq: 2, hasMore: false } });
+  expect(back.all("message.new").map((f) => f.message.seq)).toEqual([1, 2]);
+  expect(await statuses()).toEqual([
+    [1, "delivered"],
+    [2, "delivered"],
+  ]);
+  // The sender's ticks move as they do for a live delivery.
+  expect(await sender.next("delivered")).toMatchObject({ roomId, userId: b.id, seq: 2 });
+});
