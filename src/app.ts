@@ -95,8 +95,12 @@ export function createApp(deps: Deps | Services) {
   // The error handler looks a route's request schemas up to name a field that failed after conversion.
   const schemas: RouteSchemas = (method, route) => app.routes.find((r) => r.method === method && r.path === route)?.hooks;
   const app = new Elysia({
-    // Bun's own limit, for what the body-limit plugin cannot see before reading (see plugins/body.ts).
-    serve: { maxRequestBodySize: bodyBackstop(maxBodyBytes) },
+    serve: {
+      // Bun's own limit, for what the body-limit plugin cannot see before reading (see plugins/body.ts).
+      maxRequestBodySize: bodyBackstop(maxBodyBytes),
+      // Elysia turns it on: a second server on a busy port would then share it instead of failing.
+      reusePort: false,
+    },
     websocket: {
       maxPayloadLength: wsMaxPayload,
       backpressureLimit: wsBackpressureLimit,

@@ -2,7 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createApp } from "../src/app";
 import { ConfigError, loadConfig } from "../src/config";
+import { setup } from "./helpers";
 
 const SECRET = "a-secret-that-is-long-enough-0123456789";
 const dirs: string[] = [];
@@ -182,6 +184,40 @@ describe("the server's start-up", () => {
     expect(stderr.trim().split("\n")).toEqual([`Invalid configuration: RATE_LIMIT_AUTH must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got "many"`]);
     // It stopped before touching the data directory.
     expect(existsSync(join(cwd, "data"))).toBe(false);
+  });
+
+  test("a busy port stops start-up with one line, rather than sharing the port", async () => {
+    const ctx = setup();
+    const first = createApp(ctx.services).listen({ port: 0, hostname: "127.0.0.1" });
+    const port = first.server!.port!;
+    const cwd = mkdtempSync(join(tmpdir(), "bunchat-start-"));
+    dirs.push(cwd);
+    const proc = Bun.spawn([process.execPath, entry], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: String(port), DATABASE_URL: "sqlite://:memory:", JWT_SECRET: SECRET },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      // Either it exits, or it logs that it listens (and is stopped below): no waiting on a clock.
+      const started = (async () => {
+        const reader = proc.stdout.getReader();
+        for (let text = ""; ; ) {
+          const { done, value } = await reader.read();
+          if (done) return false;
+          text += new TextDecoder().decode(value);
+          if (text.includes('"listening"')) return true;
+        }
+      })();
+      expect(await Promise.race([started, proc.exited.then(() => false)])).toBe(false);
+      expect(await proc.exited).toBe(1);
+      const stderr = await new Response(proc.stderr).text();
+      expect(stderr.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${port} \\(HOST, PORT\\): `))]);
+    } finally {
+      proc.kill();
+      await first.stop(true);
+      await ctx.close();
+    }
   });
 
   test("--healthcheck exits 1 when nothing answers", async () => {
