@@ -461,12 +461,53 @@ describe("reactions", () => {
       const res = await put(good);
       expect([good, res.status]).toEqual([good, 200]);
     }
-    for (const bad of ["a", "1", "#", "ok", "👍👍", "👍 ", "::", ":Upper:", `:${"a".repeat(33)}:`, "\u200D", "\uFE0F", "<b>", "👍a"]) {
+    // Fragments of emoji, and text characters that are emoji only with U+FE0F, are not emoji.
+    const fragments = ["🏻", "🏻\uFE0F", "🇺", "©", "™", "❤", "1\u20E3", "👍\u200D"];
+    for (const bad of ["a", "1", "#", "ok", "👍👍", "👍 ", "::", ":Upper:", `:${"a".repeat(33)}:`, "\u200D", "\uFE0F", "<b>", "👍a", ...fragments]) {
       const res = await put(bad);
       expect([bad, res.status]).toEqual([bad, 422]);
       expect(errorCode(res)).toBe("VALIDATION_FAILED");
     }
     expect((await put("x".repeat(65))).status).toBe(422);
+  });
+
+  test("spellings of an emoji that differ only in U+FE0F are one reaction, kept in its RGI form", async () => {
+    ctx.close();
+    const clock = manualClock(); // reactions list in the order first used, a ms apart here
+    ctx = setup({}, { now: clock.now });
+    const alice = await ctx.user();
+    const bob = await ctx.user();
+    const room = await makeRoom(ctx, alice, { members: [bob] });
+    const msg = await send(ctx, alice, room, "emoji spellings");
+    const react = (user: TestUser, method: "PUT" | "DELETE", emoji: string) => {
+      clock.advance(1);
+      return ctx.call(method, `/api/messages/${msg.id}/reactions/${encodeURIComponent(emoji)}`, { token: user.token });
+    };
+    ctx.events.clear();
+
+    for (const thumbs of ["👍", "👍\uFE0F", "👍\uFE0F\uFE0F"]) expect((await react(alice, "PUT", thumbs)).status).toBe(200);
+    expect((await react(bob, "PUT", "👍\uFE0F")).body.reactions).toEqual([{ emoji: "👍", count: 2, me: true }]);
+    // Emoji that need the selector get exactly one, where it belongs.
+    for (const heart of ["❤\uFE0F", "❤\uFE0F\uFE0F"]) expect((await react(alice, "PUT", heart)).status).toBe(200);
+    expect((await react(alice, "PUT", "1\uFE0F\u20E3\uFE0F")).status).toBe(200);
+    expect((await react(alice, "PUT", "©\uFE0F")).status).toBe(200);
+    const reactions = (await ctx.call("GET", `/api/messages/${msg.id}`, { token: alice.token })).body.reactions;
+    expect(reactions).toEqual([
+      { emoji: "👍", count: 2, me: true },
+      { emoji: "❤️", count: 1, me: true },
+      { emoji: "1️⃣", count: 1, me: true },
+      { emoji: "©️", count: 1, me: true },
+    ]);
+    expect(roomEvents().map((e) => [e.type, e.emoji, e.userId])).toEqual([
+      ["reaction.added", "👍", alice.id],
+      ["reaction.added", "👍", bob.id],
+      ["reaction.added", "❤️", alice.id],
+      ["reaction.added", "1️⃣", alice.id],
+      ["reaction.added", "©️", alice.id],
+    ]);
+
+    // Any spelling removes it.
+    expect((await react(bob, "DELETE", "👍\uFE0F\uFE0F")).body.reactions[0]).toEqual({ emoji: "👍", count: 1, me: false });
   });
 });
 

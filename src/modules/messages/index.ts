@@ -132,7 +132,8 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
       detail: {
         summary: "React to a message",
         description:
-          "Members only. Idempotent: reacting twice with the same emoji counts once. Answers the message with its reactions. 409 for a deleted message.",
+          "Members only. Idempotent: reacting twice with the same emoji counts once, however its U+FE0F selectors are spelled " +
+          "(events and reactions carry the emoji's RGI form). Answers the message with its reactions. 409 for a deleted message.",
       },
     })
     .delete("/messages/:id/reactions/:emoji", ({ caller, params }) => messages.react(caller.userId, params.id, params.emoji, false), {
@@ -141,7 +142,9 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
       response: { 200: Message, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
       detail: {
         summary: "Remove my reaction",
-        description: "Members only. Removing a reaction that is not there changes nothing. Answers the message with its reactions.",
+        description:
+          "Members only. Any spelling of the emoji removes it (see PUT). Removing a reaction that is not there changes nothing. " +
+          "Answers the message with its reactions.",
       },
     })
     .get(

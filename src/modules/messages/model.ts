@@ -136,6 +136,9 @@ export const ReactionParams = t.Object({
   id: IdParam("Message"),
   emoji: t.String({
     maxLength: 64,
-    description: "One emoji (URL-encoded), or a `:shortcode:` of 1–32 of a–z 0–9 _ + -",
+    description:
+      "One emoji (URL-encoded), or a `:shortcode:` of 1–32 of a–z 0–9 _ + -. An emoji is kept in its RGI form (Unicode's " +
+      "fully-qualified sequence), so spellings that differ only in U+FE0F selectors are one reaction; fragments such as a " +
+      "lone skin tone or regional indicator, and text characters without U+FE0F (`©`), are refused",
   }),
 });

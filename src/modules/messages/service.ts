@@ -49,23 +49,35 @@ function longerThan(text: string, max: number): boolean {
 }
 
 const SHORTCODE = /^:[a-z0-9_+-]{1,32}:$/;
-// Pictographs, emoji-presentation characters, skin tones, flags, keycaps, and the joiners,
-// variation selectors and tag characters that build sequences from them.
-const EMOJI_ONLY =
-  /^(?:\p{Extended_Pictographic}|\p{Emoji_Presentation}|\p{Emoji_Modifier}|\p{Regional_Indicator}|[#*0-9]\uFE0F?\u20E3|[\u200D\uFE0F\u{E0020}-\u{E007F}])+$/u;
+/** Emoji as Unicode recommends them for general interchange: whole sequences, fully qualified. */
+const RGI_EMOJI = /^\p{RGI_Emoji}$/v;
+/** A skin tone is RGI alone, but only colours the emoji before it. */
+const SKIN_TONE = /^\p{Emoji_Modifier}$/u;
+const VS16 = "\uFE0F";
 const EMOJI_MAX_CODE_POINTS = 16;
-const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
 
-/** One emoji (a single grapheme, possibly a sequence) or a `:shortcode:`; otherwise VALIDATION_FAILED. */
+/**
+ * The one spelling of an emoji that reactions store, or null. Clients differ in their
+ * emoji-presentation selectors (U+FE0F): "👍", "👍\uFE0F" and "👍\uFE0F\uFE0F" look alike, so
+ * they are one reaction, stored as the RGI form. Text without any selector is taken as
+ * typed: "©" is text, "©\uFE0F" the emoji.
+ */
+function canonicalEmoji(raw: string): string | null {
+  if (longerThan(raw, EMOJI_MAX_CODE_POINTS)) return null;
+  const candidates = [raw];
+  if (raw.includes(VS16)) {
+    const single = raw.replace(/\uFE0F+/g, VS16);
+    const bare = raw.replaceAll(VS16, "");
+    candidates.push(single, single.replace(/\uFE0F$/, ""), bare, bare + VS16);
+  }
+  return candidates.find((c) => RGI_EMOJI.test(c) && !SKIN_TONE.test(c)) ?? null;
+}
+
+/** One emoji, as its canonical RGI form, or a `:shortcode:`; otherwise VALIDATION_FAILED. */
 export function checkEmoji(raw: string): string {
   if (SHORTCODE.test(raw)) return raw;
-  if (
-    !longerThan(raw, EMOJI_MAX_CODE_POINTS) &&
-    EMOJI_ONLY.test(raw) &&
-    /[^\u200D\uFE0F\u{E0020}-\u{E007F}]/u.test(raw) &&
-    [...graphemes.segment(raw)].length === 1
-  )
-    return raw;
+  const emoji = canonicalEmoji(raw);
+  if (emoji !== null) return emoji;
   throw new ValidationFailed("Invalid params: emoji must be one emoji or a :shortcode:", {
     in: "params",
     fields: [{ field: "emoji", message: "must be one emoji or a :shortcode: of 1–32 of a–z 0–9 _ + -" }],
