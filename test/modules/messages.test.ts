@@ -117,6 +117,9 @@ describe("sending", () => {
     };
     await refused({ content: "   \n\t " }, "content");
     await refused({ content: "" }, "content");
+    // Content that shows nothing is empty too: zero-width and format characters, Hangul fillers.
+    for (const blank of ["\u200B\u2060\u3164", "\u200B", "\uFEFF \u200D\u200C", "\u202E\u2066\u00AD", "\u115F\u1160\uFFA0", "\u{E0020}"])
+      await refused({ content: blank }, "content");
     await refused({ content: "x".repeat(4001) }, "content");
     await refused({ content: "🙂".repeat(4001) }, "content");
     await refused({}, "content");
@@ -135,6 +138,9 @@ describe("sending", () => {
     // The limits themselves are allowed: 4000 characters (counted as characters, not UTF-16 units)
     // and metadata of exactly 4096 bytes.
     expect((await post(alice, room, { content: "🙂".repeat(4000) })).status).toBe(201);
+    // Invisible characters inside visible content stay as sent.
+    expect((await post(alice, room, { content: "\u200Bhi\u2060" })).body.content).toBe("\u200Bhi\u2060");
+    expect((await post(alice, room, { content: "👨\u200D👩\u200D👧" })).status).toBe(201);
     const pad = 4096 - JSON.stringify({ b: "" }).length;
     expect((await post(alice, room, { content: "hi", metadata: { b: "x".repeat(pad) } })).status).toBe(201);
   });
@@ -301,6 +307,7 @@ describe("edits", () => {
     expect(outsider.body.error.message).toBe("Message not found.");
     expect((await ctx.call("GET", `/api/messages/${msg.id}/edits`, { token: eve.token })).status).toBe(404);
     expect((await edit(alice, "   ")).status).toBe(422);
+    expect((await edit(alice, "\u200B\u2060\u3164")).status).toBe(422);
     expect((await edit(alice, "x".repeat(4001))).status).toBe(422);
     expect((await ctx.call("PATCH", `/api/messages/${Bun.randomUUIDv7()}`, { token: alice.token, body: { content: "x" } })).status).toBe(404);
     expect((await ctx.call("GET", `/api/messages/${msg.id}`, { token: bob.token })).body.content).toBe("final");

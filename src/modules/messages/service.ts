@@ -48,6 +48,12 @@ function longerThan(text: string, max: number): boolean {
   return false;
 }
 
+/**
+ * Nothing to see: whitespace, format characters (zero-width spaces and joiners, word joiners,
+ * bidi marks…) and the Hangul fillers that render blank.
+ */
+const INVISIBLE = /^[\s\p{Cf}\u115F\u1160\u3164\uFFA0]*$/u;
+
 const SHORTCODE = /^:[a-z0-9_+-]{1,32}:$/;
 /** Emoji as Unicode recommends them for general interchange: whole sequences, fully qualified. */
 const RGI_EMOJI = /^\p{RGI_Emoji}$/v;
@@ -319,12 +325,13 @@ export class MessageService {
     if (d.roomKind === "direct") this.events.toRoom(d.roomId, { type: "delivered", roomId: d.roomId, userId: d.userId, seq: d.seq });
   }
 
+  /** Trimmed content; content that shows nothing (see INVISIBLE) counts as empty. */
   private checkContent(raw: unknown): string {
     if (typeof raw !== "string") throw invalid("content", "must be a string");
     // PostgreSQL can't store U+0000; the WebSocket path has no HTTP schema to catch it.
     if (raw.includes("\u0000")) throw invalid("content", "must not contain U+0000");
     const content = raw.trim();
-    if (content.length === 0) throw invalid("content", "must not be empty");
+    if (INVISIBLE.test(content)) throw invalid("content", "must not be empty");
     const max = this.config.limits.contentMax;
     if (longerThan(content, max)) throw invalid("content", `must be at most ${max} characters`);
     return content;
