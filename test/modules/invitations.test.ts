@@ -81,7 +81,11 @@ describe("invitation codes", () => {
     const { body } = await invite({ maxUses: 2 });
     const [a, b, c] = [await ctx.user(), await ctx.user(), await ctx.user()];
     expect((await accept(body.code, a)).status).toBe(200);
-    expect((await accept(body.code, a)).status).toBe(200);
+    ctx.events.clear();
+    const again = await accept(body.code, a);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ id: teamId, myRole: "member" });
+    expect(ctx.events.log).toEqual([]); // nothing changed, so nobody is told
     expect((await stored(body.code)).uses).toBe(1);
     expect((await accept(body.code, b)).status).toBe(200);
     expect((await stored(body.code)).uses).toBe(2);

@@ -361,12 +361,12 @@ export class TeamService {
    * conditional UPDATE, so concurrent accepts can't go past maxUses.
    */
   async accept(userId: string, code: string): Promise<Team> {
-    const teamId = await this.write(async (db, out) => {
+    const { teamId, joined } = await this.write(async (db, out) => {
       const now = new Date(this.now());
       const invitation = first(await db.select().from(invitations).where(eq(invitations.code, code)).limit(1));
       const usable = (i: InvitationRow) => !i.revokedAt && i.expiresAt > now && (i.maxUses === null || i.uses < i.maxUses);
       if (!invitation || !usable(invitation)) throw new NotFound("Invitation");
-      if (await this.storedRole(db, invitation.teamId, userId)) return invitation.teamId;
+      if (await this.storedRole(db, invitation.teamId, userId)) return { teamId: invitation.teamId, joined: false };
       const claimed = await db
         .update(invitations)
         .set({ uses: sql`${invitations.uses} + 1` })
@@ -381,9 +381,9 @@ export class TeamService {
         .returning({ code: invitations.code });
       if (claimed.length === 0) throw new NotFound("Invitation");
       await this.joinInTx(db, out, invitation.teamId, userId, "member");
-      return invitation.teamId;
+      return { teamId: invitation.teamId, joined: true };
     });
-    await this.announce(teamId);
+    if (joined) await this.announce(teamId);
     return this.get(userId, teamId);
   }
 
