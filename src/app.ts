@@ -18,7 +18,7 @@ import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { UserService } from "./modules/users/service";
 import { createSigner } from "./plugins/auth";
-import { bodyBackstop, bodyLimit } from "./plugins/body";
+import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
 import { openapiPlugin } from "./plugins/openapi";
 import { RateLimiter } from "./plugins/rate-limit";
@@ -96,7 +96,7 @@ export function createApp(deps: Deps | Services) {
   const schemas: RouteSchemas = (method, route) => app.routes.find((r) => r.method === method && r.path === route)?.hooks;
   const app = new Elysia({
     serve: {
-      // Bun's own limit, for what the body-limit plugin cannot see before reading (see plugins/body.ts).
+      // Bun's own limit, for what the request-bodies plugin cannot see before reading (see plugins/body.ts).
       maxRequestBodySize: bodyBackstop(maxBodyBytes),
       // Elysia turns it on: a second server on a busy port would then share it instead of failing.
       reusePort: false,
@@ -113,7 +113,7 @@ export function createApp(deps: Deps | Services) {
     .use(requestLog(s.logger))
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
-    .use(bodyLimit(maxBodyBytes))
+    .use(requestBodies(maxBodyBytes))
     .use(openapiPlugin(pkg.version))
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth, s.authLimiter, s.config.trustProxy))

@@ -96,7 +96,11 @@ describe("the OpenAPI document", () => {
     const byKey = new Map(operations().map((o) => [o.key, o.op]));
     for (const route of appRoutes()) {
       const op = byKey.get(route.key)!;
-      if (route.hooks.body) expect(op.requestBody?.content["application/json"]?.schema, `${route.key} body`).toBeDefined();
+      if (route.hooks.body) {
+        expect(op.requestBody?.content["application/json"]?.schema, `${route.key} body`).toBeDefined();
+        // The server takes JSON only.
+        expect(Object.keys(op.requestBody!.content), `${route.key} body media types`).toEqual(["application/json"]);
+      }
       for (const [, name] of route.key.matchAll(/\{(\w+)\}/g)) {
         const param = op.parameters?.find((p) => p.in === "path" && p.name === name);
         expect(param?.schema, `${route.key} path parameter ${name}`).toBeDefined();

@@ -13,20 +13,25 @@ const assets: Record<string, { path: string; type: string }> = {
 const SPEC = "/swagger/json";
 
 type Operation = {
+  requestBody?: { content?: Record<string, unknown> };
   responses?: Record<string, { description?: string; content?: object }>;
 };
 
 /**
  * Mends what the generator gets wrong, in place (the document is cached, so this is idempotent):
  * a body-less response (`t.Void()`, e.g. a 204) comes out as `content: { type: "void" }`, which
- * is not valid OpenAPI: such a response has no `content` at all.
+ * is not valid OpenAPI: such a response has no `content` at all. And request bodies are offered
+ * as forms and multipart too, which the server refuses (plugins/body.ts): JSON only.
  */
 function repair(document: unknown) {
   const paths = (document as { paths?: Record<string, Record<string, Operation>> })?.paths;
   for (const operations of Object.values(paths ?? {}))
-    for (const operation of Object.values(operations))
+    for (const operation of Object.values(operations)) {
+      const body = operation?.requestBody?.content;
+      if (body?.["application/json"]) operation.requestBody!.content = { "application/json": body["application/json"] };
       for (const response of Object.values(operation?.responses ?? {}))
         if (response?.content && "type" in response.content) delete response.content;
+    }
 }
 
 /** Swagger UI at /swagger and the OpenAPI document at /swagger/json, served with no CDN. */

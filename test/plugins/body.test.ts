@@ -62,6 +62,54 @@ function rawExchange(port: number, head: string): Promise<string> {
   });
 }
 
+describe("JSON only", () => {
+  test("a form, multipart or text body gets 400 BAD_REQUEST and is not parsed", async () => {
+    ctx = setup();
+    const fields = { username: "formuser", password: "correct-horse-battery" };
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields)) form.append(k, v);
+    for (const [path, body] of [
+      ["/api/auth/register", new URLSearchParams(fields)],
+      ["/api/auth/register", form],
+      ["/api/auth/login", new URLSearchParams(fields)],
+    ] as const) {
+      const res = await readResponse(await ctx.app.handle(new Request(`http://localhost${path}`, { method: "POST", body })));
+      expect(res.status).toBe(400);
+      expect(errorCode(res)).toBe("BAD_REQUEST");
+      expect(res.body.error.message).toContain("application/json");
+    }
+    for (const type of ["text/plain", "text/plain;charset=UTF-8", "application/xml", "application/json-patch+json"]) {
+      const res = await ctx.call("POST", "/api/auth/register", { body: JSON.stringify(fields), headers: { "content-type": type } });
+      expect(res.status).toBe(400);
+      expect(errorCode(res)).toBe("BAD_REQUEST");
+    }
+    // Nothing of it was taken: the name is still free.
+    expect((await ctx.call("POST", "/api/auth/register", { body: fields })).status).toBe(201);
+  });
+
+  test("application/json with or without a charset is accepted", async () => {
+    ctx = setup();
+    for (const [i, type] of ["application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8"].entries()) {
+      const body = { username: `jsonuser${i}`, password: "correct-horse-battery" };
+      expect((await ctx.call("POST", "/api/auth/register", { body, headers: { "content-type": type } })).status).toBe(201);
+    }
+  });
+
+  test("a request without a body needs no content type, whatever it says", async () => {
+    ctx = setup();
+    const u = await ctx.user();
+    const room = await ctx.call("POST", "/api/rooms", { token: u.token, body: { name: "plain", visibility: "public" } });
+    const other = await ctx.user();
+    const join = await ctx.app.handle(
+      new Request(`http://localhost/api/rooms/${room.body.id}/join`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${other.token}`, "content-type": "text/plain;charset=UTF-8", "content-length": "0" },
+      }),
+    );
+    expect(join.status).toBe(200);
+  });
+});
+
 describe("MAX_BODY_BYTES", () => {
   test("a declared Content-Length over the limit gets 413 PAYLOAD_TOO_LARGE without the body being read", async () => {
     ctx = setup({ limits: { maxBodyBytes: MAX } as never });
