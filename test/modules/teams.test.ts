@@ -390,6 +390,38 @@ describe("team and channel membership stay in sync", () => {
     await expectChannelsInSync(f.teamId);
   });
 
+  test("a team role change reaches every channel where it moves the member's role, and only those", async () => {
+    const f = await team();
+    // U.admin owns a private channel (and stays its owner whatever the team role); U.member is in it.
+    const own = await ctx.call("POST", `/api/teams/${f.teamId}/channels`, { token: U.admin.token, body: { name: "own", visibility: "private" } });
+    expectStatus(await ctx.call("POST", `/api/rooms/${own.body.id}/members`, { token: U.admin.token, body: { userId: U.member.id } }), 201, "add");
+    const updates = () =>
+      ctx.events.ofType("member.updated").map((e) => [e.to === "room" ? e.roomId : "", "event" in e ? e.event.userId : "", "event" in e ? e.event.role : ""]);
+    const roleIn = async (roomId: string, userId: string) =>
+      (await ctx.call("GET", `/api/rooms/${roomId}/members`, { token: U.member.token })).body.find((m: { user: { id: string } }) => m.user.id === userId).role;
+    ctx.events.clear();
+
+    expectStatus(await ctx.call("PATCH", `/api/teams/${f.teamId}/members/${U.member.id}`, { token: U.owner.token, body: { role: "admin" } }), 200, "promote");
+    expect(updates().sort()).toEqual(
+      [
+        [f.general, U.member.id, "admin"],
+        [own.body.id, U.member.id, "admin"],
+      ].sort(),
+    );
+    expect(await roleIn(f.general, U.member.id)).toBe("admin");
+    ctx.events.clear();
+
+    expectStatus(await ctx.call("PATCH", `/api/teams/${f.teamId}/members/${U.admin.id}`, { token: U.owner.token, body: { role: "member" } }), 200, "demote");
+    expect(updates()).toEqual([[f.general, U.admin.id, "member"]]);
+    expect(await roleIn(f.general, U.admin.id)).toBe("member");
+    expect(await roleIn(own.body.id, U.admin.id)).toBe("owner");
+    ctx.events.clear();
+
+    // The same role again changes nothing and tells nobody.
+    expectStatus(await ctx.call("PATCH", `/api/teams/${f.teamId}/members/${U.admin.id}`, { token: U.owner.token, body: { role: "member" } }), 200, "again");
+    expect(ctx.events.log).toEqual([]);
+  });
+
   test("team.updated carries each member's own role", async () => {
     const f = await team();
     await ctx.call("PATCH", `/api/teams/${f.teamId}`, { token: U.admin.token, body: { name: "Acme 2" } });

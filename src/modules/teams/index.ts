@@ -111,7 +111,8 @@ export function teamsModule(auth: AuthService, teams: TeamService) {
           summary: "Change a team member's role",
           description:
             "Admin or owner; only an owner may make or unmake owners; 409 when it would leave the team without an owner. " +
-            "This is how an owner hands a team over before leaving it.",
+            "This is how an owner hands a team over before leaving it. Members hear `team.updated`; in each channel where the " +
+            "member's role follows (a channel role is at least the team role), the channel hears `member.updated { roomId, userId, role }`.",
         },
       },
     )

@@ -4,7 +4,7 @@ import type { Database, DB } from "../../db";
 import { first, invitations, roomMembers, rooms, teamMembers, teams, users } from "../../db/schema";
 import { Conflict, Forbidden, NotFound } from "../../errors";
 import type { Events, PresenceView } from "../../events";
-import { atLeast, effectiveRole, type Role } from "../rooms/access";
+import { atLeast, effectiveRole, higher, type Role } from "../rooms/access";
 import type { Room } from "../rooms/model";
 import { Outbox, writeThenAnnounce } from "../rooms/outbox";
 import { cleanName, type RoomService } from "../rooms/service";
@@ -226,9 +226,13 @@ export class TeamService {
     return this.member(teamId, input.userId);
   }
 
-  /** Admins change members' and admins' roles; only owners make or unmake owners; a team keeps an owner. */
+  /**
+   * Admins change members' and admins' roles; only owners make or unmake owners; a team keeps an owner.
+   * A channel role is at least the team role, so in each channel of the team where the member's
+   * role moves with it, the channel hears `member.updated` as for a change made in the channel.
+   */
   async changeRole(actorId: string, teamId: string, targetId: string, role: Role): Promise<TeamMember> {
-    const changed = await this.write(async (db) => {
+    const changed = await this.write(async (db, out) => {
       const actor = await this.membership(db, teamId, actorId, "admin");
       const current = await this.storedRole(db, teamId, targetId);
       if (!current) throw new NotFound("Member");
@@ -237,6 +241,16 @@ export class TeamService {
       if (current === "owner" && (await this.ownerCount(db, teamId)) <= 1)
         throw new Conflict("A team needs an owner: make someone else owner first.");
       await db.update(teamMembers).set({ role }).where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, targetId)));
+      const channels = await db
+        .select({ roomId: roomMembers.roomId, role: roomMembers.role })
+        .from(roomMembers)
+        .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+        .where(and(eq(rooms.teamId, teamId), eq(roomMembers.userId, targetId)));
+      for (const c of channels) {
+        const after = higher(c.role, role)!;
+        if (after !== higher(c.role, current))
+          out.toRoom(c.roomId, { type: "member.updated", roomId: c.roomId, userId: targetId, role: after });
+      }
       return true;
     });
     if (changed) await this.announce(teamId);
