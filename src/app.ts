@@ -6,7 +6,7 @@ import type { Database } from "./db";
 import { errorHandler, type RouteSchemas } from "./errors";
 import type { Events, PresenceView } from "./events";
 import { createLogger, type Logger } from "./logger";
-import { authModule } from "./modules/auth";
+import { authModule, authRateLimit } from "./modules/auth";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
 import { messagesModule } from "./modules/messages";
@@ -113,10 +113,11 @@ export function createApp(deps: Deps | Services) {
     .use(requestLog(s.logger))
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
+    .use(authRateLimit(s.authLimiter, s.config.trustProxy))
     .use(requestBodies(maxBodyBytes))
     .use(openapiPlugin(pkg.version))
     .use(healthModule(() => s.database.ping()))
-    .use(authModule(s.auth, s.authLimiter, s.config.trustProxy))
+    .use(authModule(s.auth))
     .use(usersModule(s.auth, s.users, s.presence))
     .use(roomsModule(s.auth, s.rooms))
     .use(teamsModule(s.auth, s.teams))

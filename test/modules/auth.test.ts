@@ -403,6 +403,21 @@ describe("rate limits", () => {
     expectRateLimited(await login("bob", PASSWORD));
   });
 
+  test("unparseable and non-JSON bodies count and are limited too, before they are read", async () => {
+    ctx = setup({ rateLimitAuth: 3 });
+    for (const path of ["/api/auth/login", "/api/auth/register", "/api/auth/refresh"]) {
+      const res = await ctx.call("POST", path, { body: "{" });
+      expect(res.status).toBe(400);
+      expect(errorCode(res)).toBe("BAD_REQUEST");
+    }
+    expectRateLimited(await ctx.call("POST", "/api/auth/login", { body: "{" }));
+    expectRateLimited(await ctx.call("POST", "/api/auth/register", { body: "[1,", headers: { "content-type": "text/plain" } }));
+    expectRateLimited(await ctx.call("POST", "/api/auth/refresh/", { body: "nul" }));
+    // Other routes and methods are not limited.
+    expect((await ctx.call("GET", "/health")).status).toBe(200);
+    expect((await ctx.call("GET", "/api/auth/login")).status).toBe(404);
+  });
+
   test("0 turns the limit off", async () => {
     ctx = setup({ rateLimitAuth: 0 });
     for (let i = 0; i < 30; i++) expect((await refresh(`unknown-${i}`)).status).toBe(401);

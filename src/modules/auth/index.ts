@@ -7,18 +7,30 @@ import { OwnUser } from "../users/model";
 import { AuthResult, LoginBody, RefreshBody, RegisterBody, Tokens, WsTicket } from "./model";
 import type { AuthService } from "./service";
 
-/** `trustProxy`: proxies in front whose X-Forwarded-For names the client (TRUST_PROXY). */
-export function authModule(auth: AuthService, limiter: RateLimiter, trustProxy = 0) {
+/** The routes RATE_LIMIT_AUTH counts, per client address, together. */
+const RATE_LIMITED = new Set(["/api/auth/register", "/api/auth/login", "/api/auth/refresh"]);
+
+/**
+ * RATE_LIMIT_AUTH, when the request arrives: before its body is read, parsed or validated, so
+ * floods of unreadable or invalid bodies are limited too. Mount it before anything that refuses
+ * bodies. `trustProxy`: proxies in front whose X-Forwarded-For names the client (TRUST_PROXY).
+ */
+export function authRateLimit(limiter: RateLimiter, trustProxy = 0) {
+  return new Elysia({ name: "auth-rate-limit" }).onRequest(({ request, server }) => {
+    if (!limiter.enabled || request.method !== "POST") return;
+    const { url } = request;
+    const start = url.indexOf("/", url.indexOf("//") + 2);
+    const query = url.indexOf("?", start);
+    const path = start === -1 ? "/" : url.slice(start, query === -1 ? undefined : query);
+    // Elysia also routes the path with a trailing slash.
+    if (RATE_LIMITED.has(path) || (path.endsWith("/") && RATE_LIMITED.has(path.slice(0, -1))))
+      limiter.take(clientAddress(request, server, trustProxy));
+  });
+}
+
+export function authModule(auth: AuthService) {
   return new Elysia({ prefix: "/api/auth", tags: ["Auth"] })
     .use(authPlugin(auth))
-    .macro({
-      // In `transform`, before validation: floods of invalid requests are limited too.
-      authRateLimit: {
-        transform({ request, server }) {
-          limiter.take(clientAddress(request, server, trustProxy));
-        },
-      },
-    })
     .post(
       "/register",
       async ({ body, headers, set }) => {
@@ -26,14 +38,12 @@ export function authModule(auth: AuthService, limiter: RateLimiter, trustProxy =
         return auth.register(body, headers["user-agent"]);
       },
       {
-        authRateLimit: true,
         body: RegisterBody,
         response: { 201: AuthResult, 400: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
         detail: { summary: "Create an account", description: "Creates a user and a session; answers with tokens." },
       },
     )
     .post("/login", ({ body, headers }) => auth.login(body, headers["user-agent"]), {
-      authRateLimit: true,
       body: LoginBody,
       response: { 200: AuthResult, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
       detail: {
@@ -44,7 +54,6 @@ export function authModule(auth: AuthService, limiter: RateLimiter, trustProxy =
       },
     })
     .post("/refresh", ({ body }) => auth.refresh(body.refreshToken), {
-      authRateLimit: true,
       body: RefreshBody,
       response: { 200: Tokens, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
       detail: {
