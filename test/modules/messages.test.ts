@@ -366,6 +366,54 @@ describe("deletes", () => {
   });
 });
 
+describe("outsiders", () => {
+  /** Every message route, as a non-member calls it. */
+  const routes = (messageId: string, roomId: string): [string, string, string, unknown?][] => [
+    ["read it", "GET", `/api/messages/${messageId}`],
+    ["read its thread", "GET", `/api/messages/${messageId}/replies`],
+    ["read its edits", "GET", `/api/messages/${messageId}/edits`],
+    ["reply", "POST", `/api/rooms/${roomId}/messages`, { content: "me too", replyToId: messageId }],
+    ["edit", "PATCH", `/api/messages/${messageId}`, { content: "hijacked" }],
+    ["delete", "DELETE", `/api/messages/${messageId}`],
+    ["react", "PUT", `/api/messages/${messageId}/reactions/${encodeURIComponent("👍")}`],
+    ["unreact", "DELETE", `/api/messages/${messageId}/reactions/${encodeURIComponent("👍")}`],
+  ];
+
+  test("of a private room find none of its messages: 404 whatever they try, and nothing changes", async () => {
+    const alice = await ctx.user();
+    const eve = await ctx.user();
+    const room = await makeRoom(ctx, alice);
+    const msg = await send(ctx, alice, room, "between us");
+    await ctx.call("PUT", `/api/messages/${msg.id}/reactions/${encodeURIComponent("👍")}`, { token: alice.token });
+    ctx.events.clear();
+    for (const [what, method, path, body] of routes(msg.id, room)) {
+      const res = await ctx.call(method, path, { token: eve.token, body });
+      expect([what, res.status, errorCode(res)]).toEqual([what, 404, "NOT_FOUND"]);
+      // The same answer as for a message that does not exist.
+      expect([what, res.body.error.message]).toEqual([what, what === "reply" ? "Room not found." : "Message not found."]);
+    }
+    expect(ctx.events.log).toEqual([]);
+    const kept = await ctx.call("GET", `/api/messages/${msg.id}`, { token: alice.token });
+    expect(kept.body).toMatchObject({ content: "between us", replyCount: 0, deletedAt: null, reactions: [{ emoji: "👍", count: 1, me: true }] });
+  });
+
+  test("of a public room read its messages but may not act on them: 403", async () => {
+    const alice = await ctx.user();
+    const eve = await ctx.user();
+    const room = await makeRoom(ctx, alice, { visibility: "public" });
+    const msg = await send(ctx, alice, room, "for all to see");
+    ctx.events.clear();
+    for (const [what, method, path, body] of routes(msg.id, room)) {
+      const res = await ctx.call(method, path, { token: eve.token, body });
+      const expected = method === "GET" ? 200 : 403;
+      expect([what, res.status]).toEqual([what, expected]);
+      if (expected === 403) expect([what, errorCode(res)]).toEqual([what, "FORBIDDEN"]);
+    }
+    expect(ctx.events.log).toEqual([]);
+    expect((await ctx.call("GET", `/api/messages/${msg.id}`, { token: alice.token })).body).toMatchObject({ content: "for all to see", deletedAt: null });
+  });
+});
+
 describe("replies", () => {
   test("replies count on the parent and page in ascending seq; the parent must be live and in the room", async () => {
     const alice = await ctx.user();

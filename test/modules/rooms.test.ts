@@ -70,6 +70,24 @@ const MATRIX: Case[] = [
     private: as(200, 200, 403, 404),
   },
   {
+    route: "PATCH /api/rooms/:id/members/:another-admin (demote)",
+    call: async (id, u) => {
+      // A second admin, for the admin to change.
+      expectStatus(await ctx.call("POST", `/api/rooms/${id}/members`, { token: U.owner.token, body: { userId: newcomer.id, role: "admin" } }), 201, "second admin");
+      ctx.events.clear();
+      return ctx.call("PATCH", `/api/rooms/${id}/members/${newcomer.id}`, { token: u.token, body: { role: "member" } });
+    },
+    public: as(200, 200, 403, 403),
+    private: as(200, 200, 403, 404),
+  },
+  {
+    route: "PATCH /api/rooms/:id/members/:admin (to owner)",
+    call: (id, u) => ctx.call("PATCH", `/api/rooms/${id}/members/${U.admin.id}`, { token: u.token, body: { role: "owner" } }),
+    // Only an owner makes owners, the admin themselves included.
+    public: as(200, 403, 403, 403),
+    private: as(200, 403, 403, 404),
+  },
+  {
     route: "PATCH /api/rooms/:id/members/:owner (demote)",
     call: (id, u) => ctx.call("PATCH", `/api/rooms/${id}/members/${U.owner.id}`, { token: u.token, body: { role: "member" } }),
     // The owner demoting themselves would leave the room without one.

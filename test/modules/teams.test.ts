@@ -197,6 +197,33 @@ describe("permission matrix: channels", () => {
       private: as(403, 404, 403, 404),
     },
     {
+      route: "PATCH /api/rooms/:id/members/:member (to admin)",
+      call: (id, u) => ctx.call("PATCH", `/api/rooms/${id}/members/${U.member.id}`, { token: u.token, body: { role: "admin" } }),
+      // The team admin runs general as an admin; a private channel they are not in is hidden from them.
+      public: as(200, 200, 403, 404),
+      private: as(200, 404, 403, 404),
+    },
+    {
+      route: "PATCH /api/rooms/:id/members/:member (to owner)",
+      call: (id, u) => ctx.call("PATCH", `/api/rooms/${id}/members/${U.member.id}`, { token: u.token, body: { role: "owner" } }),
+      public: as(200, 403, 403, 404),
+      private: as(200, 404, 403, 404),
+    },
+    {
+      route: "PATCH /api/rooms/:id/members/:team-admin",
+      call: (id, u) => ctx.call("PATCH", `/api/rooms/${id}/members/${U.admin.id}`, { token: u.token, body: { role: "admin" } }),
+      // U.admin is not in the private channel: there is no such member.
+      public: as(200, 200, 403, 404),
+      private: as(404, 404, 403, 404),
+    },
+    {
+      route: "PATCH /api/rooms/:id/members/:team-owner (demote)",
+      call: (id, u) => ctx.call("PATCH", `/api/rooms/${id}/members/${U.owner.id}`, { token: u.token, body: { role: "member" } }),
+      // The team owner stays the channel's owner through the team role, so the channel keeps one.
+      public: as(200, 403, 403, 404),
+      private: as(200, 404, 403, 404),
+    },
+    {
       route: "DELETE /api/rooms/:id/members/:member",
       call: (id, u) => ctx.call("DELETE", `/api/rooms/${id}/members/${U.member.id}`, { token: u.token }),
       public: as(403, 403, 403, 404),
