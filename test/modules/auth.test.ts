@@ -423,6 +423,33 @@ describe("rate limits", () => {
     for (let i = 0; i < 30; i++) expect((await refresh(`unknown-${i}`)).status).toBe(401);
   });
 
+  test("concurrent wrong guesses are counted as they arrive: five get 401, the rest 429", async () => {
+    ctx = setup();
+    await ctx.user("alice");
+    const answers = await Promise.all(Array.from({ length: 40 }, () => login("alice", "wrong-password")));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 401).length).toBe(5);
+    expect(statuses.filter((s) => s === 429).length).toBe(35);
+    // Unknown names the same.
+    const ghosts = await Promise.all(Array.from({ length: 40 }, () => login("ghost", "wrong-password")));
+    expect(ghosts.map((r) => r.status).sort()).toEqual(statuses.sort());
+  });
+
+  test("a user's username and email share one count; unknown names each have their own", async () => {
+    ctx = setup();
+    const res = await register({ username: "alice", password: PASSWORD, email: "alice@example.com" });
+    expect(res.status).toBe(201);
+    for (const name of ["alice", "ALICE@example.com", "alice", "alice@example.com", "Alice"])
+      expectUnauthenticated(await login(name, "wrong-password"));
+    expectRateLimited(await login("alice@example.com", PASSWORD), 1);
+    expectRateLimited(await login("alice", PASSWORD), 1);
+    // Unknown names: as before, five free failures each, whatever they look like.
+    for (const name of ["ghost", "ghost@example.com"]) {
+      for (let i = 0; i < 5; i++) expectUnauthenticated(await login(i % 2 ? name.toUpperCase() : name, "wrong-password"));
+      expectRateLimited(await login(name, "wrong-password"), 1);
+    }
+  });
+
   test("failed logins slow a name down, the same whether or not the user exists", async () => {
     const clock = manualClock();
     ctx = setup({}, { now: clock.now });

@@ -50,7 +50,8 @@ export function authModule(auth: AuthService) {
         summary: "Log in",
         description:
           "With a username or email. Unknown users and wrong passwords get the same 401. " +
-          "Repeated failures for one name slow that name down (429 with Retry-After), whether or not it exists.",
+          "Repeated failures slow the account down, whichever of its names they used, and an unknown name alike " +
+          "(429 with Retry-After).",
       },
     })
     .post("/refresh", ({ body }) => auth.refresh(body.refreshToken), {

@@ -28,8 +28,9 @@ const sha256 = (value: string) => new Bun.CryptoHasher("sha256").update(value).d
 const randomToken = (bytes = 32) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
 
 /**
- * Failed logins per submitted name slow that name down, whether or not such a user
- * exists, so the answer tells an attacker nothing.
+ * Failed logins slow an account down: keyed by the user when the name (username or email) is
+ * one, so its aliases share one count, and by the submitted name otherwise, so an unknown name
+ * is slowed down just the same and the answer tells an attacker nothing.
  */
 class LoginThrottle {
   private readonly failures = new Map<string, { count: number; until: number; last: number }>();
@@ -37,22 +38,24 @@ class LoginThrottle {
   private static readonly WINDOW_MS = 15 * 60_000;
   private static readonly MAX_LOCK_MS = 15 * 60_000;
 
-  check(name: string, now: number) {
-    const entry = this.failures.get(name);
+  /**
+   * Throws RateLimited while `key` is locked; otherwise counts this attempt as a failure up
+   * front, so concurrent guesses cannot all pass the check before any of them is counted.
+   * `succeed` clears the count.
+   */
+  attempt(key: string, now: number) {
+    let entry = this.failures.get(key);
     if (entry && entry.until > now) throw new RateLimited(Math.ceil((entry.until - now) / 1000));
-  }
-  fail(name: string, now: number) {
-    let entry = this.failures.get(name);
     if (!entry || now - entry.last > LoginThrottle.WINDOW_MS) entry = { count: 0, until: 0, last: now };
     entry.count++;
     entry.last = now;
     const over = entry.count - LoginThrottle.FREE;
     if (over >= 0) entry.until = now + Math.min(1000 * 2 ** over, LoginThrottle.MAX_LOCK_MS);
-    this.failures.set(name, entry);
+    this.failures.set(key, entry);
     if (this.failures.size > 100_000) this.prune(now);
   }
-  succeed(name: string) {
-    this.failures.delete(name);
+  succeed(key: string) {
+    this.failures.delete(key);
   }
   private prune(now: number) {
     for (const [key, entry] of this.failures)
@@ -124,7 +127,6 @@ export class AuthService {
 
   async login(input: LoginBody, userAgent?: string): Promise<AuthResult> {
     const name = input.username.trim().toLowerCase();
-    this.throttle.check(name, this.now());
     const user = first(
       await this.db
         .select()
@@ -132,12 +134,11 @@ export class AuthService {
         .where(or(eq(users.usernameLower, name), eq(users.emailLower, name)))
         .limit(1),
     );
+    const key = user ? `user:${user.id}` : `name:${name}`;
+    this.throttle.attempt(key, this.now());
     const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
-    if (!user || !ok) {
-      this.throttle.fail(name, this.now());
-      throw new Unauthenticated("Wrong username or password.");
-    }
-    this.throttle.succeed(name);
+    if (!user || !ok) throw new Unauthenticated("Wrong username or password.");
+    this.throttle.succeed(key);
     const tokens = await this.database.tx(() => this.startSession(user.id, userAgent));
     return { user: toOwnUser(user, this.presence), ...tokens };
   }
