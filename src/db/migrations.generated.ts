@@ -3,16 +3,19 @@ import sqlite0 from "../../drizzle/sqlite/0000_init.sql" with { type: "text" };
 import sqlite1 from "../../drizzle/sqlite/0001_messages_fts.sql" with { type: "text" };
 import sqlite2 from "../../drizzle/sqlite/0002_rooms_discovery.sql" with { type: "text" };
 import sqlite3 from "../../drizzle/sqlite/0003_partial_message_indexes.sql" with { type: "text" };
+import sqlite4 from "../../drizzle/sqlite/0004_message_changes.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
 import pg3 from "../../drizzle/pg/0003_partial_message_indexes.sql" with { type: "text" };
+import pg4 from "../../drizzle/pg/0004_message_changes.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
   { tag: "0001_messages_fts", sql: sqlite1 },
   { tag: "0002_rooms_discovery", sql: sqlite2 },
   { tag: "0003_partial_message_indexes", sql: sqlite3 },
+  { tag: "0004_message_changes", sql: sqlite4 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -20,4 +23,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0001_messages_search", sql: pg1 },
   { tag: "0002_rooms_discovery", sql: pg2 },
   { tag: "0003_partial_message_indexes", sql: pg3 },
+  { tag: "0004_message_changes", sql: pg4 },
 ];

@@ -180,12 +180,19 @@ export const messages = pgTable(
     createdAt: time("created_at").notNull(),
     editedAt: time("edited_at"),
     deletedAt: time("deleted_at"),
+    /**
+     * When the message was last edited, deleted or had a reaction added or removed; null until
+     * then (new messages are written without it). A resuming socket's `sync` with `since` replays these.
+     */
+    changedAt: time("changed_at"),
   },
   (t) => [
     uniqueIndex("messages_room_seq_uq").on(t.roomId, t.seq),
     // Partial: most messages carry neither, and an entry costs every send an index write.
     uniqueIndex("messages_client_id_uq").on(t.roomId, t.senderId, t.clientId).where(sql`${t.clientId} IS NOT NULL`),
     index("messages_reply_to_idx").on(t.replyToId, t.seq).where(sql`${t.replyToId} IS NOT NULL`),
+    // Partial too: only messages changed after they were sent are in it.
+    index("messages_room_changed_idx").on(t.roomId, t.changedAt).where(sql`${t.changedAt} IS NOT NULL`),
   ],
 );
 

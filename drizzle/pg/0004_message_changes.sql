@@ -1,0 +1,2 @@
+ALTER TABLE "messages" ADD COLUMN "changed_at" timestamp (3) with time zone;--> statement-breakpoint
+CREATE INDEX "messages_room_changed_idx" ON "messages" USING btree ("room_id","changed_at") WHERE "messages"."changed_at" IS NOT NULL;
