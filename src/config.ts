@@ -52,6 +52,9 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** Text for a one-line message: its lines joined. */
+export const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ").trim();
+
 /** A value quoted for an error message, on one line and cut short. */
 const shown = (value: string) => JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 
@@ -103,14 +106,19 @@ function jwtSecret(env: Env, production: boolean, secretFile: string): string {
     return given;
   }
   if (production) throw new ConfigError("JWT_SECRET", "is required when NODE_ENV=production");
-  if (existsSync(secretFile)) {
-    const kept = readFileSync(secretFile, "utf8").trim();
-    if (kept.length >= 32) return kept;
+  try {
+    if (existsSync(secretFile)) {
+      const kept = readFileSync(secretFile, "utf8").trim();
+      if (kept.length >= 32) return kept;
+    }
+    const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString("base64url");
+    mkdirSync(dirname(secretFile), { recursive: true });
+    writeFileSync(secretFile, secret + "\n", { mode: 0o600 });
+    return secret;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError("JWT_SECRET", `is unset, and the generated one cannot be kept in ${secretFile} (${oneLine(reason)}): set it, or make the directory writable`);
   }
-  const secret = Buffer.from(crypto.getRandomValues(new Uint8Array(48))).toString("base64url");
-  mkdirSync(dirname(secretFile), { recursive: true });
-  writeFileSync(secretFile, secret + "\n", { mode: 0o600 });
-  return secret;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createApp, createServices } from "./app";
-import { ConfigError, loadConfig, readPort } from "./config";
+import { ConfigError, loadConfig, oneLine, readPort } from "./config";
 import { type Database, openDatabase } from "./db";
 import { createLogger } from "./logger";
 import { connectRedis, type RedisCluster } from "./realtime/redis";
@@ -9,7 +9,7 @@ const DRAIN_TIMEOUT_MS = 10_000;
 
 /** Stops with one line on stderr: start-up problems are the operator's to fix, not stack traces. */
 function fail(message: string): never {
-  console.error(message);
+  console.error(oneLine(message));
   process.exit(1);
 }
 
@@ -33,8 +33,7 @@ let config;
 try {
   config = loadConfig();
 } catch (error) {
-  if (error instanceof ConfigError) fail(error.message);
-  throw error;
+  fail(error instanceof ConfigError ? error.message : `Cannot start: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 const logger = createLogger(config.logLevel);

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createApp } from "../src/app";
 import { ConfigError, loadConfig } from "../src/config";
 import { setup } from "./helpers";
@@ -148,6 +148,17 @@ describe("the JWT secret", () => {
     expect(loadConfig({}, file).jwtSecret).toBe(SECRET);
   });
 
+  test("a secret that cannot be kept stops start-up with one line naming JWT_SECRET", () => {
+    const file = secretPath();
+    // The data directory's place is taken by a file: nothing can be written under it, even by root.
+    mkdirSync(dirname(dirname(file)), { recursive: true });
+    writeFileSync(dirname(file), "not a directory");
+    const error = configError({ JWT_SECRET: "" }, file);
+    expect(error.variable).toBe("JWT_SECRET");
+    expect(error.message).toContain(file);
+    expect(error.message).not.toContain("\n");
+  });
+
   test("JWT_SECRET wins and nothing is written", () => {
     const file = secretPath();
     expect(loadConfig({ JWT_SECRET: SECRET }, file).jwtSecret).toBe(SECRET);
@@ -184,6 +195,25 @@ describe("the server's start-up", () => {
     expect(stderr.trim().split("\n")).toEqual([`Invalid configuration: RATE_LIMIT_AUTH must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}, got "many"`]);
     // It stopped before touching the data directory.
     expect(existsSync(join(cwd, "data"))).toBe(false);
+  });
+
+  test("a data directory that cannot be written exits 1 with one line on stderr", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "bunchat-start-"));
+    dirs.push(cwd);
+    writeFileSync(join(cwd, "data"), "not a directory");
+    const proc = Bun.spawn([process.execPath, entry], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", DATABASE_URL: "sqlite://:memory:" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    const lines = stderr.trim().split("\n");
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toStartWith("Invalid configuration: JWT_SECRET ");
+    expect(lines[0]).toContain("./data/jwt-secret");
   });
 
   test("a busy port stops start-up with one line, rather than sharing the port", async () => {
