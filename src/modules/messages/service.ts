@@ -1,5 +1,5 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, asc, desc, eq, gt, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database } from "../../db";
 import { first, messageEdits, messages, reactions, roomMembers, rooms, users } from "../../db/schema";
@@ -219,7 +219,7 @@ export class MessageService {
       const previous = current.editedAt ?? current.createdAt;
       if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
       await db.insert(messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
-      return first(await db.update(messages).set({ content, editedAt: now }).where(eq(messages.id, messageId)).returning())!;
+      return first(await db.update(messages).set({ content, editedAt: now, changedAt: now }).where(eq(messages.id, messageId)).returning())!;
     });
     const message = first(await this.present(userId, [{ ...row, m: updated }]))!;
     this.events.toRoom(row.m.roomId, { type: "message.updated", message: forEveryone(message) });
@@ -247,10 +247,11 @@ export class MessageService {
       throw new Forbidden("Only the author or a room admin may delete a message.");
     if (row.m.deletedAt) return;
     const deleted = await this.database.tx(async (db) => {
+      const at = new Date(this.now());
       const done = first(
         await db
           .update(messages)
-          .set({ content: "", metadata: null, deletedAt: new Date(this.now()) })
+          .set({ content: "", metadata: null, deletedAt: at, changedAt: at })
           .where(and(eq(messages.id, messageId), isNull(messages.deletedAt)))
           .returning({ id: messages.id, roomId: messages.roomId, seq: messages.seq }),
       );
@@ -284,7 +285,9 @@ export class MessageService {
             .onConflictDoNothing()
             .returning({ emoji: reactions.emoji })
         : await db.delete(reactions).where(mine).returning({ emoji: reactions.emoji });
-      return rows.length > 0;
+      if (rows.length === 0) return false;
+      await db.update(messages).set({ changedAt: new Date(this.now()) }).where(eq(messages.id, messageId));
+      return true;
     });
     if (changed)
       this.events.toRoom(row.m.roomId, {
@@ -295,6 +298,21 @@ export class MessageService {
         userId,
       });
     return first(await this.present(userId, [row]))!;
+  }
+
+  /**
+   * The room's messages up to seq `through` that were edited, deleted or had a reaction added or
+   * removed at or after `since`, in seq order, as the live events carry them (`me` relative to
+   * nobody); `hasMore` when more than `limit` were. What a resuming socket missed of messages it holds.
+   */
+  async changedSince(userId: string, roomId: string, opts: { since: Date; through: number; limit: number }): Promise<MessagePage> {
+    await this.access.canRead(roomId, userId);
+    const limit = clampLimit(opts.limit);
+    // `seq + 0`: the bound must not make the (room, seq) index look better than the partial one of
+    // changed messages (SQLite has no statistics to tell): that would read every message up to it.
+    const where = and(eq(messages.roomId, roomId), gte(messages.changedAt, opts.since), lte(sql`${messages.seq} + 0`, opts.through));
+    const rows = await this.rows(where, asc(messages.seq), limit + 1);
+    return { messages: (await this.present(userId, rows.slice(0, limit))).map(forEveryone), hasMore: rows.length > limit };
   }
 
   /** Full-text search over the rooms the caller belongs to, newest first. */
