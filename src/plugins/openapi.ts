@@ -52,8 +52,9 @@ export function openapiPlugin(version: string) {
           theme: `${ASSETS}/swagger-ui.css`,
           persistAuthorization: true,
           // Absolute, so that /swagger/ (trailing slash) finds the document too; the option is
-          // left out of the plugin's types but passed through to Swagger UI.
-          ...({ url: SPEC } as object),
+          // left out of the plugin's types but passed through to Swagger UI. And no validator:
+          // left unset, the UI sends the document to validator.swagger.io (the types allow no null).
+          ...({ url: SPEC, validatorUrl: null } as object),
         },
         exclude: { paths: [/^\/swagger/] },
         documentation: {
