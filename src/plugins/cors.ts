@@ -11,6 +11,8 @@ export function corsPlugin(origins: Config["corsOrigins"]) {
     const origin = allowed(request.headers.get("origin"));
     if (!origin) return;
     set.headers["access-control-allow-origin"] = origins === "*" ? "*" : origin;
+    // Readable by the page too: how long to wait after a 429, and the id the logs know a request by.
+    set.headers["access-control-expose-headers"] = "retry-after, x-request-id";
     set.headers["vary"] = "Origin";
     if (request.method === "OPTIONS" && request.headers.get("access-control-request-method")) {
       return new Response(null, {

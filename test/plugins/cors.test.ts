@@ -39,6 +39,24 @@ describe("CORS", () => {
     expect((await preflight("https://evil.example")).headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  test("pages of allowed origins may read Retry-After and the request id", async () => {
+    ctx = setup({ corsOrigins: ["https://chat.example.com"], rateLimitAuth: 1 });
+    const origin = { origin: "https://chat.example.com" };
+    const login = () => ctx.call("POST", "/api/auth/login", { headers: origin, body: { username: "someone", password: "wrong-password" } });
+    expect((await login()).status).toBe(401);
+    const limited = await login();
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBeTruthy();
+    expect(limited.headers.get("access-control-allow-origin")).toBe("https://chat.example.com");
+    const exposed = (limited.headers.get("access-control-expose-headers") ?? "").split(",").map((h) => h.trim().toLowerCase());
+    expect(exposed.sort()).toEqual(["retry-after", "x-request-id"]);
+    const ok = await ctx.call("GET", "/health", { headers: origin });
+    expect(ok.headers.get("access-control-expose-headers")).toBe(limited.headers.get("access-control-expose-headers"));
+    // Not for other origins.
+    const other = await ctx.call("GET", "/health", { headers: { origin: "https://evil.example" } });
+    expect(other.headers.get("access-control-expose-headers")).toBeNull();
+  });
+
   test("* allows any origin", async () => {
     ctx = setup({ corsOrigins: "*" });
     const res = await ctx.call("GET", "/health", { headers: { origin: "https://anywhere.example" } });
