@@ -116,6 +116,28 @@ for (const [name, makeStore] of stores) {
       expect(await lastSeq(ctx, room)).toBe(38);
     });
 
+    test("a wait that brought no new send (senders that wait for their answers) is not repeated for the next commits", async () => {
+      const timers: (() => void)[] = [];
+      const schedule = (fire: () => void) => {
+        timers.push(fire);
+        return () => {};
+      };
+      const writer = new GroupCommitWriter(ctx.services.database, makeStore(), { maxBatch: 50, lingerFrom: 5, lingerMs: 3, schedule });
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      await Promise.all(Array.from({ length: 6 }, (_, i) => writer.write(draft(alice.id, `burst ${i}`))));
+      const waiting = Promise.all([writer.write(draft(alice.id, "a")), writer.write(draft(bob.id, "b"))]);
+      await turn();
+      await turn();
+      expect(timers).toHaveLength(1);
+      timers[0]!(); // nothing arrived while it waited
+      await waiting;
+      // Another large batch, then more sends: they commit at the end of the turn, with no wait.
+      await Promise.all(Array.from({ length: 6 }, (_, i) => writer.write(draft(bob.id, `again ${i}`))));
+      expect((await writer.write(draft(alice.id, "c"))).created).toBe(true);
+      expect(timers).toHaveLength(1);
+      expect(await lastSeq(ctx, room)).toBe(15);
+    });
+
     test("each caller gets its own error; the rest of the batch commits without gaps", async () => {
       const writer = new GroupCommitWriter(ctx.services.database, makeStore());
       const eve = await ctx.user();

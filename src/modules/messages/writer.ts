@@ -103,6 +103,9 @@ export interface WriterOptions {
   onDelivered?: (delivered: Delivered) => void;
 }
 
+/** Commits made without lingering after a wait that brought no new send, before trying again. */
+const LINGER_BACKOFF = 64;
+
 const timer = (fire: () => void, ms: number) => {
   const handle = setTimeout(fire, ms);
   return () => clearTimeout(handle);
@@ -117,6 +120,8 @@ export class GroupCommitWriter {
   private cancelLinger: (() => void) | null = null;
   /** Sends in the last commit: a large one means sustained load. */
   private lastBatch = 0;
+  /** Commits still to make without lingering, after a wait that brought no new send. */
+  private lingerSkips = 0;
   private running: Promise<void> | null = null;
   private readonly maxBatch: number;
   private readonly lingerFrom: number;
@@ -188,8 +193,16 @@ export class GroupCommitWriter {
       this.cancelLinger = null;
       if (!this.running) this.start();
     };
-    if (this.lingerMs > 0 && this.lastBatch >= this.lingerFrom) this.cancelLinger = this.schedule(fire, this.lingerMs);
-    else setImmediate(fire);
+    if (this.lingerMs === 0 || this.lastBatch < this.lingerFrom || this.lingerSkips > 0) return void setImmediate(fire);
+    // Senders that each wait for their answer (REST clients) have all sent by the end of this
+    // turn, and nothing more comes while they wait: such a wait only costs time. When it
+    // brought nothing, the next commits do not wait.
+    let afterThisTurn = -1;
+    setImmediate(() => (afterThisTurn = this.queue.length));
+    this.cancelLinger = this.schedule(() => {
+      if (afterThisTurn >= 0 && this.queue.length <= afterThisTurn) this.lingerSkips = LINGER_BACKOFF;
+      fire();
+    }, this.lingerMs);
   }
 
   private start() {
@@ -204,6 +217,7 @@ export class GroupCommitWriter {
       if (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         this.lastBatch = batch.length;
+        if (this.lingerSkips > 0) this.lingerSkips--;
         await this.commit(batch);
       }
       if (this.marks.size > 0) {
