@@ -1,4 +1,4 @@
-import { AppError } from "../errors";
+import { AppError, ValidationFailed } from "../errors";
 import type { Logger } from "../logger";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
@@ -10,7 +10,7 @@ import type { Publisher } from "./publisher";
 export const SYNC_PAGE = 500;
 
 export interface FrameContext {
-  messages: Pick<MessageService, "send" | "history" | "markDelivered">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
   rooms: Pick<RoomService, "markRead">;
   publisher: Publisher;
   typing: TypingThrottle;
@@ -63,10 +63,12 @@ async function read(client: Client, frame: ReadFrame, ctx: FrameContext) {
 /**
  * Replays, per room and in seq order, every message after the seq the client last saw,
  * from the database. Live `message.new` frames may arrive in between: clients keep
- * messages by (roomId, seq), so a duplicate is harmless. Rooms the user is not a member
+ * messages by (roomId, seq), so a duplicate is harmless. With `since`, then the changes
+ * to the messages up to that seq (see replayChanges). Rooms the user is not a member
  * of are left out of `sync.done` and named in one NOT_FOUND error frame.
  */
 async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
+  const since = frame.since === undefined ? undefined : sinceTime(frame.since);
   const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
   const unknown: string[] = [];
   const marks: Promise<void>[] = [];
@@ -98,7 +100,17 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
       if (message.status !== undefined && message.senderId !== client.conn.userId) delivered = message.seq;
     }
     if (delivered > 0) marks.push(markDelivered(client, roomId, delivered, ctx));
-    done.rooms[roomId] = { lastSeq, hasMore: page.hasMore };
+    const room: SyncDoneFrame["rooms"][string] = { lastSeq, hasMore: page.hasMore };
+    if (since) {
+      const changes = await replayChanges(client, roomId, since, after, ctx);
+      if (changes === "closed") return;
+      if (changes === "gone") {
+        unknown.push(roomId);
+        continue;
+      }
+      Object.assign(room, changes);
+    }
+    done.rooms[roomId] = room;
   }
   // Once sync.done is out, the replayed messages read `delivered` (the writer batches the rooms' marks).
   await Promise.all(marks);
@@ -108,6 +120,50 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
       error: { code: "NOT_FOUND", message: `Not a member of ${unknown.length === 1 ? "this room" : "these rooms"}; not synced.`, details: { roomIds: unknown } },
     } satisfies ErrorFrame);
   client.send(done);
+}
+
+/**
+ * The messages up to seq `through` that changed at or after `since`, in seq order, each as the
+ * live path tells it: `message.deleted` for a deleted one, else `message.updated` with the whole
+ * message as everyone sees it. So the client ends with what a socket that never closed heard.
+ */
+async function replayChanges(
+  client: Client,
+  roomId: string,
+  since: Date,
+  through: number,
+  ctx: FrameContext,
+): Promise<{ changesHaveMore: boolean; changesLastSeq?: number } | "gone" | "closed"> {
+  let page: Awaited<ReturnType<FrameContext["messages"]["changedSince"]>>;
+  try {
+    page = await ctx.messages.changedSince(client.conn.userId, roomId, { since, through, limit: SYNC_PAGE });
+  } catch (error) {
+    if (!(error instanceof AppError && error.status === 404)) throw error;
+    return "gone";
+  }
+  for (const message of page.messages) {
+    const frame = message.deletedAt
+      ? { type: "message.deleted", roomId, id: message.id, seq: message.seq }
+      : { type: "message.updated", message };
+    if (!(await client.sendPaced(JSON.stringify(frame)))) return "closed";
+  }
+  if (!page.hasMore) return { changesHaveMore: false };
+  return { changesHaveMore: true, changesLastSeq: page.messages.at(-1)!.seq };
+}
+
+/** Years 1–9999: every stored time is within them, and both databases compare with them. */
+const MIN_SINCE = Date.parse("0001-01-01T00:00:00.000Z");
+const MAX_SINCE = Date.parse("9999-12-31T23:59:59.999Z");
+
+/** `since` as a time; the schema checked its form, but not every such string is a time both databases take. */
+function sinceTime(text: string): Date {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms) || ms < MIN_SINCE || ms > MAX_SINCE)
+    throw new ValidationFailed("Invalid sync frame: since must be a time of the years 1–9999", {
+      frame: "sync",
+      fields: [{ field: "since", message: "must be an ISO-8601 time of the years 1–9999" }],
+    });
+  return new Date(ms);
 }
 
 /** A failed mark costs only the tick: the replay itself went through, so it is logged, not reported. */

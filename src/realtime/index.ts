@@ -35,7 +35,7 @@ export interface RealtimeServices {
   auth: Pick<AuthService, "me" | "liveSession">;
   users: Pick<UserService, "touchLastSeen">;
   rooms: Pick<RoomService, "markRead" | "syncStateOf">;
-  messages: Pick<MessageService, "send" | "history" | "markDelivered">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
 }
 
 /** How long shutdown waits for frames being handled (a send being committed) before closing anyway. */
@@ -198,7 +198,9 @@ export class Realtime {
       if (!live) return this.kick(conn, CloseCode.sessionRevoked, "session revoked");
       // No await from here to the ready frame: no event can slip in before it.
       this.hub.activate(conn, rooms.map((r) => r.id));
-      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => conn.rooms.has(r.id)) };
+      // From `at` on, every event reaches this socket: the next connection syncs changes since then.
+      const at = new Date(this.now()).toISOString();
+      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => conn.rooms.has(r.id)), at };
       conn.flush();
       conn.socket.send(JSON.stringify(ready));
     } catch (error) {

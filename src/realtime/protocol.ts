@@ -34,6 +34,15 @@ export type ReadFrame = typeof ReadFrame.static;
 export const SyncFrame = t.Object({
   type: t.Literal("sync"),
   rooms: t.Record(Id, Seq, { description: "room id → the last seq the client has seen in it" }),
+  since: t.Optional(
+    t.String({
+      format: "date-time",
+      maxLength: 64,
+      description:
+        "The `at` of the `ready` of the client's previous connection: messages it holds (seq up to its last seq) that were " +
+        "edited, deleted or had a reaction added or removed at or after this time are replayed too",
+    }),
+  ),
 });
 export type SyncFrame = typeof SyncFrame.static;
 
@@ -135,6 +144,10 @@ export const ReadyFrame = t.Object({
   type: t.Literal("ready"),
   user: OwnUser,
   rooms: t.Array(t.Object({ id: t.String(), lastSeq: t.Integer() })),
+  at: t.String({
+    format: "date-time",
+    description: "When the socket was subscribed: every event after it reaches this socket. After a reconnect, send it as sync's `since`",
+  }),
 });
 export type ReadyFrame = typeof ReadyFrame.static;
 
@@ -148,6 +161,20 @@ export const MessageNewFrame = t.Object({
   type: t.Literal("message.new"),
   message: Message,
 });
+
+export const MessageUpdatedFrame = t.Object(
+  { type: t.Literal("message.updated"), message: Message },
+  {
+    description:
+      "Live: a message was edited. Replayed by a sync with `since`: a message the client holds was edited or had a reaction " +
+      "added or removed while it was away. The whole message as everyone sees it (`me` is always false)",
+  },
+);
+
+export const MessageDeletedFrame = t.Object(
+  { type: t.Literal("message.deleted"), roomId: t.String(), id: t.String(), seq: t.Integer() },
+  { description: "A message was deleted (live, or replayed by a sync with `since`): it keeps id and seq; content, metadata and reactions go" },
+);
 
 export const TypingEvent = t.Object({ type: t.Literal("typing"), roomId: t.String(), userId: t.String() });
 
@@ -166,6 +193,14 @@ export const SyncDoneFrame = t.Object({
     t.Object({
       lastSeq: t.Integer({ description: "the newest seq the client now has in this room" }),
       hasMore: t.Boolean({ description: "more than 500 were missed: page the rest over REST from lastSeq" }),
+      changesHaveMore: t.Optional(
+        t.Boolean({
+          description:
+            "With `since` only: more than 500 messages the client holds changed. The replay covers those up to changesLastSeq; " +
+            "re-read the later ones over REST (GET /api/rooms/:id/messages?after=<changesLastSeq>&before=<the seq you synced from + 1>)",
+        }),
+      ),
+      changesLastSeq: t.Optional(t.Integer({ description: "With changesHaveMore: the seq of the last change replayed" })),
     }),
   ),
 });
