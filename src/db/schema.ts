@@ -16,15 +16,7 @@ export let teamMembers = sqlite.teamMembers;
 export let invitations = sqlite.invitations;
 export let rooms = sqlite.rooms;
 export let roomMembers = sqlite.roomMembers;
-/**
- * Message rows as services build and pass them (`$inferSelect`, the writer's MessageRow) leave
- * out `changedAt`: a new message is written without it, and only the replay of changes to a
- * resuming socket reads it, by name (MessageService.changedSince).
- */
-type Messages = Omit<typeof sqlite.messages, "$inferSelect"> & {
-  readonly $inferSelect: Omit<typeof sqlite.messages.$inferSelect, "changedAt">;
-};
-export let messages: Messages = sqlite.messages;
+export let messages = sqlite.messages;
 export let messageEdits = sqlite.messageEdits;
 export let reactions = sqlite.reactions;
 

@@ -30,6 +30,7 @@ interface RawRow {
   created_at: number;
   edited_at: number | null;
   deleted_at: number | null;
+  changed_at: number | null;
   username: string | null;
   display_name: string | null;
   avatar_url: string | null;
@@ -37,7 +38,7 @@ interface RawRow {
 
 const SELECT =
   "SELECT m.id, m.room_id, m.seq, m.sender_id, m.content, m.metadata, m.reply_to_id, m.reply_count, m.client_id, " +
-  "m.created_at, m.edited_at, m.deleted_at, u.username, u.display_name, u.avatar_url " +
+  "m.created_at, m.edited_at, m.deleted_at, m.changed_at, u.username, u.display_name, u.avatar_url " +
   "FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE m.room_id = ?1 ";
 
 /**
@@ -93,6 +94,7 @@ function toRow(r: RawRow, roomKind: string): Row {
       createdAt: new Date(r.created_at),
       editedAt: r.edited_at === null ? null : new Date(r.edited_at),
       deletedAt: r.deleted_at === null ? null : new Date(r.deleted_at),
+      changedAt: r.changed_at === null ? null : new Date(r.changed_at),
     },
     sender:
       r.username === null ? null : { id: r.sender_id, username: r.username, displayName: r.display_name!, avatarUrl: r.avatar_url },

@@ -490,6 +490,7 @@ export function newRow(m: NewMessage, seq: number, at: Date): MessageRow {
     createdAt: at,
     editedAt: null,
     deletedAt: null,
+    changedAt: null,
   };
 }
 
