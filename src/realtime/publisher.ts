@@ -55,6 +55,10 @@ export class Publisher implements Events {
 
 /** What local delivery needs of Bun's server: publishing to a topic. */
 export interface TopicServer {
+  /**
+   * The bytes sent; 0 when the frame was dropped for any subscriber (or there were none), -1
+   * when any subscriber was backed up (Bun's contract).
+   */
   publish(topic: string, data: string): number;
 }
 
@@ -90,14 +94,14 @@ export class LocalDelivery {
         if (m.ephemeral) {
           this.sendEphemeral(this.hub.socketsIn(m.roomId), m.frame, m.ephemeral.skipUserId);
         } else {
-          this.server?.publish(roomTopic(m.roomId), m.frame);
-          this.afterPublish(this.hub.socketsIn(m.roomId), m.roomId, m.delivered);
+          const sent = this.server?.publish(roomTopic(m.roomId), m.frame) ?? 0;
+          // A positive count means no subscriber was backed up: only a delivery mark needs the sockets then.
+          if (sent <= 0 || m.delivered) this.afterPublish(this.hub.socketsIn(m.roomId), m.roomId, m.delivered);
         }
         if (m.closesRoom) this.hub.dropRoom(m.roomId);
         return;
       case "user":
-        this.server?.publish(userTopic(m.userId), m.frame);
-        this.afterPublish(this.hub.socketsOf(m.userId));
+        if ((this.server?.publish(userTopic(m.userId), m.frame) ?? 0) <= 0) this.afterPublish(this.hub.socketsOf(m.userId));
         return;
       case "users":
         for (const userId of m.userIds) this.sendEphemeral(this.hub.socketsOf(userId), m.frame);

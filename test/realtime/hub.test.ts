@@ -120,7 +120,19 @@ describe("Publisher and local delivery", () => {
       onOverflow: (conn) => overflowed.push(conn.userId),
       onDelivered: (u, r, s) => delivered.push([u, r, s]),
     });
-    delivery.attach({ publish: (topic, data) => (published.push([topic, data]), data.length) });
+    // As Bun answers: 0 when a subscriber past the limit dropped the frame, -1 when one is backed up, else the bytes.
+    const subscribers = (topic: string) => {
+      const [kind, id] = topic.split(":") as [string, string];
+      return [...(kind === "room" ? hub.socketsIn(id) : hub.socketsOf(id))].map((c) => c.socket.buffered);
+    };
+    delivery.attach({
+      publish: (topic, data) => {
+        published.push([topic, data]);
+        const buffered = subscribers(topic);
+        if (buffered.length === 0 || buffered.some((b) => b > 1000)) return 0;
+        return buffered.some((b) => b > 0) ? -1 : data.length;
+      },
+    });
     const seen: BrokerMessage[] = [];
     broker.subscribe((m) => seen.push(m));
     broker.subscribe(delivery.deliver);
