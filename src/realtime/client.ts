@@ -97,6 +97,11 @@ export class Client {
     if (!this.conn.closed) this.conn.post(JSON.stringify(frame));
   }
 
+  /** The same, for a frame already encoded. */
+  sendText(text: string): void {
+    if (!this.conn.closed) this.conn.post(text);
+  }
+
   /** Sends a frame of a long reply, waiting for the socket to drain first when it is backed up. */
   async sendPaced(text: string): Promise<boolean> {
     while (!this.conn.closed && this.conn.socket.getBufferedAmount() > this.highWater)

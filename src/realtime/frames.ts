@@ -4,7 +4,7 @@ import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
 import type { Client } from "./client";
 import type { ClientFrame, ErrorFrame, MessageSendFrame, ReadFrame, SyncDoneFrame, SyncFrame, TypingFrame } from "./protocol";
-import type { Publisher } from "./publisher";
+import { messageJson, type Publisher } from "./publisher";
 
 /** The most messages one `sync` replays per room; beyond it the client pages over REST. */
 export const SYNC_PAGE = 500;
@@ -46,7 +46,8 @@ export async function handleFrame(client: Client, frame: ClientFrame, ctx: Frame
 async function send(client: Client, frame: MessageSendFrame, ctx: FrameContext) {
   const { roomId, content, metadata, replyToId, clientId } = frame;
   const { message } = await ctx.messages.send(client.conn.userId, roomId, { content, metadata, replyToId, clientId });
-  client.send({ type: "ack", clientId, message });
+  // The message as its message.new carried it: encoded once for the room and the ack alike.
+  client.sendText(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);
 }
 
 function typing(client: Client, frame: TypingFrame, ctx: FrameContext) {

@@ -11,7 +11,7 @@ export class Publisher implements Events {
   constructor(private readonly broker: Broker) {}
 
   toRoom(roomId: string, event: ServerEvent): void {
-    const message: Extract<BrokerMessage, { kind: "room" }> = { kind: "room", roomId, frame: JSON.stringify(event) };
+    const message: Extract<BrokerMessage, { kind: "room" }> = { kind: "room", roomId, frame: encodeEvent(event) };
     if (event.type === "message.new") {
       // Only messages with a status (direct rooms) track delivery: elsewhere nobody reads the
       // position, and marking it cost a write per member and message (99 a message in a room of 100).
@@ -51,6 +51,23 @@ export class Publisher implements Events {
     if (userIds.length === 0) return;
     this.broker.publish({ kind: "users", userIds, frame: JSON.stringify(event) });
   }
+}
+
+/** The JSON of each message published in a `message.new`, so that the sender's ack reuses it. */
+const encodedMessages = new WeakMap<object, string>();
+
+/** An event as JSON; a `message.new`'s message is encoded on its own and kept for messageJson. */
+function encodeEvent(event: ServerEvent): string {
+  const m = event.type === "message.new" ? event.message : undefined;
+  if (typeof m !== "object" || m === null || Object.keys(event).length !== 2) return JSON.stringify(event);
+  const json = JSON.stringify(m);
+  encodedMessages.set(m, json);
+  return `{"type":"message.new","message":${json}}`;
+}
+
+/** A message's JSON: the text its `message.new` was published with, when it was. */
+export function messageJson(message: object): string {
+  return encodedMessages.get(message) ?? JSON.stringify(message);
 }
 
 /** What local delivery needs of Bun's server: publishing to a topic. */

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { InMemoryBroker, type BrokerMessage } from "../../src/realtime/broker";
 import { Connection, Hub, type Socket } from "../../src/realtime/hub";
 import { parseFrame } from "../../src/realtime/protocol";
-import { LocalDelivery, Publisher } from "../../src/realtime/publisher";
+import { LocalDelivery, messageJson, Publisher } from "../../src/realtime/publisher";
 
 /** A socket that records what the hub and delivery do to it. */
 class FakeSocket implements Socket {
@@ -145,6 +145,18 @@ describe("Publisher and local delivery", () => {
     publisher.toRoom("r", event);
     expect(published).toEqual([["room:r", JSON.stringify(event)]]);
     expect(seen).toHaveLength(1);
+  });
+
+  test("a message.new is encoded once: the ack reuses the text the room got", () => {
+    const { publisher, published } = wired();
+    let encodings = 0;
+    const message = { id: "m", seq: 1, senderId: "a", toJSON: () => (encodings++, { id: "m", seq: 1, content: "hi \u2028 \"q\"" }) };
+    publisher.toRoom("r", { type: "message.new", message });
+    expect(published[0]![1]).toBe(JSON.stringify({ type: "message.new", message }));
+    encodings = 0;
+    expect(messageJson(message)).toBe(JSON.stringify(message));
+    expect(encodings).toBe(1); // the JSON.stringify in the expectation, not messageJson
+    expect(messageJson({ other: true })).toBe('{"other":true}');
   });
 
   test("message.new with a status marks delivery for each other member once, however many sockets", () => {
