@@ -92,6 +92,35 @@ describe("the OpenAPI document", () => {
     }
   });
 
+  test("a 429 declares its Retry-After header", () => {
+    const limited = operations().filter(({ op }) => op.responses?.["429"]);
+    expect(limited.map((o) => o.key)).toContain("POST /api/auth/login");
+    for (const { key, op } of limited)
+      expect((op.responses!["429"] as { headers?: Record<string, { schema?: object }> }).headers?.["Retry-After"]?.schema, key).toEqual({
+        type: "integer",
+        minimum: 1,
+      });
+  });
+
+  test("request bodies do not refuse unknown fields: the server ignores them", async () => {
+    // Once a route has answered, Elysia has compiled it (and marked its body schema as closed).
+    const fresh = setup();
+    try {
+      const u = await fresh.user();
+      expect((await fresh.call("PATCH", "/api/users/me", { token: u.token, body: { statusText: "hi", unknown: 1 } })).status).toBe(200);
+      const compiled = (await fresh.call("GET", "/swagger/json")).body as typeof doc;
+      const refusing = (schema: unknown): boolean =>
+        typeof schema === "object" &&
+        schema !== null &&
+        ((schema as { additionalProperties?: unknown }).additionalProperties === false || Object.values(schema).some(refusing));
+      for (const [path, ops] of Object.entries(compiled.paths))
+        for (const [method, op] of Object.entries(ops))
+          expect(refusing(op.requestBody?.content["application/json"]?.schema), `${method} ${path} body`).toBe(false);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   test("request schemas: body, path and query parameters", () => {
     const byKey = new Map(operations().map((o) => [o.key, o.op]));
     for (const route of appRoutes()) {

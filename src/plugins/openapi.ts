@@ -14,23 +14,39 @@ const SPEC = "/swagger/json";
 
 type Operation = {
   requestBody?: { content?: Record<string, unknown> };
-  responses?: Record<string, { description?: string; content?: object }>;
+  responses?: Record<string, { description?: string; content?: object; headers?: object }>;
 };
+
+const RETRY_AFTER = {
+  "Retry-After": { description: "Seconds until a request may succeed", schema: { type: "integer", minimum: 1 } },
+};
+
+/**
+ * A request body schema without `additionalProperties: false`, copied (the schema objects are
+ * the live ones). Elysia sets it on body schemas as it compiles a route, to drop unknown fields
+ * before validating: the server ignores them, it does not refuse them.
+ */
+const ignoringUnknownFields = (media: unknown): unknown =>
+  JSON.parse(JSON.stringify(media, (key, value) => (key === "additionalProperties" && value === false ? undefined : value)));
 
 /**
  * Mends what the generator gets wrong, in place (the document is cached, so this is idempotent):
  * a body-less response (`t.Void()`, e.g. a 204) comes out as `content: { type: "void" }`, which
- * is not valid OpenAPI: such a response has no `content` at all. And request bodies are offered
- * as forms and multipart too, which the server refuses (plugins/body.ts): JSON only.
+ * is not valid OpenAPI: such a response has no `content` at all. Request bodies are offered as
+ * forms and multipart too, which the server refuses (plugins/body.ts): JSON only, and without
+ * refusing unknown fields, which the server ignores. And the generator has no way to declare
+ * response headers: a 429 gets its Retry-After here.
  */
 function repair(document: unknown) {
   const paths = (document as { paths?: Record<string, Record<string, Operation>> })?.paths;
   for (const operations of Object.values(paths ?? {}))
     for (const operation of Object.values(operations)) {
-      const body = operation?.requestBody?.content;
-      if (body?.["application/json"]) operation.requestBody!.content = { "application/json": body["application/json"] };
+      const json = operation?.requestBody?.content?.["application/json"];
+      if (json) operation.requestBody!.content = { "application/json": ignoringUnknownFields(json) };
       for (const response of Object.values(operation?.responses ?? {}))
         if (response?.content && "type" in response.content) delete response.content;
+      const limited = operation?.responses?.["429"];
+      if (limited) limited.headers = RETRY_AFTER;
     }
 }
 

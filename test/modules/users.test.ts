@@ -209,6 +209,16 @@ describe("PATCH /api/users/me", () => {
     expect((await patchMe(bob.token, { email: "bob@example.com" })).status).toBe(200);
   });
 
+  test("unknown fields are ignored, as the document says", async () => {
+    ctx = setup();
+    const u = await ctx.user();
+    const res = await patchMe(u.token, { statusText: "here", passwordHash: "x", username: "renamed", isAdmin: true });
+    expect(res.status).toBe(200);
+    expect(res.body.statusText).toBe("here");
+    expect(res.body.username).toBe(u.username);
+    expect(res.body).not.toHaveProperty("isAdmin");
+  });
+
   test("invalid values get 422 naming the field", async () => {
     ctx = setup();
     const me = await register("alice");

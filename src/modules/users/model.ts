@@ -49,15 +49,13 @@ export const DisplayName = t.String({
 export const AvatarUrl = t.String({ format: "uri", maxLength: 2048, pattern: "^https?://" });
 export const StatusText = Text({ maxLength: 140 });
 
-export const UpdateProfile = t.Object(
-  {
-    displayName: t.Optional(DisplayName),
-    avatarUrl: t.Optional(t.Nullable(AvatarUrl)),
-    statusText: t.Optional(t.Nullable(StatusText)),
-    email: t.Optional(t.Nullable(Email)),
-  },
-  { additionalProperties: false },
-);
+// Unknown fields are ignored (Elysia drops them before validating), as in every other body.
+export const UpdateProfile = t.Object({
+  displayName: t.Optional(DisplayName),
+  avatarUrl: t.Optional(t.Nullable(AvatarUrl)),
+  statusText: t.Optional(t.Nullable(StatusText)),
+  email: t.Optional(t.Nullable(Email)),
+});
 export type UpdateProfile = typeof UpdateProfile.static;
 
 export const Limit = t.Integer({ minimum: 1, maximum: 200, default: 50 });
