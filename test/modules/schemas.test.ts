@@ -115,6 +115,10 @@ describe("text containing U+0000", () => {
       ["POST", `/api/rooms/${roomId}/messages`, { content: "ok", clientId: NUL }, "clientId"],
       ["POST", `/api/rooms/${roomId}/messages`, { content: "ok", replyToId: NUL }, "replyToId"],
       ["PATCH", `/api/messages/${messageId}`, { content: NUL }, "content"],
+      ["POST", "/api/auth/login", { username: NUL, password: "secret-password" }, "username"],
+      ["POST", "/api/auth/login", { username: "someone", password: `secret${NUL}` }, "password"],
+      ["POST", "/api/auth/register", { username: "newcomer", password: `password${NUL}` }, "password"],
+      ["POST", "/api/auth/refresh", { refreshToken: NUL }, "refreshToken"],
     ];
     for (const [method, path, body, field] of cases) expectField(await call(method, path, body), "body", field, `${method} ${path} ${field}`);
     // Nothing was stored on the way.

@@ -1,7 +1,8 @@
 import { t } from "elysia";
+import { Text } from "../schemas";
 import { DisplayName, Email, OwnUser, Username } from "../users/model";
 
-export const Password = t.String({ minLength: 8, maxLength: 128 });
+export const Password = Text({ minLength: 8, maxLength: 128 });
 
 export const RegisterBody = t.Object({
   username: Username,
@@ -12,12 +13,12 @@ export const RegisterBody = t.Object({
 export type RegisterBody = typeof RegisterBody.static;
 
 export const LoginBody = t.Object({
-  username: t.String({ minLength: 1, maxLength: 254, description: "username or email" }),
-  password: t.String({ minLength: 1, maxLength: 128 }),
+  username: Text({ minLength: 1, maxLength: 254, description: "username or email" }),
+  password: Text({ minLength: 1, maxLength: 128 }),
 });
 export type LoginBody = typeof LoginBody.static;
 
-export const RefreshBody = t.Object({ refreshToken: t.String({ minLength: 1, maxLength: 512 }) });
+export const RefreshBody = t.Object({ refreshToken: Text({ minLength: 1, maxLength: 512 }) });
 
 export const Tokens = t.Object({
   accessToken: t.String(),
