@@ -15,8 +15,7 @@ const isJson = (type: string) => {
 };
 
 /** Whether a request carries a body; the headers answer for requests off the network. */
-function hasBody(request: Request): boolean {
-  const length = request.headers.get("content-length");
+function hasBody(request: Request, length: string | null): boolean {
   if (length !== null) return length.trim() !== "0";
   return request.headers.has("transfer-encoding") || request.body !== null;
 }
@@ -34,6 +33,6 @@ export function requestBodies(maxBytes: number) {
       throw new PayloadTooLarge(`The request body is too large: at most ${maxBytes} bytes.`);
     const type = request.headers.get("content-type");
     if (type !== null && isJson(type)) return;
-    if (hasBody(request)) throw new BadRequest("Send the request body as JSON, with Content-Type: application/json.");
+    if (hasBody(request, length)) throw new BadRequest("Send the request body as JSON, with Content-Type: application/json.");
   });
 }

@@ -2,6 +2,7 @@ import { AppError, ValidationFailed } from "../errors";
 import type { Logger } from "../logger";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
+import { isStorableTime } from "../modules/users/service";
 import type { Client } from "./client";
 import type { ClientFrame, ErrorFrame, MessageSendFrame, ReadFrame, SyncDoneFrame, SyncFrame, TypingFrame } from "./protocol";
 import { messageJson, type Publisher } from "./publisher";
@@ -11,7 +12,7 @@ export const SYNC_PAGE = 500;
 
 export interface FrameContext {
   messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
-  rooms: Pick<RoomService, "markRead">;
+  rooms: Pick<RoomService, "markRead" | "syncStateOf">;
   publisher: Publisher;
   typing: TypingThrottle;
   logger: Logger;
@@ -73,6 +74,7 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
   const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
   const unknown: string[] = [];
   const marks: Promise<void>[] = [];
+  let lastSeqs: Map<string, number> | undefined;
   for (const [roomId, after] of Object.entries(frame.rooms)) {
     if (!client.conn.rooms.has(roomId)) {
       unknown.push(roomId);
@@ -82,10 +84,13 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
     let lastSeq = after;
     try {
       page = await ctx.messages.history(client.conn.userId, roomId, { after, limit: SYNC_PAGE });
-      // Nothing after the claimed seq: it may be beyond the room's newest message, which bounds it.
+      // Nothing after the claimed seq: it may be beyond the room's last seq, which bounds it. The
+      // last seqs of all the user's rooms are read once per sync, the first time one is needed
+      // (most rooms of a reconnecting client are up to date); a message committed since only
+      // makes the bound lower than it could be, never higher than the client holds.
       if (page.messages.length === 0 && after > 0) {
-        const newest = await ctx.messages.history(client.conn.userId, roomId, { limit: 1 });
-        lastSeq = Math.min(after, newest.messages[0]?.seq ?? 0);
+        lastSeqs ??= new Map((await ctx.rooms.syncStateOf(client.conn.userId)).map((r) => [r.id, r.lastSeq]));
+        lastSeq = Math.min(after, lastSeqs.get(roomId) ?? 0);
       }
     } catch (error) {
       // Deleted or left since the socket was subscribed: reported like any room that is not the user's.
@@ -152,14 +157,10 @@ async function replayChanges(
   return { changesHaveMore: true, changesLastSeq: page.messages.at(-1)!.seq };
 }
 
-/** Years 1–9999: every stored time is within them, and both databases compare with them. */
-const MIN_SINCE = Date.parse("0001-01-01T00:00:00.000Z");
-const MAX_SINCE = Date.parse("9999-12-31T23:59:59.999Z");
-
 /** `since` as a time; the schema checked its form, but not every such string is a time both databases take. */
 function sinceTime(text: string): Date {
   const ms = Date.parse(text);
-  if (Number.isNaN(ms) || ms < MIN_SINCE || ms > MAX_SINCE)
+  if (!isStorableTime(ms))
     throw new ValidationFailed("Invalid sync frame: since must be a time of the years 1–9999", {
       frame: "sync",
       fields: [{ field: "since", message: "must be an ISO-8601 time of the years 1–9999" }],

@@ -34,19 +34,23 @@ export function toUserRef(row: Pick<UserRow, "id" | "username" | "displayName" |
 export function encodeCursor(parts: (string | number)[]): string {
   return Buffer.from(JSON.stringify(parts)).toString("base64url");
 }
-/** Times of the years 1–9999: every row's, and within what both databases can compare with. */
+/** The years 1–9999 in ms: every stored time is within them, and both databases compare with them. */
 const MIN_TIME = Date.parse("0001-01-01T00:00:00.000Z");
 const MAX_TIME = Date.parse("9999-12-31T23:59:59.999Z");
 
+/** Whether a time a client sent (ms since the epoch, in a cursor or a sync frame) is one the databases can compare with. */
+export const isStorableTime = (ms: unknown): ms is number =>
+  Number.isSafeInteger(ms) && (ms as number) >= MIN_TIME && (ms as number) <= MAX_TIME;
+
 /**
  * What each part of a cursor must be: a string (without U+0000, which PostgreSQL can't
- * compare), an integer (a rowid), or a time in ms (see MIN_TIME). A client may send
+ * compare), an integer (a rowid), or a time in ms (see isStorableTime). A client may send
  * anything, so anything else is 400 BAD_REQUEST rather than a query that fails.
  */
 const CURSOR_PART = {
   string: (p: unknown) => typeof p === "string" && !p.includes("\u0000"),
   number: (p: unknown) => Number.isSafeInteger(p),
-  time: (p: unknown) => Number.isSafeInteger(p) && (p as number) >= MIN_TIME && (p as number) <= MAX_TIME,
+  time: isStorableTime,
 };
 export type CursorPart = keyof typeof CURSOR_PART;
 
