@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { eq } from "drizzle-orm";
 import type { Database } from "../../src/db";
+import { openSqlite } from "../../src/db/sqlite";
 import { messages } from "../../src/db/schema";
 import { AppError } from "../../src/errors";
 import {
@@ -219,6 +223,22 @@ for (const [name, makeStore] of stores) {
       expect((await member(ctx, room, bob.id))!.lastReadSeq).toBe(2);
     });
 
+    test("a sender who left, or was renamed, since their last send is seen as they are now", async () => {
+      const writer = new GroupCommitWriter(ctx.services.database, makeStore());
+      const carol = await ctx.user();
+      const other = await makeRoom(ctx, alice, { members: [carol] });
+      expect((await writer.write(draft(bob.id, "before"))).created).toBe(true);
+      expect((await writer.write(draft(carol.id, "before", { roomId: other }))).created).toBe(true);
+      expect((await ctx.call("POST", `/api/rooms/${room}/leave`, { token: bob.token })).status).toBe(204);
+      await expect(writer.write(draft(bob.id, "after leaving"))).rejects.toMatchObject({ code: "NOT_FOUND" });
+      expect((await ctx.call("PATCH", "/api/users/me", { token: carol.token, body: { displayName: "Carol Renamed" } })).status).toBe(200);
+      const renamed = await writer.write(draft(carol.id, "after renaming", { roomId: other }));
+      expect(renamed.created && renamed.sender.displayName).toBe("Carol Renamed");
+      expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
+      await expect(writer.write(draft(carol.id, "room gone", { roomId: other }))).rejects.toMatchObject({ code: "NOT_FOUND" });
+      expect(await lastSeq(ctx, room)).toBe(1);
+    });
+
     test("delivery marks coalesce per member, only move forward, and never past the last seq", async () => {
       const delivered: Delivered[] = [];
       const writer = new GroupCommitWriter(ctx.services.database, makeStore(), { onDelivered: (d) => delivered.push(d) });
@@ -240,3 +260,62 @@ for (const [name, makeStore] of stores) {
     });
   });
 }
+
+describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SqliteBatchStore's memberships", () => {
+  /** The store, counting its membership queries. */
+  function countingStore() {
+    const store = new SqliteBatchStore(ctx.services.database.sqlite!);
+    const counter = { lookups: 0 };
+    const statement = (store as unknown as { isMember: { get: (...args: string[]) => unknown } }).isMember;
+    const get = statement.get.bind(statement);
+    statement.get = (...args: string[]) => {
+      counter.lookups++;
+      return get(...args);
+    };
+    return { store, counter };
+  }
+
+  test("are read once per sender and room, not per send, until any membership changes", async () => {
+    const { store, counter } = countingStore();
+    const writer = new GroupCommitWriter(ctx.services.database, store);
+    for (let i = 0; i < 5; i++) await writer.write(draft(alice.id, `a${i}`));
+    await Promise.all([writer.write(draft(bob.id, "b1")), writer.write(draft(bob.id, "b2"))]);
+    expect(counter.lookups).toBe(2);
+    // A membership change anywhere moves the epoch: every membership is read again.
+    const carol = await ctx.user();
+    expect((await ctx.call("POST", `/api/rooms/${room}/members`, { token: alice.token, body: { userId: carol.id } })).status).toBeLessThan(300);
+    await writer.write(draft(alice.id, "after a join"));
+    await writer.write(draft(alice.id, "and again"));
+    expect(counter.lookups).toBe(3);
+  });
+
+  test("a change made by another connection to the same file is seen too", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "bunchat-epoch-")), "chat.db");
+    const mine = openSqlite(file);
+    const theirs = openSqlite(file);
+    try {
+      const now = Date.now();
+      mine.sqlite.run(
+        "INSERT INTO users (id, username, username_lower, password_hash, display_name, display_name_lower, created_at) VALUES ('u', 'u', 'u', 'x', 'U', 'u', ?)",
+        [now],
+      );
+      mine.sqlite.run(
+        "INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES ('r', 'group', 'r', 'public', 'u', ?, ?)",
+        [now, now],
+      );
+      mine.sqlite.run("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ('r', 'u', 'owner', ?)", [now]);
+      const writer = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
+      const send = (content: string) => writer.write({ ...draft("u", content), roomId: "r" });
+      expect((await send("one")).created).toBe(true);
+      theirs.sqlite.run("UPDATE users SET display_name = 'U2' WHERE id = 'u'");
+      const renamed = await send("two");
+      expect(renamed.created && renamed.sender.displayName).toBe("U2");
+      theirs.sqlite.run("DELETE FROM room_members WHERE room_id = 'r' AND user_id = 'u'");
+      await expect(send("three")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    } finally {
+      await theirs.close();
+      await mine.close();
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
+  });
+});

@@ -260,6 +260,9 @@ export class GroupCommitWriter {
   }
 }
 
+/** Most memberships SqliteBatchStore keeps in memory (about 200 bytes each); past it, it starts over. */
+const KNOWN_MEMBERS = 50_000;
+
 /** Rows per multi-row INSERT: 9 parameters each stays far below SQLite's limit on parameters. */
 const INSERT_CHUNK = 100;
 type InsertParam = string | number | null;
@@ -277,6 +280,14 @@ export class SqliteBatchStore implements BatchStore {
   private readonly countReply: Statement<unknown, [string]>;
   private readonly readOwn: Statement<unknown, [number, string, string]>;
   private readonly deliverOne: Statement<{ kind: string }, [number, string, string]>;
+  private readonly readEpoch: Statement<{ n: number }, []>;
+  /**
+   * Memberships of recent senders, by room and user, valid while membership_epoch keeps the
+   * value they were read under (a trigger moves it on any change of a membership, a room or
+   * a public name, from any connection): a send is then no query of membership at all.
+   */
+  private readonly known = new Map<string, Membership>();
+  private knownAt = -1;
 
   constructor(private readonly sqlite: SQLite) {
     this.byClientId = sqlite.prepare("SELECT id FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?");
@@ -298,15 +309,16 @@ export class SqliteBatchStore implements BatchStore {
       "UPDATE room_members SET last_delivered_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND last_delivered_seq < ?1 " +
         "AND ?1 <= (SELECT last_seq FROM rooms WHERE id = ?2) RETURNING (SELECT kind FROM rooms WHERE id = ?2) AS kind",
     );
+    this.readEpoch = sqlite.prepare("SELECT n FROM membership_epoch WHERE id = 1");
   }
 
   /**
    * Checks every message, numbers the accepted ones with one UPDATE per room, inserts them with
    * one INSERT per INSERT_CHUNK rows and moves each sender's read position once per room. What
-   * is the same for many messages of a batch is done once: a sender's membership is looked up
-   * once per room, a room's seqs are reserved together (a burst into one room is one UPDATE, not
-   * one per message), and row by row the full-text index (its insert trigger) wrote each row's
-   * terms out on their own, where one statement writes them together.
+   * is the same for many messages is done once: a sender's membership is read once and kept
+   * until a membership changes (see `known`), a room's seqs are reserved together (a burst into
+   * one room is one UPDATE, not one per message), and row by row the full-text index (its insert
+   * trigger) wrote each row's terms out on their own, where one statement writes them together.
    */
   async insert(batch: NewMessage[], at: Date): Promise<Applied[]> {
     const now = at.getTime();
@@ -314,16 +326,19 @@ export class SqliteBatchStore implements BatchStore {
     const accepted: { m: NewMessage; index: number; member: Membership }[] = [];
     // A retry can arrive in the same batch as its first send, which is not inserted yet.
     const inBatch = new Map<string, string>();
-    const members = new Map<string, Membership | null>();
+    // Read inside the writer's transaction, which holds the write lock: nothing changes it until the commit.
+    const epoch = this.readEpoch.get()?.n ?? -1;
+    if (epoch !== this.knownAt || epoch === -1) {
+      this.known.clear();
+      this.knownAt = epoch;
+    }
     batch.forEach((m, index) => {
       const key = m.clientId === null ? null : `${m.roomId}\n${m.senderId}\n${m.clientId}`;
       if (key !== null) {
         const existing = inBatch.get(key) ?? this.byClientId.get(m.roomId, m.senderId, m.clientId!)?.id;
         if (existing) return (results[index] = { created: false, id: existing });
       }
-      const memberKey = `${m.roomId}\n${m.senderId}`;
-      let member = members.get(memberKey);
-      if (member === undefined) members.set(memberKey, (member = this.membership(m.roomId, m.senderId)));
+      const member = this.membership(m.roomId, m.senderId);
       if (!member) return (results[index] = notMember());
       if (m.replyToId !== null && !this.liveParent.get(m.replyToId, m.roomId)) return (results[index] = badParent());
       if (key !== null) inBatch.set(key, m.id);
@@ -370,10 +385,17 @@ export class SqliteBatchStore implements BatchStore {
 
   /** The sender as a member of the room (a member row implies its room and user exist), or null. */
   private membership(roomId: string, userId: string): Membership | null {
+    const key = `${roomId}\n${userId}`;
+    const known = this.known.get(key);
+    if (known) return known;
     if (!this.isMember.get(roomId, userId)) return null;
     const room = this.roomKind.get(roomId);
     const sender = this.sender.get(userId);
-    return room && sender ? { roomKind: room.kind, ...sender } : null;
+    if (!room || !sender) return null;
+    const member = { roomKind: room.kind, ...sender };
+    if (this.known.size >= KNOWN_MEMBERS) this.known.clear();
+    if (this.knownAt !== -1) this.known.set(key, member);
+    return member;
   }
 
   async deliver(marks: DeliveryMark[]): Promise<(Delivered | null)[]> {
