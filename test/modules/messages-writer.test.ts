@@ -174,6 +174,8 @@ for (const [name, makeStore] of stores) {
       const results = await Promise.all(Array.from({ length: 250 }, (_, i) => writer.write(draft(alice.id, `zebra number ${i}`))));
       expect(results.map((r) => (r.created ? r.row.seq : 0))).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
       const db = ctx.services.database;
+      // A search first indexes what waits (SQLite indexes new messages in batches).
+      expect((await ctx.services.messages.search(alice.id, { q: "zebra", limit: 1 })).messages).toHaveLength(1);
       if (db.dialect === "sqlite") {
         const found = db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages_fts WHERE messages_fts MATCH 'zebra'").get();
         expect(found!.n).toBe(250);

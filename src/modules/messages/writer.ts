@@ -15,6 +15,7 @@ import type { Database, DB, TxOptions } from "../../db";
 import { first, messages, roomMembers, rooms, users } from "../../db/schema";
 import { AppError, NotFound, ValidationFailed } from "../../errors";
 import { PgBatchStore } from "./pg-store";
+import { SqliteSearchIndex } from "./search";
 import type { UserRef } from "../users/model";
 
 export type MessageRow = typeof messages.$inferSelect;
@@ -288,6 +289,8 @@ export class SqliteBatchStore implements BatchStore {
    */
   private readonly known = new Map<string, Membership>();
   private knownAt = -1;
+  /** New messages are indexed for search in batches, not in the commit that stores them. */
+  private readonly search: SqliteSearchIndex;
 
   constructor(private readonly sqlite: SQLite) {
     this.byClientId = sqlite.prepare("SELECT id FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?");
@@ -310,6 +313,7 @@ export class SqliteBatchStore implements BatchStore {
         "AND ?1 <= (SELECT last_seq FROM rooms WHERE id = ?2) RETURNING (SELECT kind FROM rooms WHERE id = ?2) AS kind",
     );
     this.readEpoch = sqlite.prepare("SELECT n FROM membership_epoch WHERE id = 1");
+    this.search = new SqliteSearchIndex(sqlite);
   }
 
   /**
@@ -317,8 +321,8 @@ export class SqliteBatchStore implements BatchStore {
    * one INSERT per INSERT_CHUNK rows and moves each sender's read position once per room. What
    * is the same for many messages is done once: a sender's membership is read once and kept
    * until a membership changes (see `known`), a room's seqs are reserved together (a burst into
-   * one room is one UPDATE, not one per message), and row by row the full-text index (its insert
-   * trigger) wrote each row's terms out on their own, where one statement writes them together.
+   * one room is one UPDATE, not one per message), and the new rows are indexed for search with
+   * hundreds of others (SqliteSearchIndex), not in a segment of their own every commit.
    */
   async insert(batch: NewMessage[], at: Date): Promise<Applied[]> {
     const now = at.getTime();
@@ -365,6 +369,7 @@ export class SqliteBatchStore implements BatchStore {
       const chunk = rows.slice(i, i + INSERT_CHUNK);
       this.insertStatement(chunk.length).run(...chunk.flat());
     }
+    this.search.inserted(rows.length);
     for (const { m } of accepted) if (m.replyToId !== null) this.countReply.run(m.replyToId);
     // Own messages are never unread: each sender's read position moves to their last new seq.
     for (const { roomId, senderId, seq } of readTo.values()) this.readOwn.run(seq, roomId, senderId);

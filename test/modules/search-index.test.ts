@@ -1,0 +1,114 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { SqliteDatabase } from "../../src/db";
+import { SEARCH_BACKLOG, SqliteSearchIndex } from "../../src/modules/messages/search";
+import { setup, type TestContext, type TestUser } from "../helpers";
+import { makeRoom } from "./messages-fixtures";
+
+// SQLite's full-text backlog; PostgreSQL indexes every row in its own commit (GIN).
+describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SQLite search backlog", () => {
+  let ctx: TestContext;
+  let alice: TestUser;
+  let room: string;
+  let db: SqliteDatabase;
+  beforeEach(async () => {
+    ctx = setup();
+    alice = await ctx.user();
+    room = await makeRoom(ctx, alice);
+    db = ctx.services.database as SqliteDatabase;
+  });
+  afterEach(() => ctx.close());
+
+  const send = (content: string, roomId = room) => ctx.services.messages.send(alice.id, roomId, { content });
+  const search = async (q: string) =>
+    (await ctx.services.messages.search(alice.id, { q, limit: 100 })).messages.map((m) => m.content).sort();
+  /** Messages in the index (its own table of documents: reading messages_fts itself reads the messages). */
+  const indexed = () => db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages_fts_docsize").get()!.n;
+  const upto = () => db.sqlite.query<{ upto: number }, []>("SELECT indexed_upto AS upto FROM search_state").get()!.upto;
+  /**
+   * The index, read term by term from the index itself, holds exactly the live messages up to
+   * indexed_upto, each with the words of its content as it is now (the test's contents are
+   * ASCII words, which the tokenizer only lowercases).
+   */
+  const consistent = () => {
+    db.sqlite.run("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_terms USING fts5vocab(main, messages_fts, 'instance')");
+    const actual = new Map<number, string[]>();
+    for (const { doc, term } of db.sqlite.query<{ doc: number; term: string }, []>("SELECT doc, term FROM temp.fts_terms").all())
+      actual.set(doc, [...(actual.get(doc) ?? []), term]);
+    const expected = new Map<number, string[]>();
+    const live = db.sqlite
+      .query<{ rowid: number; content: string }, [number]>("SELECT rowid, content FROM messages WHERE deleted_at IS NULL AND rowid <= ?")
+      .all(upto());
+    for (const { rowid, content } of live) expected.set(rowid, content.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+    const sorted = (m: Map<number, string[]>) => [...m].map(([doc, terms]) => [doc, [...terms].sort()] as const).sort((a, b) => a[0] - b[0]);
+    expect(sorted(actual)).toEqual(sorted(expected));
+  };
+
+  test("new messages wait outside the index, and a search indexes them first: it finds every committed message", async () => {
+    await send("kiwi one");
+    await send("kiwi two");
+    expect(indexed()).toBe(0);
+    expect(await search("kiwi")).toEqual(["kiwi one", "kiwi two"]);
+    expect(indexed()).toBe(2);
+    await send("kiwi three");
+    expect(await search("kiwi")).toEqual(["kiwi one", "kiwi three", "kiwi two"]);
+    consistent();
+  });
+
+  test("the writer indexes the backlog in its own transaction once enough messages wait", async () => {
+    await Promise.all(Array.from({ length: SEARCH_BACKLOG - 1 }, (_, i) => send(`mango ${i}`)));
+    expect(indexed()).toBe(0);
+    await send("mango last");
+    expect(indexed()).toBe(SEARCH_BACKLOG);
+    expect(upto()).toBe(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n);
+    consistent();
+  });
+
+  test("edits and deletes are searched as they are now, whether the message was indexed yet or not", async () => {
+    const waiting = (await send("papaya waiting")).message;
+    const early = (await send("papaya early")).message;
+    const gone = (await send("papaya gone")).message;
+    expect(await search("papaya")).toHaveLength(3); // indexes all three
+    const late = (await send("papaya late")).message;
+    const lateGone = (await send("papaya late gone")).message;
+    await ctx.services.messages.edit(alice.id, early.id, "guava early");
+    await ctx.services.messages.edit(alice.id, late.id, "guava late");
+    await ctx.services.messages.delete(alice.id, gone.id);
+    await ctx.services.messages.delete(alice.id, lateGone.id);
+    expect(await search("papaya")).toEqual(["papaya waiting"]);
+    expect(await search("guava")).toEqual(["guava early", "guava late"]);
+    expect(waiting.content).toBe("papaya waiting");
+    consistent();
+  });
+
+  test("messages that take the rowids of deleted ones, below what was indexed, are indexed at once", async () => {
+    const other = await makeRoom(ctx, alice);
+    await send("plum keep");
+    for (let i = 0; i < 3; i++) await send(`plum doomed ${i}`, other);
+    expect(await search("plum")).toHaveLength(4);
+    // Deleting the room deletes its messages, the newest rows: their rowids are free again.
+    expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
+    expect(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n).toBeLessThan(upto());
+    await send("plum reborn");
+    await send("plum again");
+    expect(await search("plum")).toEqual(["plum again", "plum keep", "plum reborn"]);
+    consistent();
+  });
+
+  test("a catch-up moves in steps of at most its span and stops at the end it was given", async () => {
+    for (let i = 0; i < 5; i++) await send(`fig ${i}`);
+    const index = new SqliteSearchIndex(db.sqlite);
+    const end = index.backlogEnd()!;
+    expect(end).toBeGreaterThan(upto());
+    const steps: boolean[] = [];
+    for (let i = 0; i < 10; i++) {
+      const more = await db.tx(async () => index.index(end, 2));
+      steps.push(more);
+      if (!more) break;
+    }
+    expect(steps).toEqual([true, true, false]);
+    expect(upto()).toBe(end);
+    expect(index.backlogEnd()).toBeNull();
+    expect(indexed()).toBe(5);
+    consistent();
+  });
+});
