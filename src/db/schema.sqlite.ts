@@ -186,8 +186,10 @@ export const messages = sqliteTable(
   },
   (t) => [
     uniqueIndex("messages_room_seq_uq").on(t.roomId, t.seq),
-    // Partial: most messages carry neither, and an entry costs every send an index write.
-    uniqueIndex("messages_client_id_uq").on(t.roomId, t.senderId, t.clientId).where(sql`${t.clientId} IS NOT NULL`),
+    // No messages_client_id_uq here, unlike PostgreSQL: SQLite keeps clientIds in the table
+    // message_client_ids, filled from a backlog in batches (src/modules/messages/sqlite-backlog.ts),
+    // because an index entry per send cost every commit a log page per sender.
+    // Partial: most messages carry none, and an entry costs every send an index write.
     index("messages_reply_to_idx").on(t.replyToId, t.seq).where(sql`${t.replyToId} IS NOT NULL`),
     // Partial too: only messages changed after they were sent are in it.
     index("messages_room_changed_idx").on(t.roomId, t.changedAt).where(sql`${t.changedAt} IS NOT NULL`),

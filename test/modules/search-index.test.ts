@@ -1,11 +1,16 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type { SqliteDatabase } from "../../src/db";
-import { SEARCH_BACKLOG, SqliteSearchIndex } from "../../src/modules/messages/search";
+import { openSqlite } from "../../src/db/sqlite";
+import { GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../../src/modules/messages/writer";
+import { BACKLOG_ROWS, SqliteBacklog } from "../../src/modules/messages/sqlite-backlog";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom } from "./messages-fixtures";
 
-// SQLite's full-text backlog; PostgreSQL indexes every row in its own commit (GIN).
-describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SQLite search backlog", () => {
+// SQLite's backlog of new messages; PostgreSQL indexes every row in its own commit.
+describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SQLite backlog: full-text search", () => {
   let ctx: TestContext;
   let alice: TestUser;
   let room: string;
@@ -55,10 +60,10 @@ describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SQLite search backlog", () 
   });
 
   test("the writer indexes the backlog in its own transaction once enough messages wait", async () => {
-    await Promise.all(Array.from({ length: SEARCH_BACKLOG - 1 }, (_, i) => send(`mango ${i}`)));
+    await Promise.all(Array.from({ length: BACKLOG_ROWS - 1 }, (_, i) => send(`mango ${i}`)));
     expect(indexed()).toBe(0);
     await send("mango last");
-    expect(indexed()).toBe(SEARCH_BACKLOG);
+    expect(indexed()).toBe(BACKLOG_ROWS);
     expect(upto()).toBe(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n);
     consistent();
   });
@@ -96,7 +101,7 @@ describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SQLite search backlog", () 
 
   test("a catch-up moves in steps of at most its span and stops at the end it was given", async () => {
     for (let i = 0; i < 5; i++) await send(`fig ${i}`);
-    const index = new SqliteSearchIndex(db.sqlite);
+    const index = new SqliteBacklog(db.sqlite);
     const end = index.backlogEnd()!;
     expect(end).toBeGreaterThan(upto());
     const steps: boolean[] = [];
@@ -110,5 +115,104 @@ describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SQLite search backlog", () 
     expect(index.backlogEnd()).toBeNull();
     expect(indexed()).toBe(5);
     consistent();
+  });
+});
+
+describe.skipIf(Boolean(Bun.env.TEST_DATABASE_URL))("SQLite backlog: clientIds", () => {
+  let ctx: TestContext;
+  let alice: TestUser;
+  let room: string;
+  let db: SqliteDatabase;
+  beforeEach(async () => {
+    ctx = setup();
+    alice = await ctx.user();
+    room = await makeRoom(ctx, alice);
+    db = ctx.services.database as SqliteDatabase;
+  });
+  afterEach(() => ctx.close());
+
+  const send = (content: string, clientId: string, roomId = room) => ctx.services.messages.send(alice.id, roomId, { content, clientId });
+  const recorded = () => db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM message_client_ids").get()!.n;
+  const flush = () => ctx.services.messages.search(alice.id, { q: "anything", limit: 1 });
+
+  test("a retry finds its first message while it waits in the backlog, and after it was indexed", async () => {
+    const first = await send("one", "k1");
+    expect(first.created).toBe(true);
+    expect(recorded()).toBe(0);
+    const retry = await send("one again", "k1");
+    expect(retry).toMatchObject({ created: false, message: { id: first.message.id, content: "one" } });
+    await flush();
+    expect(recorded()).toBe(1);
+    expect(await send("one more time", "k1")).toMatchObject({ created: false, message: { id: first.message.id } });
+    expect((await send("other", "k2")).created).toBe(true);
+    expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(2);
+  });
+
+  test("the writer records clientIds in batches, and a retry of any of them is answered with its message", async () => {
+    const sent = await Promise.all(Array.from({ length: BACKLOG_ROWS }, (_, i) => send(`m${i}`, `c${i}`)));
+    expect(recorded()).toBe(BACKLOG_ROWS);
+    const again = await Promise.all([0, 100, BACKLOG_ROWS - 1].map((i) => send("retry", `c${i}`)));
+    expect(again.map((r) => [r.created, r.message.id])).toEqual([0, 100, BACKLOG_ROWS - 1].map((i) => [false, sent[i]!.message.id]));
+  });
+
+  test("messages deleted with their room leave no clientId behind, indexed or waiting", async () => {
+    const other = await makeRoom(ctx, alice);
+    await send("stays", "s1");
+    await send("goes", "g1", other);
+    await flush();
+    await send("goes too", "g2", other);
+    await send("stays too", "s2");
+    expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
+    await flush();
+    expect(db.sqlite.query<{ c: string }, []>("SELECT client_id AS c FROM message_client_ids ORDER BY c").all().map((r) => r.c)).toEqual([
+      "s1",
+      "s2",
+    ]);
+  });
+
+  test("a message that takes a deleted one's rowid, below what was indexed, is recorded at once", async () => {
+    const other = await makeRoom(ctx, alice);
+    await send("keep", "k");
+    await send("doomed", "d", other);
+    await flush();
+    expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
+    const reborn = await send("reborn", "r");
+    expect(db.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM message_client_ids WHERE client_id = ?").get("r")!.n).toBe(1);
+    expect(await send("reborn again", "r")).toMatchObject({ created: false, message: { id: reborn.message.id } });
+  });
+
+  test("a retry through another connection (another process) finds a message still waiting", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "bunchat-backlog-")), "chat.db");
+    const mine = openSqlite(file);
+    const theirs = openSqlite(file);
+    try {
+      const now = Date.now();
+      mine.sqlite.run(
+        "INSERT INTO users (id, username, username_lower, password_hash, display_name, display_name_lower, created_at) VALUES ('u', 'u', 'u', 'x', 'U', 'u', ?)",
+        [now],
+      );
+      mine.sqlite.run(
+        "INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES ('r', 'group', 'r', 'public', 'u', ?, ?)",
+        [now, now],
+      );
+      mine.sqlite.run("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ('r', 'u', 'owner', ?)", [now]);
+      const draft = (clientId: string): NewMessage => ({
+        id: Bun.randomUUIDv7(), roomId: "r", senderId: "u", content: clientId, metadata: null, replyToId: null, clientId,
+      });
+      const a = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
+      const b = new GroupCommitWriter(theirs, new SqliteBatchStore(theirs.sqlite));
+      // Each writer first sees the file as it is (b reads an empty backlog).
+      expect((await b.write(draft("warm-up"))).created).toBe(true);
+      const first = await a.write(draft("x"));
+      expect(first.created).toBe(true);
+      expect(await b.write(draft("x"))).toEqual({ created: false, id: (first as { row: { id: string } }).row.id });
+      const second = await b.write(draft("y"));
+      expect(await a.write(draft("y"))).toEqual({ created: false, id: (second as { row: { id: string } }).row.id });
+      expect(mine.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(3);
+    } finally {
+      await theirs.close();
+      await mine.close();
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
   });
 });
