@@ -7,6 +7,7 @@ import sqlite4 from "../../drizzle/sqlite/0004_message_changes.sql" with { type:
 import sqlite5 from "../../drizzle/sqlite/0005_membership_epoch.sql" with { type: "text" };
 import sqlite6 from "../../drizzle/sqlite/0006_search_backlog.sql" with { type: "text" };
 import sqlite7 from "../../drizzle/sqlite/0007_client_id_backlog.sql" with { type: "text" };
+import sqlite8 from "../../drizzle/sqlite/0008_message_client_ids.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -22,6 +23,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0005_membership_epoch", sql: sqlite5 },
   { tag: "0006_search_backlog", sql: sqlite6 },
   { tag: "0007_client_id_backlog", sql: sqlite7 },
+  { tag: "0008_message_client_ids", sql: sqlite8 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [

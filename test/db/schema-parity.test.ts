@@ -79,7 +79,7 @@ const sameRowTypes: Same<Rows<typeof pg>, Rows<typeof sqlite>> = true;
 
 /**
  * Indexes one dialect has on purpose, with the reason. SQLite keeps clientIds in its own
- * table, filled in batches (src/modules/messages/sqlite-backlog.ts, migration 0007), where
+ * table, filled in batches (src/modules/messages/sqlite-backlog.ts, migrations 0007 and 0008), where
  * PostgreSQL has a unique index on messages.
  */
 const ONLY_IN_PG: Record<string, string[]> = { messages: ["messages_client_id_uq"] };

@@ -10,7 +10,7 @@
  * the writer finds a waiting message's clientId in memory: it holds the write lock while it
  * looks, and reads the backlog's clientIds from the database again whenever another
  * connection has written (data_version) or the newest rowid is not the one it left.
- * Migrations 0006 and 0007 hold the table and the triggers that keep indexed rows in step.
+ * Migrations 0006 to 0008 hold the table and the triggers that keep indexed rows in step.
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
 

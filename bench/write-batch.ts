@@ -1,0 +1,110 @@
+/**
+ * What one group commit costs on SQLite, per message, in the shapes of `bun run bench`:
+ * SqliteBatchStore.insert inside one transaction (checks, seqs, INSERTs, read positions,
+ * the backlog's indexing when it is due) and then its COMMIT, with the log pages it wrote.
+ *
+ *   bun bench/write-batch.ts                 # 1 room × 10 senders, batches of 20; 100 rooms × 5, batches of 220
+ *   bun bench/write-batch.ts 100 5 220       # rooms, senders per room, messages per batch
+ *
+ * A fresh SQLite file (WAL, the server's pragmas and migrations) in a temporary directory,
+ * 60,000 messages with a clientId each; the first half warms the file up, the second half is
+ * measured. Prints figures and asserts nothing. Compare runs on the same machine only.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openSqlite } from "../src/db/sqlite";
+import { type NewMessage, SqliteBatchStore } from "../src/modules/messages/writer";
+
+const TOTAL = 60_000;
+const shapes: [rooms: number, senders: number, batch: number][] =
+  Bun.argv.length >= 5 ? [[Number(Bun.argv[2]), Number(Bun.argv[3]), Number(Bun.argv[4])]] : [[1, 10, 20], [100, 5, 220]];
+
+for (const [roomCount, senders, batch] of shapes) {
+  const dir = mkdtempSync(join(tmpdir(), "bunchat-write-batch-"));
+  const file = join(dir, "bench.db");
+  const database = openSqlite(file);
+  const sqlite = database.sqlite;
+  try {
+    const now = Date.now();
+    const rooms: string[] = [];
+    const users: string[] = [];
+    sqlite.transaction(() => {
+      for (let r = 0; r < roomCount; r++) {
+        const roomId = Bun.randomUUIDv7();
+        rooms.push(roomId);
+        sqlite
+          .query("INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES (?, 'group', ?, 'public', 'bench', ?, ?)")
+          .run(roomId, `room ${r}`, now, now);
+        for (let s = 0; s < senders; s++) {
+          const userId = Bun.randomUUIDv7();
+          users.push(userId);
+          sqlite
+            .query(
+              "INSERT INTO users (id, username, username_lower, password_hash, display_name, display_name_lower, created_at) VALUES (?1, ?1, ?1, 'x', ?1, ?1, ?2)",
+            )
+            .run(userId, now);
+          sqlite.query("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?, ?, 'member', ?)").run(roomId, userId, now);
+        }
+      }
+    })();
+    const store = new SqliteBatchStore(sqlite);
+    const pad = "x".repeat(100);
+    let n = 0;
+    // Round robin over rooms, then over each room's senders, as the load generator sends.
+    const next = (): NewMessage => {
+      const i = n++;
+      const r = i % roomCount;
+      const s = Math.floor(i / roomCount) % senders;
+      return {
+        id: Bun.randomUUIDv7(),
+        roomId: rooms[r]!,
+        senderId: users[r * senders + s]!,
+        content: `${s}|${i}|${pad}`.slice(0, 100),
+        metadata: null,
+        replyToId: null,
+        clientId: `bench.${s}-${i}`,
+      };
+    };
+    // mxFrame of the WAL index header (native byte order): the frames in the log so far.
+    const logFrames = () => {
+      try {
+        return readFileSync(`${file}-shm`).readUInt32LE(16);
+      } catch {
+        return 0;
+      }
+    };
+    let inside = 0;
+    let commit = 0;
+    let measured = 0;
+    let commits = 0;
+    let frames = 0;
+    for (let done = 0; done < TOTAL; done += batch) {
+      const messages = Array.from({ length: batch }, next);
+      const framesBefore = logFrames();
+      const t0 = Bun.nanoseconds();
+      sqlite.exec("BEGIN IMMEDIATE");
+      await store.insert(messages, new Date());
+      const t1 = Bun.nanoseconds();
+      sqlite.exec("COMMIT");
+      const t2 = Bun.nanoseconds();
+      if (done < TOTAL / 2) continue;
+      inside += t1 - t0;
+      commit += t2 - t1;
+      measured += batch;
+      commits++;
+      // The log grows by the commit's frames, or starts over with them after a checkpoint.
+      const after = logFrames();
+      frames += after >= framesBefore ? after - framesBefore : after;
+    }
+    const us = (ns: number) => (ns / measured / 1000).toFixed(1);
+    console.log(
+      `${roomCount} room${roomCount === 1 ? "" : "s"} × ${senders} senders, batches of ${batch}: ` +
+        `${us(inside + commit)} µs per message (${us(inside)} in the transaction, ${us(commit)} its commit), ` +
+        `about ${(frames / commits).toFixed(0)} log pages a commit`,
+    );
+  } finally {
+    await database.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
