@@ -14,6 +14,7 @@ import { loadConfig } from "../src/config";
 import { openDatabase } from "../src/db";
 import { roomMembers, rooms } from "../src/db/schema";
 import type { Events } from "../src/events";
+import { backlogOf } from "../src/modules/messages/sqlite-backlog";
 import { DrizzleBatchStore, GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../src/modules/messages/writer";
 
 const MESSAGES_PER_RUN = Number(Bun.env.MESSAGES_PER_RUN ?? 10_000);
@@ -112,6 +113,8 @@ async function bulkRoom(count: number, ownerId: string): Promise<string> {
   sqlite.transaction(() => {
     for (let seq = 1; seq <= count; seq++) insert.run(Bun.randomUUIDv7(), roomId, seq, ownerId, `bulk message number ${seq}`, base + seq);
     sqlite.query("UPDATE rooms SET last_seq = ? WHERE id = ?").run(count, roomId);
+    // New rows wait in the search backlog (src/modules/messages/sqlite-backlog.ts): index them, as a search would.
+    backlogOf(sqlite).index();
   })();
   console.log(`  bulk-inserted ${fmt(count)} messages (with their search index) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return roomId;
