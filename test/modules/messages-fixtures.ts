@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { eq } from "drizzle-orm";
+import type { SqliteDatabase } from "../../src/db";
+import { openSqlite } from "../../src/db/sqlite";
 import { first, roomMembers, rooms } from "../../src/db/schema";
 import type { TestContext, TestUser } from "../helpers";
 
@@ -52,4 +57,31 @@ export async function send(ctx: TestContext, user: TestUser, roomId: string, bod
   });
   if (res.status !== 201 && res.status !== 200) throw new Error(`send: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
+}
+
+/**
+ * Two connections to one new SQLite file, as two processes would have, holding user "u" as the
+ * owner of group room "r"; `run` gets both and removes the file afterwards.
+ */
+export async function withTwoConnections(run: (mine: SqliteDatabase, theirs: SqliteDatabase) => Promise<void>): Promise<void> {
+  const file = join(mkdtempSync(join(tmpdir(), "bunchat-two-")), "chat.db");
+  const mine = openSqlite(file);
+  const theirs = openSqlite(file);
+  try {
+    const now = Date.now();
+    mine.sqlite.run(
+      "INSERT INTO users (id, username, username_lower, password_hash, display_name, display_name_lower, created_at) VALUES ('u', 'u', 'u', 'x', 'U', 'u', ?)",
+      [now],
+    );
+    mine.sqlite.run(
+      "INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES ('r', 'group', 'r', 'public', 'u', ?, ?)",
+      [now, now],
+    );
+    mine.sqlite.run("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ('r', 'u', 'owner', ?)", [now]);
+    await run(mine, theirs);
+  } finally {
+    await theirs.close();
+    await mine.close();
+    rmSync(dirname(file), { recursive: true, force: true });
+  }
 }

@@ -1,10 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import { eq } from "drizzle-orm";
 import type { Database } from "../../src/db";
-import { openSqlite } from "../../src/db/sqlite";
 import { messages } from "../../src/db/schema";
 import { AppError } from "../../src/errors";
 import {
@@ -18,7 +14,7 @@ import {
 } from "../../src/modules/messages/writer";
 import { PgBatchStore } from "../../src/modules/messages/pg-store";
 import { setup, type TestContext, type TestUser } from "../helpers";
-import { lastSeq, makeRoom, member } from "./messages-fixtures";
+import { lastSeq, makeRoom, member, withTwoConnections } from "./messages-fixtures";
 
 let ctx: TestContext;
 let alice: TestUser;
@@ -292,20 +288,7 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SqliteBatchStore's memberships", () => 
   });
 
   test("a change made by another connection to the same file is seen too", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "bunchat-epoch-")), "chat.db");
-    const mine = openSqlite(file);
-    const theirs = openSqlite(file);
-    try {
-      const now = Date.now();
-      mine.sqlite.run(
-        "INSERT INTO users (id, username, username_lower, password_hash, display_name, display_name_lower, created_at) VALUES ('u', 'u', 'u', 'x', 'U', 'u', ?)",
-        [now],
-      );
-      mine.sqlite.run(
-        "INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES ('r', 'group', 'r', 'public', 'u', ?, ?)",
-        [now, now],
-      );
-      mine.sqlite.run("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ('r', 'u', 'owner', ?)", [now]);
+    await withTwoConnections(async (mine, theirs) => {
       const writer = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
       const send = (content: string) => writer.write({ ...draft("u", content), roomId: "r" });
       expect((await send("one")).created).toBe(true);
@@ -314,10 +297,6 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SqliteBatchStore's memberships", () => 
       expect(renamed.created && renamed.sender.displayName).toBe("U2");
       theirs.sqlite.run("DELETE FROM room_members WHERE room_id = 'r' AND user_id = 'u'");
       await expect(send("three")).rejects.toMatchObject({ code: "NOT_FOUND" });
-    } finally {
-      await theirs.close();
-      await mine.close();
-      rmSync(dirname(file), { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -1,16 +1,12 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import type { SqliteDatabase } from "../../src/db";
-import { openSqlite } from "../../src/db/sqlite";
 import { GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../../src/modules/messages/writer";
 import { BACKLOG_ROWS, SqliteBacklog } from "../../src/modules/messages/sqlite-backlog";
 import { setup, type TestContext, type TestUser } from "../helpers";
-import { makeRoom } from "./messages-fixtures";
+import { makeRoom, withTwoConnections } from "./messages-fixtures";
 
 // SQLite's backlog of new messages; PostgreSQL indexes every row in its own commit.
-describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog: full-text search", () => {
+describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
   let ctx: TestContext;
   let alice: TestUser;
   let room: string;
@@ -23,196 +19,175 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog: full-text search", () =
   });
   afterEach(() => ctx.close());
 
-  const send = (content: string, roomId = room) => ctx.services.messages.send(alice.id, roomId, { content });
-  const search = async (q: string) =>
-    (await ctx.services.messages.search(alice.id, { q, limit: 100 })).messages.map((m) => m.content).sort();
-  /** Messages in the index (its own table of documents: reading messages_fts itself reads the messages). */
-  const indexed = () => db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages_fts_docsize").get()!.n;
-  const upto = () => db.sqlite.query<{ upto: number }, []>("SELECT indexed_upto AS upto FROM search_state").get()!.upto;
-  /**
-   * The index, read term by term from the index itself, holds exactly the live messages up to
-   * indexed_upto, each with the words of its content as it is now (the test's contents are
-   * ASCII words, which the tokenizer only lowercases).
-   */
-  const consistent = () => {
-    db.sqlite.run("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_terms USING fts5vocab(main, messages_fts, 'instance')");
-    const actual = new Map<number, string[]>();
-    for (const { doc, term } of db.sqlite.query<{ doc: number; term: string }, []>("SELECT doc, term FROM temp.fts_terms").all())
-      actual.set(doc, [...(actual.get(doc) ?? []), term]);
-    const expected = new Map<number, string[]>();
-    const live = db.sqlite
-      .query<{ rowid: number; content: string }, [number]>("SELECT rowid, content FROM messages WHERE deleted_at IS NULL AND rowid <= ?")
-      .all(upto());
-    for (const { rowid, content } of live) expected.set(rowid, content.toLowerCase().match(/[a-z0-9]+/g) ?? []);
-    const sorted = (m: Map<number, string[]>) => [...m].map(([doc, terms]) => [doc, [...terms].sort()] as const).sort((a, b) => a[0] - b[0]);
-    expect(sorted(actual)).toEqual(sorted(expected));
-  };
+  describe("full-text search", () => {
+    const send = (content: string, roomId = room) => ctx.services.messages.send(alice.id, roomId, { content });
+    const search = async (q: string) =>
+      (await ctx.services.messages.search(alice.id, { q, limit: 100 })).messages.map((m) => m.content).sort();
+    /** Messages in the index (its own table of documents: reading messages_fts itself reads the messages). */
+    const indexed = () => db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages_fts_docsize").get()!.n;
+    const upto = () => db.sqlite.query<{ upto: number }, []>("SELECT indexed_upto AS upto FROM search_state").get()!.upto;
+    /**
+     * The index, read term by term from the index itself, holds exactly the live messages up to
+     * indexed_upto, each with the words of its content as it is now (the test's contents are
+     * ASCII words, which the tokenizer only lowercases).
+     */
+    const consistent = () => {
+      db.sqlite.run("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_terms USING fts5vocab(main, messages_fts, 'instance')");
+      const actual = new Map<number, string[]>();
+      for (const { doc, term } of db.sqlite.query<{ doc: number; term: string }, []>("SELECT doc, term FROM temp.fts_terms").all())
+        actual.set(doc, [...(actual.get(doc) ?? []), term]);
+      const expected = new Map<number, string[]>();
+      const live = db.sqlite
+        .query<{ rowid: number; content: string }, [number]>("SELECT rowid, content FROM messages WHERE deleted_at IS NULL AND rowid <= ?")
+        .all(upto());
+      for (const { rowid, content } of live) expected.set(rowid, content.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+      const sorted = (m: Map<number, string[]>) => [...m].map(([doc, terms]) => [doc, [...terms].sort()] as const).sort((a, b) => a[0] - b[0]);
+      expect(sorted(actual)).toEqual(sorted(expected));
+    };
 
-  test("new messages wait outside the index, and a search indexes them first: it finds every committed message", async () => {
-    await send("kiwi one");
-    await send("kiwi two");
-    expect(indexed()).toBe(0);
-    expect(await search("kiwi")).toEqual(["kiwi one", "kiwi two"]);
-    expect(indexed()).toBe(2);
-    await send("kiwi three");
-    expect(await search("kiwi")).toEqual(["kiwi one", "kiwi three", "kiwi two"]);
-    consistent();
+    test("new messages wait outside the index, and a search indexes them first: it finds every committed message", async () => {
+      await send("kiwi one");
+      await send("kiwi two");
+      expect(indexed()).toBe(0);
+      expect(await search("kiwi")).toEqual(["kiwi one", "kiwi two"]);
+      expect(indexed()).toBe(2);
+      await send("kiwi three");
+      expect(await search("kiwi")).toEqual(["kiwi one", "kiwi three", "kiwi two"]);
+      consistent();
+    });
+
+    test("the writer indexes the backlog in its own transaction once enough messages wait", async () => {
+      await Promise.all(Array.from({ length: BACKLOG_ROWS - 1 }, (_, i) => send(`mango ${i}`)));
+      expect(indexed()).toBe(0);
+      await send("mango last");
+      expect(indexed()).toBe(BACKLOG_ROWS);
+      expect(upto()).toBe(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n);
+      consistent();
+    });
+
+    test("edits and deletes are searched as they are now, whether the message was indexed yet or not", async () => {
+      const waiting = (await send("papaya waiting")).message;
+      const early = (await send("papaya early")).message;
+      const gone = (await send("papaya gone")).message;
+      expect(await search("papaya")).toHaveLength(3); // indexes all three
+      const late = (await send("papaya late")).message;
+      const lateGone = (await send("papaya late gone")).message;
+      await ctx.services.messages.edit(alice.id, early.id, "guava early");
+      await ctx.services.messages.edit(alice.id, late.id, "guava late");
+      await ctx.services.messages.delete(alice.id, gone.id);
+      await ctx.services.messages.delete(alice.id, lateGone.id);
+      expect(await search("papaya")).toEqual(["papaya waiting"]);
+      expect(await search("guava")).toEqual(["guava early", "guava late"]);
+      expect(waiting.content).toBe("papaya waiting");
+      consistent();
+    });
+
+    test("messages that take the rowids of deleted ones, below what was indexed, are indexed at once", async () => {
+      const other = await makeRoom(ctx, alice);
+      await send("plum keep");
+      for (let i = 0; i < 3; i++) await send(`plum doomed ${i}`, other);
+      expect(await search("plum")).toHaveLength(4);
+      // Deleting the room deletes its messages, the newest rows: their rowids are free again.
+      expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
+      expect(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n).toBeLessThan(upto());
+      await send("plum reborn");
+      await send("plum again");
+      expect(await search("plum")).toEqual(["plum again", "plum keep", "plum reborn"]);
+      consistent();
+    });
+
+    test("a catch-up moves in steps of at most its span and stops at the end it was given", async () => {
+      for (let i = 0; i < 5; i++) await send(`fig ${i}`);
+      const index = new SqliteBacklog(db.sqlite);
+      const end = index.backlogEnd()!;
+      expect(end).toBeGreaterThan(upto());
+      const steps: boolean[] = [];
+      for (let i = 0; i < 10; i++) {
+        const more = await db.tx(async () => index.index(end, 2));
+        steps.push(more);
+        if (!more) break;
+      }
+      expect(steps).toEqual([true, true, false]);
+      expect(upto()).toBe(end);
+      expect(index.backlogEnd()).toBeNull();
+      expect(indexed()).toBe(5);
+      consistent();
+    });
   });
 
-  test("the writer indexes the backlog in its own transaction once enough messages wait", async () => {
-    await Promise.all(Array.from({ length: BACKLOG_ROWS - 1 }, (_, i) => send(`mango ${i}`)));
-    expect(indexed()).toBe(0);
-    await send("mango last");
-    expect(indexed()).toBe(BACKLOG_ROWS);
-    expect(upto()).toBe(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n);
-    consistent();
-  });
+  describe("clientIds", () => {
+    const send = (content: string, clientId: string, roomId = room) => ctx.services.messages.send(alice.id, roomId, { content, clientId });
+    const recorded = () => db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM message_client_ids").get()!.n;
+    const flush = () => ctx.services.messages.search(alice.id, { q: "anything", limit: 1 });
 
-  test("edits and deletes are searched as they are now, whether the message was indexed yet or not", async () => {
-    const waiting = (await send("papaya waiting")).message;
-    const early = (await send("papaya early")).message;
-    const gone = (await send("papaya gone")).message;
-    expect(await search("papaya")).toHaveLength(3); // indexes all three
-    const late = (await send("papaya late")).message;
-    const lateGone = (await send("papaya late gone")).message;
-    await ctx.services.messages.edit(alice.id, early.id, "guava early");
-    await ctx.services.messages.edit(alice.id, late.id, "guava late");
-    await ctx.services.messages.delete(alice.id, gone.id);
-    await ctx.services.messages.delete(alice.id, lateGone.id);
-    expect(await search("papaya")).toEqual(["papaya waiting"]);
-    expect(await search("guava")).toEqual(["guava early", "guava late"]);
-    expect(waiting.content).toBe("papaya waiting");
-    consistent();
-  });
-
-  test("messages that take the rowids of deleted ones, below what was indexed, are indexed at once", async () => {
-    const other = await makeRoom(ctx, alice);
-    await send("plum keep");
-    for (let i = 0; i < 3; i++) await send(`plum doomed ${i}`, other);
-    expect(await search("plum")).toHaveLength(4);
-    // Deleting the room deletes its messages, the newest rows: their rowids are free again.
-    expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
-    expect(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n).toBeLessThan(upto());
-    await send("plum reborn");
-    await send("plum again");
-    expect(await search("plum")).toEqual(["plum again", "plum keep", "plum reborn"]);
-    consistent();
-  });
-
-  test("a catch-up moves in steps of at most its span and stops at the end it was given", async () => {
-    for (let i = 0; i < 5; i++) await send(`fig ${i}`);
-    const index = new SqliteBacklog(db.sqlite);
-    const end = index.backlogEnd()!;
-    expect(end).toBeGreaterThan(upto());
-    const steps: boolean[] = [];
-    for (let i = 0; i < 10; i++) {
-      const more = await db.tx(async () => index.index(end, 2));
-      steps.push(more);
-      if (!more) break;
-    }
-    expect(steps).toEqual([true, true, false]);
-    expect(upto()).toBe(end);
-    expect(index.backlogEnd()).toBeNull();
-    expect(indexed()).toBe(5);
-    consistent();
-  });
-});
-
-describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog: clientIds", () => {
-  let ctx: TestContext;
-  let alice: TestUser;
-  let room: string;
-  let db: SqliteDatabase;
-  beforeEach(async () => {
-    ctx = setup();
-    alice = await ctx.user();
-    room = await makeRoom(ctx, alice);
-    db = ctx.services.database as SqliteDatabase;
-  });
-  afterEach(() => ctx.close());
-
-  const send = (content: string, clientId: string, roomId = room) => ctx.services.messages.send(alice.id, roomId, { content, clientId });
-  const recorded = () => db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM message_client_ids").get()!.n;
-  const flush = () => ctx.services.messages.search(alice.id, { q: "anything", limit: 1 });
-
-  test("a retry finds its first message while it waits in the backlog, and after it was indexed", async () => {
-    const first = await send("one", "k1");
-    expect(first.created).toBe(true);
-    expect(recorded()).toBe(0);
-    const retry = await send("one again", "k1");
-    expect(retry).toMatchObject({ created: false, message: { id: first.message.id, content: "one" } });
-    await flush();
-    expect(recorded()).toBe(1);
-    expect(await send("one more time", "k1")).toMatchObject({ created: false, message: { id: first.message.id } });
-    expect((await send("other", "k2")).created).toBe(true);
-    expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(2);
-  });
-
-  test("the writer records clientIds in batches, and a retry of any of them is answered with its message", async () => {
-    const sent = await Promise.all(Array.from({ length: BACKLOG_ROWS }, (_, i) => send(`m${i}`, `c${i}`)));
-    expect(recorded()).toBe(BACKLOG_ROWS);
-    const again = await Promise.all([0, 100, BACKLOG_ROWS - 1].map((i) => send("retry", `c${i}`)));
-    expect(again.map((r) => [r.created, r.message.id])).toEqual([0, 100, BACKLOG_ROWS - 1].map((i) => [false, sent[i]!.message.id]));
-  });
-
-  test("messages deleted with their room leave no clientId behind, indexed or waiting", async () => {
-    const other = await makeRoom(ctx, alice);
-    await send("stays", "s1");
-    await send("goes", "g1", other);
-    await flush();
-    await send("goes too", "g2", other);
-    await send("stays too", "s2");
-    expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
-    await flush();
-    expect(db.sqlite.query<{ c: string }, []>("SELECT client_id AS c FROM message_client_ids ORDER BY c").all().map((r) => r.c)).toEqual([
-      "s1",
-      "s2",
-    ]);
-  });
-
-  test("a message that takes a deleted one's rowid, below what was indexed, is recorded at once", async () => {
-    const other = await makeRoom(ctx, alice);
-    await send("keep", "k");
-    await send("doomed", "d", other);
-    await flush();
-    expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
-    const reborn = await send("reborn", "r");
-    expect(db.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM message_client_ids WHERE client_id = ?").get("r")!.n).toBe(1);
-    expect(await send("reborn again", "r")).toMatchObject({ created: false, message: { id: reborn.message.id } });
-  });
-
-  test("a retry through another connection (another process) finds a message still waiting", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "bunchat-backlog-")), "chat.db");
-    const mine = openSqlite(file);
-    const theirs = openSqlite(file);
-    try {
-      const now = Date.now();
-      mine.sqlite.run(
-        "INSERT INTO users (id, username, username_lower, password_hash, display_name, display_name_lower, created_at) VALUES ('u', 'u', 'u', 'x', 'U', 'u', ?)",
-        [now],
-      );
-      mine.sqlite.run(
-        "INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES ('r', 'group', 'r', 'public', 'u', ?, ?)",
-        [now, now],
-      );
-      mine.sqlite.run("INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES ('r', 'u', 'owner', ?)", [now]);
-      const draft = (clientId: string): NewMessage => ({
-        id: Bun.randomUUIDv7(), roomId: "r", senderId: "u", content: clientId, metadata: null, replyToId: null, clientId,
-      });
-      const a = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
-      const b = new GroupCommitWriter(theirs, new SqliteBatchStore(theirs.sqlite));
-      // Each writer first sees the file as it is (b reads an empty backlog).
-      expect((await b.write(draft("warm-up"))).created).toBe(true);
-      const first = await a.write(draft("x"));
+    test("a retry finds its first message while it waits in the backlog, and after it was indexed", async () => {
+      const first = await send("one", "k1");
       expect(first.created).toBe(true);
-      expect(await b.write(draft("x"))).toEqual({ created: false, id: (first as { row: { id: string } }).row.id });
-      const second = await b.write(draft("y"));
-      expect(await a.write(draft("y"))).toEqual({ created: false, id: (second as { row: { id: string } }).row.id });
-      expect(mine.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(3);
-    } finally {
-      await theirs.close();
-      await mine.close();
-      rmSync(dirname(file), { recursive: true, force: true });
-    }
+      expect(recorded()).toBe(0);
+      const retry = await send("one again", "k1");
+      expect(retry).toMatchObject({ created: false, message: { id: first.message.id, content: "one" } });
+      await flush();
+      expect(recorded()).toBe(1);
+      expect(await send("one more time", "k1")).toMatchObject({ created: false, message: { id: first.message.id } });
+      expect((await send("other", "k2")).created).toBe(true);
+      expect(db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(2);
+    });
+
+    test("the writer records clientIds in batches, and a retry of any of them is answered with its message", async () => {
+      const sent = await Promise.all(Array.from({ length: BACKLOG_ROWS }, (_, i) => send(`m${i}`, `c${i}`)));
+      expect(recorded()).toBe(BACKLOG_ROWS);
+      const again = await Promise.all([0, 100, BACKLOG_ROWS - 1].map((i) => send("retry", `c${i}`)));
+      expect(again.map((r) => [r.created, r.message.id])).toEqual([0, 100, BACKLOG_ROWS - 1].map((i) => [false, sent[i]!.message.id]));
+    });
+
+    test("messages deleted with their room leave no clientId behind, indexed or waiting", async () => {
+      const other = await makeRoom(ctx, alice);
+      await send("stays", "s1");
+      await send("goes", "g1", other);
+      await flush();
+      await send("goes too", "g2", other);
+      await send("stays too", "s2");
+      expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
+      await flush();
+      expect(db.sqlite.query<{ c: string }, []>("SELECT client_id AS c FROM message_client_ids ORDER BY c").all().map((r) => r.c)).toEqual([
+        "s1",
+        "s2",
+      ]);
+    });
+
+    test("a message that takes a deleted one's rowid, below what was indexed, is recorded at once", async () => {
+      const other = await makeRoom(ctx, alice);
+      await send("keep", "k");
+      await send("doomed", "d", other);
+      await flush();
+      expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
+      const reborn = await send("reborn", "r");
+      expect(db.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM message_client_ids WHERE client_id = ?").get("r")!.n).toBe(1);
+      expect(await send("reborn again", "r")).toMatchObject({ created: false, message: { id: reborn.message.id } });
+    });
+
+    test("a retry through another connection (another process) finds a message still waiting", async () => {
+      await withTwoConnections(async (mine, theirs) => {
+        const draft = (clientId: string): NewMessage => ({
+          id: Bun.randomUUIDv7(),
+          roomId: "r",
+          senderId: "u",
+          content: clientId,
+          metadata: null,
+          replyToId: null,
+          clientId,
+        });
+        const a = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
+        const b = new GroupCommitWriter(theirs, new SqliteBatchStore(theirs.sqlite));
+        // Each writer first sees the file as it is (b reads an empty backlog).
+        expect((await b.write(draft("warm-up"))).created).toBe(true);
+        const first = await a.write(draft("x"));
+        expect(first.created).toBe(true);
+        expect(await b.write(draft("x"))).toEqual({ created: false, id: (first as { row: { id: string } }).row.id });
+        const second = await b.write(draft("y"));
+        expect(await a.write(draft("y"))).toEqual({ created: false, id: (second as { row: { id: string } }).row.id });
+        expect(mine.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(3);
+      });
+    });
   });
 });
