@@ -8,6 +8,14 @@ export interface ServerEvent {
   [key: string]: unknown;
 }
 
+/** A message's deletion as every socket hears it, live and replayed by `sync`: it keeps its id and seq. */
+export const messageDeleted = (m: { roomId: string; id: string; seq: number }): ServerEvent => ({
+  type: "message.deleted",
+  roomId: m.roomId,
+  id: m.id,
+  seq: m.seq,
+});
+
 export interface Events {
   /** To every socket of every member of the room. */
   toRoom(roomId: string, event: ServerEvent): void;

@@ -20,24 +20,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Invite codes: base64url. */
 const CODE = /^[A-Za-z0-9_-]{1,128}$/;
 
-/**
- * A path segment naming a thing by id. Ids are UUIDs: anything else can't name one, so it
- * answers 404 like an unknown id, before the database is asked.
- */
-export const IdParam = (what: string) =>
+/** A path segment of this form names a `what`; anything else can't, so it is 404 like an unknown one, before the database is asked. */
+const PathParam = (form: RegExp, what: string, description: string) =>
   t
-    .Transform(t.String({ description: `The ${what.toLowerCase()}'s id (a UUID); anything else is not found (404)` }))
-    .Decode((id) => {
-      if (!UUID.test(id)) throw new NotFound(what);
-      return id;
+    .Transform(t.String({ description: `${description}; anything else is not found (404)` }))
+    .Decode((value) => {
+      if (!form.test(value)) throw new NotFound(what);
+      return value;
     })
-    .Encode((id) => id);
+    .Encode((value) => value);
 
-/** An invite code in a path: base64url, or not found. */
-export const CodeParam = t
-  .Transform(t.String({ description: "An invite code (base64url); anything else is not found (404)" }))
-  .Decode((code) => {
-    if (!CODE.test(code)) throw new NotFound("Invitation");
-    return code;
-  })
-  .Encode((code) => code);
+/** A path segment naming a thing by id: ids are UUIDs. */
+export const IdParam = (what: string) => PathParam(UUID, what, `The ${what.toLowerCase()}'s id (a UUID)`);
+
+/** An invite code in a path: base64url. */
+export const CodeParam = PathParam(CODE, "Invitation", "An invite code (base64url)");

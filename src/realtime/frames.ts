@@ -1,4 +1,5 @@
 import { AppError, ValidationFailed } from "../errors";
+import { messageDeleted } from "../events";
 import type { Logger } from "../logger";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
@@ -148,9 +149,7 @@ async function replayChanges(
     return "gone";
   }
   for (const message of page.messages) {
-    const frame = message.deletedAt
-      ? { type: "message.deleted", roomId, id: message.id, seq: message.seq }
-      : { type: "message.updated", message };
+    const frame = message.deletedAt ? messageDeleted(message) : { type: "message.updated", message };
     if (!(await client.sendPaced(JSON.stringify(frame)))) return "closed";
   }
   if (!page.hasMore) return { changesHaveMore: false };

@@ -6,7 +6,7 @@
  * (drizzle/pg/0001_messages_search.sql). Both leave soft-deleted messages out.
  */
 import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
-import type { Database } from "../../db";
+import type { Database, SqliteDatabase } from "../../db";
 import { messages, roomMembers } from "../../db/schema";
 import { decodeCursor, encodeCursor } from "../users/service";
 import { backlogOf } from "./sqlite-backlog";
@@ -114,7 +114,7 @@ const CATCH_UP_SPAN = 20_000;
  * Indexes every message committed before the search began (see sqlite-backlog.ts), in
  * transactions of at most CATCH_UP_SPAN rowids that take turns with the writer's.
  */
-async function catchUp(database: Extract<Database, { dialect: "sqlite" }>): Promise<void> {
+async function catchUp(database: SqliteDatabase): Promise<void> {
   const backlog = backlogOf(database.sqlite);
   const end = backlog.backlogEnd();
   if (end === null) return;

@@ -4,7 +4,7 @@ import type { Config } from "../../config";
 import type { Database } from "../../db";
 import { first, messageEdits, messages, reactions, roomMembers, rooms, users } from "../../db/schema";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
-import type { Events } from "../../events";
+import { type Events, messageDeleted } from "../../events";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import type { UserRef } from "../users/model";
@@ -260,7 +260,7 @@ export class MessageService {
       await db.delete(reactions).where(eq(reactions.messageId, messageId));
       return done;
     });
-    if (deleted) this.events.toRoom(deleted.roomId, { type: "message.deleted", roomId: deleted.roomId, id: deleted.id, seq: deleted.seq });
+    if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
   }
 
   /** Adds (idempotently) or removes the caller's reaction; the event goes out only when something changed. */

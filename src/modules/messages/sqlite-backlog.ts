@@ -90,7 +90,8 @@ export class SqliteBacklog {
    */
   inserted(rows: number, lastRowid: number, clientIds: Iterable<[key: string, id: string]>): void {
     for (const [key, id] of clientIds) this.waiting.set(key, id);
-    this.knownEnd = Math.max(this.knownEnd, lastRowid);
+    // Rows are numbered on from the newest, which begin() read: the insert's last rowid is the newest now.
+    this.knownEnd = lastRowid;
     this.added += rows;
     if (this.added >= BACKLOG_ROWS) this.index();
   }

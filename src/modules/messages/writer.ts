@@ -331,7 +331,7 @@ export class SqliteBatchStore implements BatchStore {
     // Read inside the writer's transaction, which holds the write lock: nothing changes it until the commit.
     const epoch = this.readEpoch.get()?.n ?? -1;
     this.backlog.begin();
-    if (epoch !== this.knownAt || epoch === -1) {
+    if (epoch !== this.knownAt) {
       this.known.clear();
       this.knownAt = epoch;
     }
