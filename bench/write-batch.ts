@@ -34,7 +34,7 @@ for (const [roomCount, senders, batch] of shapes) {
         const roomId = Bun.randomUUIDv7();
         rooms.push(roomId);
         sqlite
-          .query("INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES (?, 'group', ?, 'public', 'bench', ?, ?)")
+          .query("INSERT INTO rooms (id, kind, name, visibility, created_by, created_at, last_activity_at) VALUES (?, 'group', ?, 'private', 'bench', ?, ?)")
           .run(roomId, `room ${r}`, now, now);
         for (let s = 0; s < senders; s++) {
           const userId = Bun.randomUUIDv7();

@@ -8,11 +8,13 @@ import sqlite5 from "../../drizzle/sqlite/0005_membership_epoch.sql" with { type
 import sqlite6 from "../../drizzle/sqlite/0006_search_backlog.sql" with { type: "text" };
 import sqlite7 from "../../drizzle/sqlite/0007_client_id_backlog.sql" with { type: "text" };
 import sqlite8 from "../../drizzle/sqlite/0008_message_client_ids.sql" with { type: "text" };
+import sqlite9 from "../../drizzle/sqlite/0009_public_rooms_discovery.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
 import pg3 from "../../drizzle/pg/0003_partial_message_indexes.sql" with { type: "text" };
 import pg4 from "../../drizzle/pg/0004_message_changes.sql" with { type: "text" };
+import pg5 from "../../drizzle/pg/0005_public_rooms_discovery.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
@@ -24,6 +26,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0006_search_backlog", sql: sqlite6 },
   { tag: "0007_client_id_backlog", sql: sqlite7 },
   { tag: "0008_message_client_ids", sql: sqlite8 },
+  { tag: "0009_public_rooms_discovery", sql: sqlite9 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -32,4 +35,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0002_rooms_discovery", sql: pg2 },
   { tag: "0003_partial_message_indexes", sql: pg3 },
   { tag: "0004_message_changes", sql: pg4 },
+  { tag: "0005_public_rooms_discovery", sql: pg5 },
 ];

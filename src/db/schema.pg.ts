@@ -139,8 +139,12 @@ export const rooms = pgTable(
   (t) => [
     uniqueIndex("rooms_direct_key_uq").on(t.directKey),
     index("rooms_team_idx").on(t.teamId),
-    // Room discovery pages public group rooms by latest activity straight off this index.
-    index("rooms_discovery_idx").on(t.visibility, t.kind, t.lastActivityAt, t.id),
+    // Room discovery pages public group rooms by latest activity straight off this index. It
+    // holds public group rooms only: a message moves its room's last_activity_at, and in a
+    // private or direct room that no longer rewrites an index entry (and its log page) each commit.
+    index("rooms_discovery_idx")
+      .on(t.lastActivityAt, t.id)
+      .where(sql`${t.visibility} = 'public' AND ${t.kind} = 'group'`),
   ],
 );
 

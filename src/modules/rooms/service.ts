@@ -171,8 +171,8 @@ export class RoomService {
       .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
       .where(
         and(
-          eq(rooms.visibility, "public"),
-          eq(rooms.kind, "group"),
+          // Spelled as the partial index's condition (no bound values), so that planners can use it.
+          sql`${rooms.visibility} = 'public' AND ${rooms.kind} = 'group'`,
           term ? sql`lower(${rooms.name}) LIKE ${`%${escapeLike(term)}%`} ESCAPE '\\'` : undefined,
           activityCursor(cursor),
         ),
