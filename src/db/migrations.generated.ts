@@ -9,6 +9,7 @@ import sqlite6 from "../../drizzle/sqlite/0006_search_backlog.sql" with { type: 
 import sqlite7 from "../../drizzle/sqlite/0007_client_id_backlog.sql" with { type: "text" };
 import sqlite8 from "../../drizzle/sqlite/0008_message_client_ids.sql" with { type: "text" };
 import sqlite9 from "../../drizzle/sqlite/0009_public_rooms_discovery.sql" with { type: "text" };
+import sqlite10 from "../../drizzle/sqlite/0010_backlog_above_indexed.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -27,6 +28,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0007_client_id_backlog", sql: sqlite7 },
   { tag: "0008_message_client_ids", sql: sqlite8 },
   { tag: "0009_public_rooms_discovery", sql: sqlite9 },
+  { tag: "0010_backlog_above_indexed", sql: sqlite10 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [

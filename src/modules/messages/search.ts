@@ -1,7 +1,7 @@
 /**
  * Full-text search over message content: the one place that speaks each dialect's text
  * search. SQLite has an FTS5 index, filled in batches from a backlog of new messages and kept
- * in step by triggers after that (sqlite-backlog.ts, drizzle/sqlite/0001_messages_fts.sql, 0006);
+ * in step by triggers after that (sqlite-backlog.ts, drizzle/sqlite/0001_messages_fts.sql, 0006, 0010);
  * PostgreSQL has a GIN index over `to_tsvector('public.chat_search', content)`
  * (drizzle/pg/0001_messages_search.sql). Both leave soft-deleted messages out.
  */

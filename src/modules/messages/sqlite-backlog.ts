@@ -10,7 +10,8 @@
  * the writer finds a waiting message's clientId in memory: it holds the write lock while it
  * looks, and reads the backlog's clientIds from the database again whenever another
  * connection has written (data_version) or the newest rowid is not the one it left.
- * Migrations 0006 to 0008 hold the table and the triggers that keep indexed rows in step.
+ * Migrations 0006 to 0008 hold the table and the triggers that keep indexed rows in step; 0010
+ * keeps indexed_upto at or below the largest rowid, so that every new row lands in the backlog.
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
 
