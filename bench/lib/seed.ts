@@ -2,8 +2,8 @@
  * Fills a room with messages straight into the database file while the server is stopped:
  * one transaction around one prepared INSERT, then the room's last_seq so the next send
  * continues the sequence. The full-text index is rebuilt once at the end instead of row by
- * row (8 s instead of 30 s for a million rows), merged, and marked as indexed; the insert
- * trigger is put back as it was, so the server finds the schema it migrated.
+ * row (8 s instead of 30 s for a million rows), merged, and marked as indexed (until then
+ * the new rows are the search backlog, as any new message is).
  */
 import { Database } from "bun:sqlite";
 
@@ -26,28 +26,22 @@ export function seedRoom(dbPath: string, roomId: string, senderId: string, count
     const from = last.last_seq + 1;
     // One message a second up to now, so createdAt grows with seq as it would have.
     const base = Date.now() - count * 1000;
-    const ftsTrigger = db
-      .query<{ sql: string }, []>("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'messages_fts_ai'")
-      .get();
     db.transaction(() => {
-      if (ftsTrigger) db.exec("DROP TRIGGER messages_fts_ai");
+      // New rows wait in the search backlog (no trigger indexes them): the index is built once below.
       for (let i = 0; i < count; i++) {
         const seq = from + i;
         const content = `message ${seq}: ${WORDS[seq % WORDS.length]} ${WORDS[(seq * 7) % WORDS.length]} ${WORDS[(seq * 13) % WORDS.length]}`;
         insert.run(Bun.randomUUIDv7(), roomId, seq, senderId, content, base + i * 1000);
       }
       db.query("UPDATE rooms SET last_seq = ?, last_activity_at = ? WHERE id = ?").run(from + count - 1, base + count * 1000, roomId);
-      if (ftsTrigger) {
-        db.exec(ftsTrigger.sql);
-        db.exec("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')");
-        // A rebuild leaves its output in many small segments of one level; the first sends
-        // after it would then merge them all, inside their commits (p99 at 2,000 deliveries/s
-        // 14–20 ms instead of 3–4). An index grown message by message is kept merged as it
-        // grows, so merge this one into one segment, as "optimize" does.
-        db.exec("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')");
-        // Every row is indexed now: nothing waits in the backlog (src/modules/messages/search.ts).
-        db.exec("UPDATE search_state SET indexed_upto = (SELECT coalesce(max(rowid), 0) FROM messages) WHERE id = 1");
-      }
+      db.exec("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')");
+      // A rebuild leaves its output in many small segments of one level; the first sends
+      // after it would then merge them all, inside their commits (p99 at 2,000 deliveries/s
+      // 14–20 ms instead of 3–4). An index grown message by message is kept merged as it
+      // grows, so merge this one into one segment, as "optimize" does.
+      db.exec("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')");
+      // Every row is indexed now: nothing waits in the backlog (src/modules/messages/sqlite-backlog.ts).
+      db.exec("UPDATE search_state SET indexed_upto = (SELECT coalesce(max(rowid), 0) FROM messages) WHERE id = 1");
     })();
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   } finally {
