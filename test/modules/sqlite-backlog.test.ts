@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { SqliteDatabase } from "../../src/db";
 import { GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../../src/modules/messages/writer";
-import { BACKLOG_ROWS, SqliteBacklog } from "../../src/modules/messages/sqlite-backlog";
+import { BACKLOG_ROWS, SqliteBacklog, WRITER_SPAN } from "../../src/modules/messages/sqlite-backlog";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom, withTwoConnections } from "./messages-fixtures";
 
@@ -62,6 +62,30 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
       await send("mango last");
       expect(indexed()).toBe(BACKLOG_ROWS);
       expect(upto()).toBe(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n);
+      consistent();
+    });
+
+    test("a backlog the writer did not make (rows written straight into the file) is indexed a bounded span per batch", async () => {
+      const imported = 3 * WRITER_SPAN;
+      const insert = db.sqlite.prepare(
+        "INSERT INTO messages (id, room_id, seq, sender_id, content, created_at, reply_count) VALUES (?, ?, ?, ?, ?, ?, 0)",
+      );
+      db.sqlite.transaction(() => {
+        for (let i = 1; i <= imported; i++) insert.run(Bun.randomUUIDv7(), room, i, alice.id, `quince ${i}`, Date.now());
+        db.sqlite.run("UPDATE rooms SET last_seq = ? WHERE id = ?", [imported, room]);
+      })();
+      expect(indexed()).toBe(0);
+      await Promise.all(Array.from({ length: BACKLOG_ROWS }, (_, i) => send(`lime ${i}`)));
+      // One indexing of at most WRITER_SPAN rows, the oldest first: the rest still waits.
+      expect(indexed()).toBe(WRITER_SPAN);
+      expect(upto()).toBeLessThan(db.sqlite.query<{ n: number }, []>("SELECT max(rowid) AS n FROM messages").get()!.n);
+      consistent();
+      await Promise.all(Array.from({ length: BACKLOG_ROWS }, (_, i) => send(`lemon ${i}`)));
+      expect(indexed()).toBe(2 * WRITER_SPAN);
+      // A search still finds every message: it indexes what is left first.
+      expect(await search("quince")).toHaveLength(100);
+      expect((await ctx.services.messages.search(alice.id, { q: "lemon", limit: 5 })).messages).toHaveLength(5);
+      expect(indexed()).toBe(imported + 2 * BACKLOG_ROWS);
       consistent();
     });
 

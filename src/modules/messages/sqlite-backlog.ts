@@ -17,6 +17,8 @@ import type { Database as SQLite, Statement } from "bun:sqlite";
 
 /** Messages waiting before the writer indexes them. */
 export const BACKLOG_ROWS = 1024;
+/** The most backlog rows one batch of the writer indexes: twice what it adds between two indexings, so a backlog shrinks. */
+export const WRITER_SPAN = 2 * BACKLOG_ROWS;
 
 /** The key of a clientId: unique per room and sender. */
 export const clientKey = (roomId: string, senderId: string, clientId: string) => `${roomId}\n${senderId}\n${clientId}`;
@@ -87,14 +89,16 @@ export class SqliteBacklog {
 
   /**
    * The writer inserted `rows` messages, the newest at rowid `lastRowid`, with these clientIds;
-   * once BACKLOG_ROWS wait, the backlog is indexed in the same transaction.
+   * once BACKLOG_ROWS wait, the backlog is indexed in the same transaction, at most
+   * WRITER_SPAN rows of it: a backlog the writer did not make (rows imported straight into the
+   * file) is worked off over its next batches, not in one transaction that stalls every socket.
    */
   inserted(rows: number, lastRowid: number, clientIds: Iterable<[key: string, id: string]>): void {
     for (const [key, id] of clientIds) this.waiting.set(key, id);
     // Rows are numbered on from the newest, which begin() read: the insert's last rowid is the newest now.
     this.knownEnd = lastRowid;
     this.added += rows;
-    if (this.added >= BACKLOG_ROWS) this.index();
+    if (this.added >= BACKLOG_ROWS) this.index(Number.MAX_SAFE_INTEGER, WRITER_SPAN);
   }
 
   /** The last rowid of messages when committed ones wait to be indexed, else null. */
