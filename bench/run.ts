@@ -1,8 +1,8 @@
 /**
  * `bun run bench`: how fast the server is, against the ceiling, in one command.
  *
- *   bun run bench                     # the full run, about 4–5 minutes
- *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: under a minute
+ *   bun run bench                     # the full run, about 4 minutes
+ *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: about a minute
  *   bun run bench --only=fanout,rooms # some scenarios (idle, fanout, rooms, fixed, overload, rest, history)
  *   bun run bench --profile           # also writes a CPU profile of the server (Markdown) beside the results
  *
