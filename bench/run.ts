@@ -425,8 +425,6 @@ function targets(results: Results, serverRuns: (WsLoadResult | RestSendResult)[]
 }
 
 let idleConnections = P.idleConnections;
-/** Our server's warm-up passes: counted for messages lost only. */
-const warmups: (WsLoadResult | RestSendResult)[] = [];
 
 async function main() {
   const started = performance.now();
@@ -438,6 +436,12 @@ async function main() {
   const { world, server } = await setUp();
   const targetsByKind = new Map<TargetKind, Target>([["server", ourServer(server, dbPath)]]);
   const allRounds: Record<string, Partial<Record<TargetKind, AnyResult[]>>> = {};
+  /** Every run of our server that sent messages, warm-ups included: each must lose none. */
+  const serverRuns: (WsLoadResult | RestSendResult)[] = [];
+  const counted = (kind: TargetKind, result: AnyResult) => {
+    if (kind === "server" && "lost" in result) serverRuns.push(result);
+    return result;
+  };
   try {
     // The ceilings run beside our server (idle while it works), so that rounds can alternate.
     const needed = new Set(PLAN.filter((p) => wanted(p.scenario)).flatMap((p) => p.targets));
@@ -463,14 +467,13 @@ async function main() {
       if (warmup)
         for (const kind of kinds) {
           step(`${scenario} (warm-up, ${P.warmupMs / 1000} s, not counted): ${kind}`);
-          const result = await runOne(scenario, targetsByKind.get(kind)!, world, P.warmupMs);
           // Not a figure, but what it sent must arrive all the same.
-          if (kind === "server") warmups.push(result as WsLoadResult | RestSendResult);
+          counted(kind, await runOne(scenario, targetsByKind.get(kind)!, world, P.warmupMs));
         }
       for (let round = 1; round <= rounds; round++)
         for (const kind of kinds) {
           step(`${scenario}${rounds > 1 ? ` (round ${round}/${rounds})` : ""}: ${kind}`);
-          (runs[kind] ??= []).push(await runOne(scenario, targetsByKind.get(kind)!, world));
+          (runs[kind] ??= []).push(counted(kind, await runOne(scenario, targetsByKind.get(kind)!, world)));
         }
       for (const kind of kinds) {
         const list = runs[kind]!;
@@ -482,10 +485,6 @@ async function main() {
     for (const target of targetsByKind.values()) await target.server.stop();
   }
 
-  const serverRuns = [
-    ...warmups,
-    ...(["fanout", "rooms", "fixed", "overload", "rest"] as const).flatMap((s) => (allRounds[s]?.server ?? []) as (WsLoadResult | RestSendResult)[]),
-  ];
   const goalList = targets(results, serverRuns);
   log("");
   log(table(rows(results)));

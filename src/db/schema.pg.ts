@@ -7,6 +7,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { discoverableRoom } from "./conditions";
 
 const time = (name: string) => timestamp(name, { mode: "date", withTimezone: true, precision: 3 });
 
@@ -144,7 +145,7 @@ export const rooms = pgTable(
     // private or direct room that no longer rewrites an index entry (and its log page) each commit.
     index("rooms_discovery_idx")
       .on(t.lastActivityAt, t.id)
-      .where(sql`${t.visibility} = 'public' AND ${t.kind} = 'group'`),
+      .where(discoverableRoom(t)),
   ],
 );
 

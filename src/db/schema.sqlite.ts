@@ -5,6 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { discoverableRoom } from "./conditions";
 
 const time = (name: string) => integer(name, { mode: "timestamp_ms" });
 
@@ -142,7 +143,7 @@ export const rooms = sqliteTable(
     // private or direct room that no longer rewrites an index entry (and its log page) each commit.
     index("rooms_discovery_idx")
       .on(t.lastActivityAt, t.id)
-      .where(sql`${t.visibility} = 'public' AND ${t.kind} = 'group'`),
+      .where(discoverableRoom(t)),
   ],
 );
 

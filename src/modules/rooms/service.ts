@@ -1,6 +1,7 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
 import { and, asc, count, desc, eq, inArray, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Database, DB } from "../../db";
+import { discoverableRoom } from "../../db/conditions";
 import { first, messages, roomMembers, rooms, teamMembers, users } from "../../db/schema";
 import { Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import type { Events, PresenceView } from "../../events";
@@ -171,8 +172,8 @@ export class RoomService {
       .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
       .where(
         and(
-          // Spelled as the partial index's condition (no bound values), so that planners can use it.
-          sql`${rooms.visibility} = 'public' AND ${rooms.kind} = 'group'`,
+          // The partial index's own condition, so that planners can use it.
+          discoverableRoom(rooms),
           term ? sql`lower(${rooms.name}) LIKE ${`%${escapeLike(term)}%`} ESCAPE '\\'` : undefined,
           activityCursor(cursor),
         ),
