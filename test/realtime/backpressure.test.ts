@@ -105,8 +105,10 @@ test("a backed-up socket loses typing and presence frames but no message; past t
     sent += count;
   };
 
-  // Fill the kernel buffers until Bun starts queueing for this socket.
-  while (!rawConn()!.congested) {
+  // Fill the kernel buffers until Bun queues well over a few frames for this socket, so that
+  // the kernel taking some more of it cannot empty Bun's queue before the typing frame below.
+  const margin = limit / 2;
+  while (rawConn()!.socket.getBufferedAmount() < margin) {
     if (sent >= 5000) throw new Error("the socket never backed up");
     await burst(10);
   }
@@ -117,6 +119,9 @@ test("a backed-up socket loses typing and presence frames but no message; past t
   await a1.barrier();
   await server.connect(d);
   await a1.next("presence", (f) => f.userId === d.id);
+  // Nothing was sent to it since the burst, so its queue only shrank: still backed up now, it
+  // was when the typing and presence frames went out.
+  expect(rawConn()!.congested).toBe(true);
   // A message still goes through.
   await burst(1);
   const last = sent;
