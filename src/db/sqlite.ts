@@ -17,12 +17,12 @@ export function openSqlite(path: string): SqliteDatabase {
   sqlite.exec("PRAGMA busy_timeout = 5000");
   // WAL lets readers run beside the single writer; synchronous=NORMAL with WAL never
   // corrupts and loses nothing on a process crash (only on power loss since the last sync).
-  sqlite.exec("PRAGMA journal_mode = WAL");
+  untilUnlocked(() => sqlite.exec("PRAGMA journal_mode = WAL"));
   sqlite.exec("PRAGMA synchronous = NORMAL");
   sqlite.exec("PRAGMA foreign_keys = ON");
   sqlite.exec("PRAGMA temp_store = MEMORY");
   sqlite.exec("PRAGMA cache_size = -32000");
-  migrateSqlite(sqlite);
+  untilUnlocked(() => migrateSqlite(sqlite));
   // Checkpoints run on a worker thread instead of inside a commit on the event loop (checkpointer.ts).
   const checkpointer = path === ":memory:" ? null : startCheckpointer(path);
   if (checkpointer) sqlite.exec("PRAGMA wal_autocheckpoint = 0");
@@ -73,6 +73,24 @@ export function openSqlite(path: string): SqliteDatabase {
       sqlite.close();
     },
   };
+}
+
+/**
+ * Runs `fn` again while SQLite answers BUSY at once, up to `timeoutMs`. busy_timeout covers
+ * most waits, but not all: switching a new file to WAL needs its exclusive lock, and while
+ * another connection holds a lock on it (a second process opening it at the same moment)
+ * SQLite refuses without calling its busy handler, to rule out a deadlock.
+ */
+export function untilUnlocked<T>(fn: () => T, timeoutMs = 5000): T {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      return fn();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "SQLITE_BUSY" || performance.now() >= deadline) throw error;
+      Bun.sleepSync(5 + Math.random() * 20);
+    }
+  }
 }
 
 /**

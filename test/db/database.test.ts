@@ -166,6 +166,35 @@ describe("migrations", () => {
     }
   });
 
+  test.if(!Bun.env.TEST_DATABASE_URL)(
+    "a new SQLite file another connection holds locked is opened once the lock goes (SQLite refuses WAL at once then)",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "bunchat-locked-"));
+      const path = join(dir, "chat.db");
+      const holder = new Worker(new URL("./hold-lock.worker.ts", import.meta.url).href);
+      const locked = new Promise<void>((resolve) => {
+        holder.onmessage = ({ data }) => data === "locked" && resolve();
+      });
+      try {
+        holder.postMessage({ path, holdMs: 300 });
+        await locked;
+        const opened = openDatabase(`sqlite://${path}`);
+        try {
+          await opened.ready;
+          if (opened.dialect !== "sqlite") throw new Error("expected SQLite");
+          expect(opened.sqlite.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()?.journal_mode).toBe("wal");
+          const expected = sqliteMigrations.map((m) => m.tag).sort();
+          expect(await appliedMigrations(opened)).toEqual(expected);
+        } finally {
+          await opened.close();
+        }
+      } finally {
+        holder.terminate();
+        rmSync(dir, { force: true, recursive: true });
+      }
+    },
+  );
+
   test("ping answers while open and not after close", async () => {
     expect(await database.ping()).toBe(true);
     const other = freshDatabase();
