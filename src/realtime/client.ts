@@ -18,6 +18,8 @@ export class Client {
   private waiters: (() => void)[] = [];
   /** Sends handed to the writer and not yet acknowledged (made on the first send: most sockets sit idle). */
   private sending: Set<Promise<void>> | null = null;
+  /** Tasks on `tail` that have not finished (the ready promise counts as one until it settles). */
+  private chained = 1;
 
   constructor(
     readonly conn: Connection,
@@ -29,7 +31,7 @@ export class Client {
     ready: Promise<void>,
   ) {
     this.tokens = framesPerSecond;
-    this.tail = ready;
+    this.tail = ready.finally(() => this.chained--);
   }
 
   /** Takes one frame from the socket's allowance; false means it is flooding. */
@@ -48,23 +50,20 @@ export class Client {
    *
    * A `pipelined` task (a send) must have handed its work on by the time it returns its
    * promise, before its first await: the next task starts then, without waiting for it.
+   * With nothing queued or running ahead of it (the usual case for a sender) it starts
+   * within this call, not a turn of the promise chain later.
    */
   enqueue(task: () => Promise<void>, pipelined = false): void {
     this.pending++;
+    // Nothing waits or runs ahead of a send: it is handed on at once, not a turn of the chain later.
+    if (pipelined && this.chained === 0) return this.handOn(task);
+    this.chained++;
     let handedOn = false;
     const run = async () => {
       if (this.conn.closed) return;
       if (pipelined) {
-        const sending = (this.sending ??= new Set());
-        const done: Promise<void> = task()
-          .catch(() => this.fail())
-          .finally(() => {
-            sending.delete(done);
-            this.pending--;
-          });
-        sending.add(done);
         handedOn = true;
-        return;
+        return this.handOn(task);
       }
       if (this.sending?.size) await Promise.all(this.sending);
       if (!this.conn.closed) await task();
@@ -73,8 +72,22 @@ export class Client {
       .then(run)
       .catch(() => this.fail())
       .finally(() => {
+        this.chained--;
         if (!handedOn) this.pending--;
       });
+  }
+
+  /** Starts a send; the frames after it do not wait for its answer (other frames wait in idle order). */
+  private handOn(task: () => Promise<void>): void {
+    if (this.conn.closed) return void this.pending--;
+    const sending = (this.sending ??= new Set());
+    const done: Promise<void> = task()
+      .catch(() => this.fail())
+      .finally(() => {
+        sending.delete(done);
+        this.pending--;
+      });
+    sending.add(done);
   }
 
   private fail() {

@@ -142,11 +142,12 @@ export class Realtime {
       return client.send({ type: "error", ...(clientId !== undefined && { clientId }), error });
     }
     // Sends are pipelined (see Client): handleFrame hands a send to the writer before it first awaits.
-    const pipelined = parsed.ok && parsed.frame.type === "message.send";
-    client.enqueue(async () => {
-      if (parsed.ok) await handleFrame(client, parsed.frame, frames);
-      else client.send({ type: "error", ...(clientId !== undefined && { clientId }), error: parsed.error });
-    }, pipelined);
+    if (parsed.ok) {
+      const frame = parsed.frame;
+      return client.enqueue(() => handleFrame(client, frame, frames), frame.type === "message.send");
+    }
+    const error = parsed.error;
+    client.enqueue(async () => client.send({ type: "error", ...(clientId !== undefined && { clientId }), error }));
   }
 
   /** `client`'s socket closed. */

@@ -104,6 +104,45 @@ test("sends are pipelined: the next one starts at once; other frames wait until 
   expect(c.busy).toBe(false);
 });
 
+test("once ready, a send with nothing ahead of it is handed on within enqueue; one behind another frame waits for it", async () => {
+  let open!: () => void;
+  const { client: c, conn } = client(10, 100, new Promise<void>((resolve) => (open = resolve)));
+  const log: string[] = [];
+  c.enqueue(async () => void log.push("before ready"), true);
+  await Bun.sleep(0);
+  expect(log).toEqual([]);
+  open();
+  await c.idle();
+  expect(log).toEqual(["before ready"]);
+
+  c.enqueue(async () => void log.push("a"), true);
+  expect(log).toEqual(["before ready", "a"]); // no turn of the chain first
+  let release!: () => void;
+  c.enqueue(async () => {
+    log.push("read start");
+    await new Promise<void>((resolve) => (release = resolve));
+    log.push("read end");
+  });
+  c.enqueue(async () => void log.push("b"), true);
+  await Bun.sleep(0);
+  expect(log).toEqual(["before ready", "a", "read start"]);
+  release();
+  await c.idle();
+  expect(log).toEqual(["before ready", "a", "read start", "read end", "b"]);
+
+  c.enqueue(async () => void log.push("c"), true);
+  expect(log.at(-1)).toBe("c");
+  await c.idle();
+  expect(c.busy).toBe(false);
+
+  // A closed socket's send is not carried out, and leaves nothing pending.
+  conn.close(1000, "bye");
+  c.enqueue(async () => void log.push("after close"), true);
+  await c.idle();
+  expect(log.at(-1)).toBe("c");
+  expect(c.busy).toBe(false);
+});
+
 test("a pipelined send that throws closes the socket with 1011; idle waits for sends in flight", async () => {
   const { client: c, socket } = client();
   let release!: () => void;
