@@ -55,7 +55,6 @@ export class Client {
    */
   enqueue(task: () => Promise<void>, pipelined = false): void {
     this.pending++;
-    // Nothing waits or runs ahead of a send: it is handed on at once, not a turn of the chain later.
     if (pipelined && this.chained === 0) return this.handOn(task);
     this.chained++;
     let handedOn = false;
@@ -77,7 +76,7 @@ export class Client {
       });
   }
 
-  /** Starts a send; the frames after it do not wait for its answer (other frames wait in idle order). */
+  /** Starts a send and keeps it among those in flight: a later send does not wait for its answer, other frames do. */
   private handOn(task: () => Promise<void>): void {
     if (this.conn.closed) return void this.pending--;
     const sending = (this.sending ??= new Set());
