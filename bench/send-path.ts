@@ -30,12 +30,8 @@ const TIMEOUT_MS = 120_000;
 
 const dir = mkdtempSync(join(tmpdir(), "bunchat-send-path-"));
 const database = openDatabase(inMemory ? "sqlite://:memory:" : `sqlite://${join(dir, "chat.db")}`);
-const silent = { debug() {}, info() {}, warn() {}, error: console.error, enabled: () => false };
-const services = createServices({
-  config: testConfig({ limits: { wsFramesPerSecond: 0 } as never }),
-  database,
-  logger: silent,
-});
+// testConfig logs errors only, as the services' default logger is then made.
+const services = createServices({ config: testConfig({ limits: { wsFramesPerSecond: 0 } as never }), database });
 const { realtime } = services;
 // Bun's server publishes to a topic's sockets in native code: here every publish counts as sent.
 realtime.attach({ publish: (_topic, data) => data.length });

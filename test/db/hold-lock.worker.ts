@@ -1,6 +1,6 @@
 /**
  * Holds a write lock on a SQLite file for a while, as a second process opening the same new
- * file does while it switches it to WAL: posts "locked", then "released" when it lets go.
+ * file does while it switches it to WAL: posts "locked" once it holds it.
  */
 import { Database } from "bun:sqlite";
 
@@ -15,6 +15,5 @@ self.onmessage = ({ data }: MessageEvent<{ path: string; holdMs: number }>) => {
   setTimeout(() => {
     db.exec("COMMIT");
     db.close();
-    postMessage("released");
   }, data.holdMs);
 };
