@@ -3,6 +3,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
+import { ensureBlocks } from "../modules/messages/client-id-index";
 import { startCheckpointer } from "./checkpointer";
 import type { DB, SqliteDatabase } from "./index";
 import { sqliteMigrations } from "./migrations.generated";
@@ -93,6 +94,11 @@ export function untilUnlocked<T>(fn: () => T, timeoutMs = 5000): T {
   }
 }
 
+/** Steps a migration needs that SQL cannot do, run right after it, in its transaction. */
+const afterMigration: Record<string, (sqlite: SQLite) => void> = {
+  "0011_client_id_blocks": ensureBlocks,
+};
+
 /**
  * Applies the embedded migrations that this database has not seen, in one transaction that
  * takes the write lock first: processes opening one file together take turns (busy_timeout),
@@ -112,6 +118,7 @@ export function migrateSqlite(sqlite: SQLite): string[] {
       if (applied.has(migration.tag)) continue;
       for (const statement of migration.sql.split("--> statement-breakpoint"))
         if (statement.trim()) sqlite.exec(statement);
+      afterMigration[migration.tag]?.(sqlite);
       sqlite.query("INSERT INTO __migrations (tag, applied_at) VALUES (?, ?)").run(migration.tag, Date.now());
       done.push(migration.tag);
     }

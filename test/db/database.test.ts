@@ -6,10 +6,12 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Database as SQLite } from "bun:sqlite";
 import { eq, sql } from "drizzle-orm";
 import { type Database, migrateSqlite, openDatabase } from "../../src/db";
 import { pgMigrations, sqliteMigrations } from "../../src/db/migrations.generated";
 import { first, rooms, users } from "../../src/db/schema";
+import { SqliteBacklog } from "../../src/modules/messages/sqlite-backlog";
 import { freshDatabase } from "../helpers";
 import { freshPgDatabase } from "../pg";
 
@@ -191,6 +193,47 @@ describe("migrations", () => {
       } finally {
         holder.terminate();
         rmSync(dir, { force: true, recursive: true });
+      }
+    },
+  );
+
+  test.if(!Bun.env.TEST_DATABASE_URL)(
+    "a database migrated before client_id_blocks keeps every clientId: retries of indexed and waiting messages still find them",
+    () => {
+      const sqlite = new SQLite(":memory:");
+      try {
+        sqlite.exec("CREATE TABLE __migrations (tag TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)");
+        const before = sqliteMigrations.findIndex((m) => m.tag === "0011_client_id_blocks");
+        expect(before).toBeGreaterThan(0);
+        for (const migration of sqliteMigrations.slice(0, before)) {
+          for (const statement of migration.sql.split("--> statement-breakpoint")) if (statement.trim()) sqlite.exec(statement);
+          sqlite.query("INSERT INTO __migrations (tag, applied_at) VALUES (?, 0)").run(migration.tag);
+        }
+        // Foreign keys are off on this bare connection: messages need no users or rooms here.
+        const insert = sqlite.prepare(
+          "INSERT INTO messages (id, room_id, seq, sender_id, content, client_id, created_at) VALUES (?, ?, ?, 'u', 'm', ?, 0)",
+        );
+        const ids = Array.from({ length: 300 }, (_, i) => {
+          const id = Bun.randomUUIDv7();
+          insert.run(id, `r${i % 3}`, i + 1, i % 2 === 0 ? `c${i}` : null);
+          return id;
+        });
+        // The first 200 were indexed before the upgrade (into message_client_ids, which 0011 drops); 100 wait.
+        sqlite.exec("UPDATE search_state SET indexed_upto = 200 WHERE id = 1");
+        expect(migrateSqlite(sqlite)).toEqual(sqliteMigrations.slice(before).map((m) => m.tag));
+        expect(sqlite.query<{ n: number }, []>("SELECT sum(length(data)) / 12 AS n FROM client_id_blocks").get()!.n).toBe(100);
+        const backlog = new SqliteBacklog(sqlite);
+        sqlite.transaction(() => {
+          backlog.begin();
+          for (let i = 0; i < 300; i++) {
+            const found = backlog.find(`r${i % 3}`, "u", `c${i}`);
+            expect(found).toBe(i % 2 === 0 ? ids[i] : undefined);
+            // Another room or sender with the same clientId is another key.
+            expect(backlog.find(`r${(i + 1) % 3}`, "u", `c${i}`)).toBeUndefined();
+          }
+        })();
+      } finally {
+        sqlite.close();
       }
     },
   );

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { SqliteDatabase } from "../../src/db";
 import { GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../../src/modules/messages/writer";
-import { BACKLOG_ROWS, SqliteBacklog, WRITER_SPAN } from "../../src/modules/messages/sqlite-backlog";
+import { decodeBlock, FingerprintTable, fingerprint } from "../../src/modules/messages/client-id-index";
+import { BACKLOG_ROWS, backlogOf, clientKey, SqliteBacklog, WRITER_SPAN } from "../../src/modules/messages/sqlite-backlog";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom, withTwoConnections } from "./messages-fixtures";
 
@@ -149,7 +150,22 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
 
   describe("clientIds", () => {
     const send = (content: string, clientId: string, roomId = room) => ctx.services.messages.send(alice.id, roomId, { content, clientId });
-    const recorded = () => db.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM message_client_ids").get()!.n;
+    /** Entries in the clientId blocks (12 bytes each). */
+    const recorded = () => db.sqlite.query<{ n: number }, []>("SELECT coalesce(sum(length(data)), 0) / 12 AS n FROM client_id_blocks").get()!.n;
+    /** The messages the blocks point at that still carry the clientId they were filed under. */
+    const filed = () => {
+      const out: string[] = [];
+      for (const { data } of db.sqlite.query<{ data: Uint8Array }, []>("SELECT data FROM client_id_blocks ORDER BY id").all()) {
+        const { rowids, prints } = decodeBlock(data);
+        rowids.forEach((rowid, i) => {
+          const row = db.sqlite
+            .query<{ key: string; c: string }, [number]>("SELECT room_id || char(10) || sender_id || char(10) || client_id AS key, client_id AS c FROM messages WHERE rowid = ?")
+            .get(rowid);
+          if (row && fingerprint(row.key) === prints[i]) out.push(row.c);
+        });
+      }
+      return out.sort();
+    };
     const flush = () => ctx.services.messages.search(alice.id, { q: "anything", limit: 1 });
 
     test("a retry finds its first message while it waits in the backlog, and after it was indexed", async () => {
@@ -172,19 +188,24 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
       expect(again.map((r) => [r.created, r.message.id])).toEqual([0, 100, BACKLOG_ROWS - 1].map((i) => [false, sent[i]!.message.id]));
     });
 
-    test("messages deleted with their room leave no clientId behind, indexed or waiting", async () => {
+    test("messages deleted with their room match nothing, indexed or waiting", async () => {
       const other = await makeRoom(ctx, alice);
       await send("stays", "s1");
-      await send("goes", "g1", other);
+      const goes = await send("goes", "g1", other);
       await flush();
       await send("goes too", "g2", other);
       await send("stays too", "s2");
       expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
       await flush();
-      expect(db.sqlite.query<{ c: string }, []>("SELECT client_id AS c FROM message_client_ids ORDER BY c").all().map((r) => r.c)).toEqual([
-        "s1",
-        "s2",
-      ]);
+      expect(filed()).toEqual(["s1", "s2"]);
+      const backlog = backlogOf(db.sqlite);
+      db.sqlite.transaction(() => {
+        backlog.begin();
+        expect(backlog.find(other, alice.id, "g1")).toBeUndefined();
+        expect(backlog.find(other, alice.id, "g2")).toBeUndefined();
+        expect(backlog.find(room, alice.id, "s1")).toBeString();
+      })();
+      expect(goes.created).toBe(true);
     });
 
     test("a message that takes a deleted one's rowid waits in the backlog, and a retry still finds it", async () => {
@@ -194,11 +215,43 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
       await flush();
       expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
       const reborn = await send("reborn", "r");
-      expect(db.sqlite.query<{ n: number }, [string]>("SELECT count(*) AS n FROM message_client_ids WHERE client_id = ?").get("r")!.n).toBe(0);
+      // It took the rowid of "doomed", whose block entry now points at it under another fingerprint.
+      expect(filed()).toEqual(["k"]);
       expect(await send("reborn again", "r")).toMatchObject({ created: false, message: { id: reborn.message.id } });
       await flush();
-      expect(db.sqlite.query<{ c: string }, []>("SELECT client_id AS c FROM message_client_ids ORDER BY c").all().map((r) => r.c)).toEqual(["k", "r"]);
+      expect(filed()).toEqual(["k", "r"]);
       expect(await send("reborn once more", "r")).toMatchObject({ created: false, message: { id: reborn.message.id } });
+    });
+
+    test("messages that share a fingerprint are told apart by their row", () => {
+      const table = new FingerprintTable();
+      for (let i = 1; i <= 5000; i++) table.add(i % 7 === 0 ? 42 : i * 2654435761, i);
+      expect(table.size).toBe(5000);
+      expect(table.candidates(42)).toEqual(Array.from({ length: 714 }, (_, i) => (i + 1) * 7));
+      expect(table.candidates(1)).toEqual([]);
+    });
+
+    test("two clientIds with one fingerprint each get their own message back", async () => {
+      // A pair of clientIds whose keys collide in 32 bits: about 77,000 tries on average.
+      const seen = new Map<number, string>();
+      let pair: [string, string] | undefined;
+      for (let i = 0; i < 1_000_000 && !pair; i++) {
+        const clientId = `c${i}`;
+        const print = fingerprint(clientKey(room, alice.id, clientId));
+        const earlier = seen.get(print);
+        if (earlier !== undefined) pair = [earlier, clientId];
+        else seen.set(print, clientId);
+      }
+      expect(pair).toBeDefined();
+      const [x, y] = pair!;
+      const first = await send("x", x);
+      await flush();
+      expect(await send("y", y)).toMatchObject({ created: true });
+      const second = await send("y again", y);
+      await flush();
+      expect(recorded()).toBe(2);
+      expect(await send("x again", x)).toMatchObject({ created: false, message: { id: first.message.id, content: "x" } });
+      expect(await send("y once more", y)).toMatchObject({ created: false, message: { id: second.message.id, content: "y" } });
     });
 
     test("a retry through another connection (another process) finds a message still waiting", async () => {
@@ -222,6 +275,29 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
         const second = await b.write(draft("y"));
         expect(await a.write(draft("y"))).toEqual({ created: false, id: (second as { row: { id: string } }).row.id });
         expect(mine.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(3);
+      });
+    });
+
+    test("a retry through another connection finds a message that connection has indexed since", async () => {
+      await withTwoConnections(async (mine, theirs) => {
+        const draft = (clientId: string): NewMessage => ({
+          id: Bun.randomUUIDv7(),
+          roomId: "r",
+          senderId: "u",
+          content: clientId,
+          metadata: null,
+          replyToId: null,
+          clientId,
+        });
+        const a = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
+        const b = new GroupCommitWriter(theirs, new SqliteBatchStore(theirs.sqlite));
+        expect((await b.write(draft("warm-up"))).created).toBe(true);
+        const first = (await a.write(draft("x"))) as { created: true; row: { id: string } };
+        // The first connection indexes its backlog: "x" leaves it for a block the second has not loaded.
+        mine.sqlite.transaction(() => backlogOf(mine.sqlite).index())();
+        expect(backlogOf(mine.sqlite).backlogEnd()).toBeNull();
+        expect(await b.write(draft("x"))).toEqual({ created: false, id: first.row.id });
+        expect(theirs.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(2);
       });
     });
   });

@@ -1,9 +1,9 @@
 /**
  * SQLite's backlog of new messages: the rows above search_state.indexed_upto, which are not
- * yet in the full-text index (messages_fts) nor in message_client_ids. Indexing a message in
- * the commit that stores it cost that commit log pages that few other messages shared: a new
- * full-text segment every commit, and a page of the clientId index per sender. Indexed in
- * batches of BACKLOG_ROWS, the pages are shared by hundreds of messages.
+ * yet in the full-text index (messages_fts) nor in the clientId blocks (client-id-index.ts).
+ * Indexing a message in the commit that stores it cost that commit log pages that few other
+ * messages shared: a new full-text segment every commit, and a page of a clientId B-tree per
+ * sender. Indexed in batches of BACKLOG_ROWS, the pages are shared by hundreds of messages.
  *
  * The message writer adds to the backlog and indexes it, inside its own transaction, once
  * BACKLOG_ROWS wait; a search indexes what is left before it looks (search.ts). Until then
@@ -11,9 +11,11 @@
  * looks, and reads the backlog's clientIds from the database again whenever another
  * connection has written (data_version) or the newest rowid is not the one it left.
  * Migrations 0006 to 0008 hold the table and the triggers that keep indexed rows in step; 0010
- * keeps indexed_upto at or below the largest rowid, so that every new row lands in the backlog.
+ * keeps indexed_upto at or below the largest rowid, so that every new row lands in the backlog;
+ * 0011 replaces the clientId B-tree with blocks.
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
+import { ClientIdIndex } from "./client-id-index";
 
 /** Messages waiting before the writer indexes them. */
 export const BACKLOG_ROWS = 1024;
@@ -35,9 +37,9 @@ export class SqliteBacklog {
   private readonly dataVersion: Statement<{ data_version: number }, []>;
   private readonly waitingClientIds: Statement<{ key: string; id: string }, [number]>;
   private readonly indexContent: Statement<unknown, [number, number]>;
-  private readonly indexClientIds: Statement<unknown, [number, number]>;
   private readonly moveTo: Statement<unknown, [number]>;
-  private readonly findIndexed: Statement<{ id: string }, [string, string, string]>;
+  /** The clientIds of the indexed rows. */
+  readonly clientIds: ClientIdIndex;
   private readonly stillThere: Statement<{ ok: number }, [string]>;
 
   constructor(sqlite: SQLite) {
@@ -51,24 +53,20 @@ export class SqliteBacklog {
     this.indexContent = sqlite.prepare(
       "INSERT INTO messages_fts(rowid, content) SELECT rowid, content FROM messages WHERE rowid > ?1 AND rowid <= ?2 AND deleted_at IS NULL",
     );
-    this.indexClientIds = sqlite.prepare(
-      "INSERT INTO message_client_ids (room_id, sender_id, client_id, message_id) " +
-        "SELECT room_id, sender_id, client_id, id FROM messages WHERE rowid > ?1 AND rowid <= ?2 AND client_id IS NOT NULL " +
-        "ORDER BY room_id, sender_id, client_id ON CONFLICT DO NOTHING",
-    );
     this.moveTo = sqlite.prepare("UPDATE search_state SET indexed_upto = ?1 WHERE id = 1");
-    this.findIndexed = sqlite.prepare(
-      "SELECT message_id AS id FROM message_client_ids WHERE room_id = ? AND sender_id = ? AND client_id = ?",
-    );
+    this.clientIds = new ClientIdIndex(sqlite);
     this.stillThere = sqlite.prepare("SELECT 1 AS ok FROM messages WHERE id = ?");
   }
 
   /**
-   * Makes the waiting clientIds exact; the writer calls it first in each of its transactions.
+   * Makes the waiting clientIds exact, and loads the clientId blocks written since; the writer
+   * calls it first in each of its transactions (before any block of its own, which a rollback
+   * could take back: a block is loaded only once it was committed before this transaction).
    * They are read again from the database when another connection has committed since, or
    * when the newest rowid moved other than by this writer (messages deleted here).
    */
   begin(): void {
+    this.clientIds.refresh();
     const version = this.dataVersion.get()!.data_version;
     const state = this.state.get();
     const last = state?.last ?? 0;
@@ -81,10 +79,11 @@ export class SqliteBacklog {
 
   /** The message already sent with this clientId in this room by this sender, if any (after begin). */
   find(roomId: string, senderId: string, clientId: string): string | undefined {
-    const waiting = this.waiting.get(clientKey(roomId, senderId, clientId));
+    const key = clientKey(roomId, senderId, clientId);
+    const waiting = this.waiting.get(key);
     // A waiting message may have been deleted since (with its room): then it is no answer.
     if (waiting !== undefined && this.stillThere.get(waiting)) return waiting;
-    return this.findIndexed.get(roomId, senderId, clientId)?.id;
+    return this.clientIds.find(key, roomId, senderId, clientId);
   }
 
   /**
@@ -119,7 +118,7 @@ export class SqliteBacklog {
     if (end <= state.upto) return false;
     const to = Math.min(end, state.upto + span);
     this.indexContent.run(state.upto, to);
-    this.indexClientIds.run(state.upto, to);
+    this.clientIds.index(state.upto, to);
     this.moveTo.run(to);
     // What waits has changed (and this transaction may yet roll back): the next batch reads it again.
     this.knownEnd = -1;
