@@ -78,8 +78,7 @@ export class SqliteBacklog {
   }
 
   /** The message already sent with this clientId in this room by this sender, if any (after begin). */
-  find(roomId: string, senderId: string, clientId: string): string | undefined {
-    const key = clientKey(roomId, senderId, clientId);
+  find(roomId: string, senderId: string, clientId: string, key = clientKey(roomId, senderId, clientId)): string | undefined {
     const waiting = this.waiting.get(key);
     // A waiting message may have been deleted since (with its room): then it is no answer.
     if (waiting !== undefined && this.stillThere.get(waiting)) return waiting;

@@ -291,7 +291,8 @@ export class SqliteBatchStore implements BatchStore {
    * value they were read under (a trigger moves it on any change of a membership, a room or
    * a public name, from any connection): a send is then no query of membership at all.
    */
-  private readonly known = new Map<string, Membership>();
+  private readonly known = new Map<string, Map<string, Membership>>();
+  private knownCount = 0;
   private knownAt = -1;
   /** New messages are indexed (full text, clientIds) in batches, not in the commit that stores them. */
   private readonly backlog: SqliteBacklog;
@@ -338,12 +339,13 @@ export class SqliteBatchStore implements BatchStore {
     this.backlog.begin();
     if (epoch !== this.knownAt) {
       this.known.clear();
+      this.knownCount = 0;
       this.knownAt = epoch;
     }
     batch.forEach((m, index) => {
       const key = m.clientId === null ? null : clientKey(m.roomId, m.senderId, m.clientId);
       if (key !== null) {
-        const existing = inBatch.get(key) ?? this.backlog.find(m.roomId, m.senderId, m.clientId!);
+        const existing = inBatch.get(key) ?? this.backlog.find(m.roomId, m.senderId, m.clientId!, key);
         if (existing) return (results[index] = { created: false, id: existing });
       }
       const member = this.membership(m.roomId, m.senderId);
@@ -361,12 +363,15 @@ export class SqliteBatchStore implements BatchStore {
       next.set(roomId, last - count + 1);
     }
     const rows: InsertParam[][] = [];
-    const readTo = new Map<string, { roomId: string; senderId: string; seq: number }>();
+    // By room, then sender: the ids are strings already hashed (a key made of both is a new string to hash each time).
+    const readTo = new Map<string, Map<string, number>>();
     for (const { m, index, member } of accepted) {
       const seq = next.get(m.roomId)!;
       next.set(m.roomId, seq + 1);
       rows.push([m.id, m.roomId, seq, m.senderId, m.content, m.metadata, m.replyToId, m.clientId, now]);
-      readTo.set(`${m.roomId}\n${m.senderId}`, { roomId: m.roomId, senderId: m.senderId, seq });
+      let senders = readTo.get(m.roomId);
+      if (!senders) readTo.set(m.roomId, (senders = new Map()));
+      senders.set(m.senderId, seq);
       results[index] = created(newRow(m, seq, at), member);
     }
     let lastRowid = 0;
@@ -377,7 +382,7 @@ export class SqliteBatchStore implements BatchStore {
     if (rows.length > 0) this.backlog.inserted(rows.length, lastRowid, inBatch);
     for (const { m } of accepted) if (m.replyToId !== null) this.countReply.run(m.replyToId);
     // Own messages are never unread: each sender's read position moves to their last new seq.
-    for (const { roomId, senderId, seq } of readTo.values()) this.readOwn.run(seq, roomId, senderId);
+    for (const [roomId, senders] of readTo) for (const [senderId, seq] of senders) this.readOwn.run(seq, roomId, senderId);
     return results;
   }
 
@@ -395,16 +400,23 @@ export class SqliteBatchStore implements BatchStore {
 
   /** The sender as a member of the room (a member row implies its room and user exist), or null. */
   private membership(roomId: string, userId: string): Membership | null {
-    const key = `${roomId}\n${userId}`;
-    const known = this.known.get(key);
+    const known = this.known.get(roomId)?.get(userId);
     if (known) return known;
     if (!this.isMember.get(roomId, userId)) return null;
     const room = this.roomKind.get(roomId);
     const sender = this.sender.get(userId);
     if (!room || !sender) return null;
     const member = { roomKind: room.kind, ...sender };
-    if (this.known.size >= KNOWN_MEMBERS) this.known.clear();
-    if (this.knownAt !== -1) this.known.set(key, member);
+    if (this.knownCount >= KNOWN_MEMBERS) {
+      this.known.clear();
+      this.knownCount = 0;
+    }
+    if (this.knownAt !== -1) {
+      let members = this.known.get(roomId);
+      if (!members) this.known.set(roomId, (members = new Map()));
+      members.set(userId, member);
+      this.knownCount++;
+    }
     return member;
   }
 
