@@ -4,7 +4,7 @@
  *   bun run bench                     # the full run, about 4 minutes
  *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: about a minute
  *   bun run bench --only=fanout,rooms # some scenarios (idle, fanout, rooms, fixed, overload, rest, history)
- *   bun run bench --profile           # also writes a CPU profile of the server (Markdown) beside the results
+ *   bun run bench --profile           # also writes a CPU profile of the server beside the results, and its summary by samples (Markdown)
  *
  * Starts the server itself on a fresh SQLite file in a temporary directory (rate limits off),
  * sets up users and rooms over the API, seeds the history room straight into the file while
@@ -26,6 +26,7 @@ import { type IdleResult, runIdle } from "./lib/idle";
 import { machine } from "./lib/machine";
 import { openFileLimits, quiet } from "./lib/proc";
 import { type Goal, goals, pass, ratioRow, type Row, table } from "./lib/report";
+import { summarizeProfile } from "./lib/profile";
 import { seedRoom } from "./lib/seed";
 import { installCleanup, type Server, spawnServer } from "./lib/server";
 import { type BenchUser, ceiling, ourServer, type Target, type TargetKind } from "./lib/targets";
@@ -139,7 +140,7 @@ async function startOurs(profile: boolean): Promise<Server> {
     env: ourEnv,
     readyPath: "/ready",
     logFile: join(dir, "server.log"),
-    bunFlags: profile ? ["--cpu-prof-md", `--cpu-prof-dir=${RESULTS}`, `--cpu-prof-name=server-${stamp}.md`] : [],
+    bunFlags: profile ? ["--cpu-prof", `--cpu-prof-dir=${RESULTS}`, `--cpu-prof-name=server-${stamp}.cpuprofile`] : [],
   });
 }
 
@@ -516,7 +517,12 @@ async function main() {
   writeFileSync(file, json);
   writeFileSync(join(RESULTS, "latest.json"), json);
   log(`results: ${file}`);
-  if (flags.profile) log(`CPU profile of the server: ${join(RESULTS, `server-${stamp}.md`)}`);
+  if (flags.profile) {
+    // Written by the server as it stopped, above.
+    const profile = join(RESULTS, `server-${stamp}.cpuprofile`);
+    writeFileSync(join(RESULTS, `server-${stamp}.md`), summarizeProfile(profile));
+    log(`CPU profile of the server: ${profile} (Chrome DevTools opens it), summary: ${join(RESULTS, `server-${stamp}.md`)}`);
+  }
 }
 
 try {
