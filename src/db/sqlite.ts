@@ -4,6 +4,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
 import { ensureBlocks } from "../modules/messages/client-id-index";
+import { backlogOf } from "../modules/messages/sqlite-backlog";
 import { startCheckpointer } from "./checkpointer";
 import type { DB, SqliteDatabase } from "./index";
 import { sqliteMigrations } from "./migrations.generated";
@@ -24,6 +25,8 @@ export function openSqlite(path: string): SqliteDatabase {
   sqlite.exec("PRAGMA temp_store = MEMORY");
   sqlite.exec("PRAGMA cache_size = -32000");
   untilUnlocked(() => migrateSqlite(sqlite));
+  // The clientIds of indexed messages are read now, not by the first send (70 to 130 ms a million).
+  backlogOf(sqlite).clientIds.refresh();
   // Checkpoints run on a worker thread instead of inside a commit on the event loop (checkpointer.ts).
   const checkpointer = path === ":memory:" ? null : startCheckpointer(path);
   if (checkpointer) sqlite.exec("PRAGMA wal_autocheckpoint = 0");

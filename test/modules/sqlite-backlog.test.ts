@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { SqliteDatabase } from "../../src/db";
+import { openSqlite } from "../../src/db/sqlite";
 import { GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../../src/modules/messages/writer";
 import { decodeBlock, FingerprintTable, fingerprint } from "../../src/modules/messages/client-id-index";
 import { BACKLOG_ROWS, backlogOf, clientKey, SqliteBacklog, WRITER_SPAN } from "../../src/modules/messages/sqlite-backlog";
@@ -298,6 +299,13 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
         expect(backlogOf(mine.sqlite).backlogEnd()).toBeNull();
         expect(await b.write(draft("x"))).toEqual({ created: false, id: first.row.id });
         expect(theirs.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(2);
+        // A process that opens the database afterwards holds the indexed clientIds before its first write.
+        const later = openSqlite(mine.sqlite.filename);
+        try {
+          expect(backlogOf(later.sqlite).clientIds.entries).toBe(2);
+        } finally {
+          await later.close();
+        }
       });
     });
   });
