@@ -102,6 +102,13 @@ const afterMigration: Record<string, (sqlite: SQLite) => void> = {
   "0011_client_id_blocks": ensureBlocks,
 };
 
+/** Runs one migration and records it in __migrations (which must exist), inside the caller's transaction. */
+export function applyMigration(sqlite: SQLite, migration: { tag: string; sql: string }): void {
+  for (const statement of migration.sql.split("--> statement-breakpoint")) if (statement.trim()) sqlite.exec(statement);
+  afterMigration[migration.tag]?.(sqlite);
+  sqlite.query("INSERT INTO __migrations (tag, applied_at) VALUES (?, ?)").run(migration.tag, Date.now());
+}
+
 /**
  * Applies the embedded migrations that this database has not seen, in one transaction that
  * takes the write lock first: processes opening one file together take turns (busy_timeout),
@@ -119,10 +126,7 @@ export function migrateSqlite(sqlite: SQLite): string[] {
     const done: string[] = [];
     for (const migration of sqliteMigrations) {
       if (applied.has(migration.tag)) continue;
-      for (const statement of migration.sql.split("--> statement-breakpoint"))
-        if (statement.trim()) sqlite.exec(statement);
-      afterMigration[migration.tag]?.(sqlite);
-      sqlite.query("INSERT INTO __migrations (tag, applied_at) VALUES (?, ?)").run(migration.tag, Date.now());
+      applyMigration(sqlite, migration);
       done.push(migration.tag);
     }
     return done;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Database as SQLite } from "bun:sqlite";
 import { eq, sql } from "drizzle-orm";
 import { type Database, migrateSqlite, openDatabase } from "../../src/db";
+import { applyMigration } from "../../src/db/sqlite";
 import { pgMigrations, sqliteMigrations } from "../../src/db/migrations.generated";
 import { first, rooms, users } from "../../src/db/schema";
 import { SqliteBacklog } from "../../src/modules/messages/sqlite-backlog";
@@ -205,10 +206,7 @@ describe("migrations", () => {
         sqlite.exec("CREATE TABLE __migrations (tag TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)");
         const before = sqliteMigrations.findIndex((m) => m.tag === "0011_client_id_blocks");
         expect(before).toBeGreaterThan(0);
-        for (const migration of sqliteMigrations.slice(0, before)) {
-          for (const statement of migration.sql.split("--> statement-breakpoint")) if (statement.trim()) sqlite.exec(statement);
-          sqlite.query("INSERT INTO __migrations (tag, applied_at) VALUES (?, 0)").run(migration.tag);
-        }
+        for (const migration of sqliteMigrations.slice(0, before)) applyMigration(sqlite, migration);
         // Foreign keys are off on this bare connection: messages need no users or rooms here.
         const insert = sqlite.prepare(
           "INSERT INTO messages (id, room_id, seq, sender_id, content, client_id, created_at) VALUES (?, ?, ?, 'u', 'm', ?, 0)",

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { SqliteDatabase } from "../../src/db";
 import { openSqlite } from "../../src/db/sqlite";
 import { GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../../src/modules/messages/writer";
-import { decodeBlock, FingerprintTable, fingerprint } from "../../src/modules/messages/client-id-index";
+import { CLIENT_KEY_SQL, decodeBlock, FingerprintTable, fingerprint } from "../../src/modules/messages/client-id-index";
 import { BACKLOG_ROWS, backlogOf, clientKey, SqliteBacklog, WRITER_SPAN } from "../../src/modules/messages/sqlite-backlog";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom, withTwoConnections } from "./messages-fixtures";
@@ -160,7 +160,7 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
         const { rowids, prints } = decodeBlock(data);
         rowids.forEach((rowid, i) => {
           const row = db.sqlite
-            .query<{ key: string; c: string }, [number]>("SELECT room_id || char(10) || sender_id || char(10) || client_id AS key, client_id AS c FROM messages WHERE rowid = ?")
+            .query<{ key: string; c: string }, [number]>(`SELECT ${CLIENT_KEY_SQL} AS key, client_id AS c FROM messages WHERE rowid = ?`)
             .get(rowid);
           if (row && fingerprint(row.key) === prints[i]) out.push(row.c);
         });

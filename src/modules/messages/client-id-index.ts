@@ -22,6 +22,11 @@
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
 
+/** The key of a clientId: unique per room and sender. */
+export const clientKey = (roomId: string, senderId: string, clientId: string) => `${roomId}\n${senderId}\n${clientId}`;
+/** clientKey in SQL, over a row of messages. */
+export const CLIENT_KEY_SQL = "room_id || char(10) || sender_id || char(10) || client_id";
+
 /** The fingerprint of a clientId key (clientKey): 32 bits of xxHash32, stable across versions and processes. */
 export const fingerprint = (key: string): number => Bun.hash.xxHash32(key);
 
@@ -62,13 +67,6 @@ export class FingerprintTable {
     return out;
   }
 
-  clear(): void {
-    this.prints = new Uint32Array(1024);
-    this.rowids = new Float64Array(1024);
-    this.mask = 1023;
-    this.size = 0;
-  }
-
   private place(print: number, rowid: number): void {
     let i = print & this.mask;
     while (this.rowids[i] !== 0) i = (i + 1) & this.mask;
@@ -101,7 +99,7 @@ export class ClientIdIndex {
     this.newBlocks = sqlite.prepare("SELECT id, data FROM client_id_blocks WHERE id > ?1 ORDER BY id");
     this.newestBlock = sqlite.prepare("SELECT max(id) AS id FROM client_id_blocks");
     this.rowsOf = sqlite.prepare(
-      "SELECT rowid, room_id || char(10) || sender_id || char(10) || client_id AS key FROM messages " +
+      `SELECT rowid, ${CLIENT_KEY_SQL} AS key FROM messages ` +
         "WHERE rowid > ?1 AND rowid <= ?2 AND client_id IS NOT NULL",
     );
     this.addBlock = sqlite.prepare("INSERT INTO client_id_blocks (data) VALUES (?1)");
@@ -110,7 +108,7 @@ export class ClientIdIndex {
     );
   }
 
-  /** Loads the blocks written since the last call (by any connection); inside a transaction, before find. */
+  /** Loads the blocks committed since the last call, by any connection: when the database is opened, and first in each write transaction. */
   refresh(): void {
     // Most writes find nothing new: max(id) is one step down the table's B-tree.
     if (this.loaded >= 0 && (this.newestBlock.get()?.id ?? 0) <= this.loaded) return;

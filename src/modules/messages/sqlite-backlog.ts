@@ -15,15 +15,15 @@
  * 0011 replaces the clientId B-tree with blocks.
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
-import { ClientIdIndex } from "./client-id-index";
+import { CLIENT_KEY_SQL, ClientIdIndex, clientKey } from "./client-id-index";
+
+export { clientKey };
 
 /** Messages waiting before the writer indexes them. */
 export const BACKLOG_ROWS = 1024;
 /** The most backlog rows one batch of the writer indexes: twice what it adds between two indexings, so a backlog shrinks. */
 export const WRITER_SPAN = 2 * BACKLOG_ROWS;
 
-/** The key of a clientId: unique per room and sender. */
-export const clientKey = (roomId: string, senderId: string, clientId: string) => `${roomId}\n${senderId}\n${clientId}`;
 
 export class SqliteBacklog {
   /** Rows inserted by the writer since the backlog was last indexed. */
@@ -48,7 +48,7 @@ export class SqliteBacklog {
     );
     this.dataVersion = sqlite.prepare("PRAGMA data_version");
     this.waitingClientIds = sqlite.prepare(
-      "SELECT room_id || char(10) || sender_id || char(10) || client_id AS key, id FROM messages WHERE rowid > ?1 AND client_id IS NOT NULL",
+      `SELECT ${CLIENT_KEY_SQL} AS key, id FROM messages WHERE rowid > ?1 AND client_id IS NOT NULL`,
     );
     this.indexContent = sqlite.prepare(
       "INSERT INTO messages_fts(rowid, content) SELECT rowid, content FROM messages WHERE rowid > ?1 AND rowid <= ?2 AND deleted_at IS NULL",

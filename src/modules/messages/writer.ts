@@ -269,6 +269,13 @@ export class GroupCommitWriter {
 /** Most memberships SqliteBatchStore keeps in memory (about 200 bytes each); past it, it starts over. */
 const KNOWN_MEMBERS = 50_000;
 
+/** Sets outer[a][b], making the inner map when it is missing. */
+function setIn<V>(outer: Map<string, Map<string, V>>, a: string, b: string, value: V): void {
+  let inner = outer.get(a);
+  if (!inner) outer.set(a, (inner = new Map()));
+  inner.set(b, value);
+}
+
 /** Rows per multi-row INSERT: 9 parameters each stays far below SQLite's limit on parameters. */
 const INSERT_CHUNK = 100;
 type InsertParam = string | number | null;
@@ -338,8 +345,7 @@ export class SqliteBatchStore implements BatchStore {
     const epoch = this.readEpoch.get()?.n ?? -1;
     this.backlog.begin();
     if (epoch !== this.knownAt) {
-      this.known.clear();
-      this.knownCount = 0;
+      this.forgetMembers();
       this.knownAt = epoch;
     }
     batch.forEach((m, index) => {
@@ -369,9 +375,7 @@ export class SqliteBatchStore implements BatchStore {
       const seq = next.get(m.roomId)!;
       next.set(m.roomId, seq + 1);
       rows.push([m.id, m.roomId, seq, m.senderId, m.content, m.metadata, m.replyToId, m.clientId, now]);
-      let senders = readTo.get(m.roomId);
-      if (!senders) readTo.set(m.roomId, (senders = new Map()));
-      senders.set(m.senderId, seq);
+      setIn(readTo, m.roomId, m.senderId, seq);
       results[index] = created(newRow(m, seq, at), member);
     }
     let lastRowid = 0;
@@ -398,6 +402,11 @@ export class SqliteBatchStore implements BatchStore {
     return statement;
   }
 
+  private forgetMembers(): void {
+    this.known.clear();
+    this.knownCount = 0;
+  }
+
   /** The sender as a member of the room (a member row implies its room and user exist), or null. */
   private membership(roomId: string, userId: string): Membership | null {
     const known = this.known.get(roomId)?.get(userId);
@@ -407,14 +416,9 @@ export class SqliteBatchStore implements BatchStore {
     const sender = this.sender.get(userId);
     if (!room || !sender) return null;
     const member = { roomKind: room.kind, ...sender };
-    if (this.knownCount >= KNOWN_MEMBERS) {
-      this.known.clear();
-      this.knownCount = 0;
-    }
+    if (this.knownCount >= KNOWN_MEMBERS) this.forgetMembers();
     if (this.knownAt !== -1) {
-      let members = this.known.get(roomId);
-      if (!members) this.known.set(roomId, (members = new Map()));
-      members.set(userId, member);
+      setIn(this.known, roomId, userId, member);
       this.knownCount++;
     }
     return member;
