@@ -5,6 +5,7 @@
  *
  *   bun bench/write-batch.ts                 # 1 room × 10 senders, batches of 20; 100 rooms × 5, batches of 220
  *   bun bench/write-batch.ts 100 5 220       # rooms, senders per room, messages per batch
+ *   bun bench/write-batch.ts 100 5 220 --pages   # also which tables and indexes a commit's log pages belong to
  *
  * A fresh SQLite file (WAL, the server's pragmas and migrations) in a temporary directory,
  * 60,000 messages with a clientId each; the first half warms the file up, the second half is
@@ -17,8 +18,12 @@ import { openSqlite } from "../src/db/sqlite";
 import { type NewMessage, SqliteBatchStore } from "../src/modules/messages/writer";
 
 const TOTAL = 60_000;
+/** Commits after the measured ones whose log pages are sorted by B-tree (--pages). */
+const PAGE_SAMPLES = 10;
+const byBtree = Bun.argv.includes("--pages");
+const args = Bun.argv.slice(2).filter((a) => a !== "--pages");
 const shapes: [rooms: number, senders: number, batch: number][] =
-  Bun.argv.length >= 5 ? [[Number(Bun.argv[2]), Number(Bun.argv[3]), Number(Bun.argv[4])]] : [[1, 10, 20], [100, 5, 220]];
+  args.length >= 3 ? [[Number(args[0]), Number(args[1]), Number(args[2])]] : [[1, 10, 20], [100, 5, 220]];
 
 for (const [roomCount, senders, batch] of shapes) {
   const dir = mkdtempSync(join(tmpdir(), "bunchat-write-batch-"));
@@ -98,11 +103,38 @@ for (const [roomCount, senders, batch] of shapes) {
       frames += after >= framesBefore ? after - framesBefore : after;
     }
     const us = (ns: number) => (ns / measured / 1000).toFixed(1);
+    // A few more commits, unmeasured: each frame header of the log names its page, and dbstat the
+    // table or index (and the kind of page) each page of the file belongs to.
+    const perBtree = new Map<string, number>();
+    let sampled = 0;
+    for (let k = 0; byBtree && k < PAGE_SAMPLES * 3 && sampled < PAGE_SAMPLES; k++) {
+      const framesBefore = logFrames();
+      sqlite.exec("BEGIN IMMEDIATE");
+      await store.insert(Array.from({ length: batch }, next), new Date());
+      sqlite.exec("COMMIT");
+      const after = logFrames();
+      if (after <= framesBefore) continue; // a checkpoint started the log over
+      const log = readFileSync(`${file}-wal`);
+      const pageSize = log.readUInt32BE(8);
+      const owner = new Map<number, string>();
+      for (const row of sqlite.query<{ name: string; pageno: number; pagetype: string }, []>("SELECT name, pageno, pagetype FROM dbstat").all())
+        owner.set(row.pageno, `${row.name} (${row.pagetype})`);
+      for (let f = framesBefore; f < after; f++) {
+        const name = owner.get(log.readUInt32BE(32 + f * (24 + pageSize))) ?? "free";
+        perBtree.set(name, (perBtree.get(name) ?? 0) + 1);
+      }
+      sampled++;
+    }
     console.log(
       `${roomCount} room${roomCount === 1 ? "" : "s"} × ${senders} senders, batches of ${batch}: ` +
         `${us(inside + commit)} µs per message (${us(inside)} in the transaction, ${us(commit)} its commit), ` +
         `about ${(frames / commits).toFixed(0)} log pages a commit`,
     );
+    if (sampled > 0) {
+      console.log(`  log pages a commit by table or index (${sampled} commits):`);
+      for (const [name, n] of [...perBtree].sort((a, b) => b[1] - a[1]))
+        if (n / sampled >= 0.5) console.log(`  ${(n / sampled).toFixed(1).padStart(7)}  ${name}`);
+    }
   } finally {
     await database.close();
     rmSync(dir, { recursive: true, force: true });
