@@ -11,7 +11,7 @@
  * 60,000 messages with a clientId each; the first half warms the file up, the second half is
  * measured. Prints figures and asserts nothing. Compare runs on the same machine only.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqlite } from "../src/db/sqlite";
@@ -79,12 +79,8 @@ for (const [roomCount, senders, batch] of shapes) {
         return 0;
       }
     };
-    let inside = 0;
-    let commit = 0;
-    let measured = 0;
-    let commits = 0;
-    let frames = 0;
-    for (let done = 0; done < TOTAL; done += batch) {
+    /** One batch in its own transaction: the ns spent inside it and on its COMMIT, and the log's frames before and after. */
+    const commitBatch = async () => {
       const messages = Array.from({ length: batch }, next);
       const framesBefore = logFrames();
       const t0 = Bun.nanoseconds();
@@ -93,34 +89,36 @@ for (const [roomCount, senders, batch] of shapes) {
       const t1 = Bun.nanoseconds();
       sqlite.exec("COMMIT");
       const t2 = Bun.nanoseconds();
+      return { inside: t1 - t0, commit: t2 - t1, framesBefore, framesAfter: logFrames() };
+    };
+    let inside = 0;
+    let commit = 0;
+    let measured = 0;
+    let commits = 0;
+    let frames = 0;
+    for (let done = 0; done < TOTAL; done += batch) {
+      const one = await commitBatch();
       if (done < TOTAL / 2) continue;
-      inside += t1 - t0;
-      commit += t2 - t1;
+      inside += one.inside;
+      commit += one.commit;
       measured += batch;
       commits++;
       // The log grows by the commit's frames, or starts over with them after a checkpoint.
-      const after = logFrames();
-      frames += after >= framesBefore ? after - framesBefore : after;
+      frames += one.framesAfter >= one.framesBefore ? one.framesAfter - one.framesBefore : one.framesAfter;
     }
     const us = (ns: number) => (ns / measured / 1000).toFixed(1);
-    // A few more commits, unmeasured: each frame header of the log names its page, and dbstat the
+    // A few more commits, unmeasured: each frame's header in the log names its page, and dbstat the
     // table or index (and the kind of page) each page of the file belongs to.
     const perBtree = new Map<string, number>();
     let sampled = 0;
     for (let k = 0; byBtree && k < PAGE_SAMPLES * 3 && sampled < PAGE_SAMPLES; k++) {
-      const framesBefore = logFrames();
-      sqlite.exec("BEGIN IMMEDIATE");
-      await store.insert(Array.from({ length: batch }, next), new Date());
-      sqlite.exec("COMMIT");
-      const after = logFrames();
-      if (after <= framesBefore) continue; // a checkpoint started the log over
-      const log = readFileSync(`${file}-wal`);
-      const pageSize = log.readUInt32BE(8);
+      const { framesBefore, framesAfter } = await commitBatch();
+      if (framesAfter <= framesBefore) continue; // a checkpoint started the log over
       const owner = new Map<number, string>();
       for (const row of sqlite.query<{ name: string; pageno: number; pagetype: string }, []>("SELECT name, pageno, pagetype FROM dbstat").all())
         owner.set(row.pageno, `${row.name} (${row.pagetype})`);
-      for (let f = framesBefore; f < after; f++) {
-        const name = owner.get(log.readUInt32BE(32 + f * (24 + pageSize))) ?? "free";
+      for (const page of loggedPages(`${file}-wal`, framesBefore, framesAfter)) {
+        const name = owner.get(page) ?? "free";
         perBtree.set(name, (perBtree.get(name) ?? 0) + 1);
       }
       sampled++;
@@ -138,5 +136,23 @@ for (const [roomCount, senders, batch] of shapes) {
   } finally {
     await database.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The page numbers of frames [from, to) of a WAL file: a 32-byte header, then frames of a 24-byte header (its page number first) and a page. */
+function loggedPages(path: string, from: number, to: number): number[] {
+  const fd = openSync(path, "r");
+  try {
+    const word = Buffer.alloc(4);
+    readSync(fd, word, 0, 4, 8);
+    const frameSize = 24 + word.readUInt32BE(0);
+    const pages: number[] = [];
+    for (let f = from; f < to; f++) {
+      readSync(fd, word, 0, 4, 32 + f * frameSize);
+      pages.push(word.readUInt32BE(0));
+    }
+    return pages;
+  } finally {
+    closeSync(fd);
   }
 }
