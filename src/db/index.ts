@@ -6,7 +6,7 @@ import type * as sqliteSchema from "./schema.sqlite";
 import { openSqlite } from "./sqlite";
 
 export { migrateSqlite } from "./sqlite";
-export { migratePg, sqlState, type PgDB } from "./pg";
+export { migratePg, type PgDB } from "./pg";
 
 /**
  * The query builder services use. It is the SQLite builder's type on both dialects: on

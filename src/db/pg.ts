@@ -3,6 +3,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import type { Logger } from "../logger";
 import type { DB, OpenOptions, PgDatabase, TxOptions } from "./index";
+import { sqlState } from "../lib/db-errors";
 import { pgMigrations } from "./migrations.generated";
 import { useDialect } from "./schema";
 import * as pgSchema from "./schema.pg";
@@ -133,13 +134,6 @@ async function checkCollation(sql: SQL, logger?: Logger) {
   const collation = String(row?.datcollate ?? "");
   if (logger && !/^(C|POSIX|C\.UTF-?8)$/i.test(collation))
     logger.warn("database collation is not C: names sort linguistically, unlike on SQLite", { collation });
-}
-
-/** The SQLSTATE of a PostgreSQL error, also when Drizzle has wrapped it. */
-export function sqlState(error: unknown): string | undefined {
-  for (let e = error as { errno?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++)
-    if (typeof e.errno === "string" && /^[0-9A-Z]{5}$/.test(e.errno)) return e.errno;
-  return undefined;
 }
 
 /**

@@ -3,7 +3,7 @@ import { messageDeleted } from "../events";
 import type { Logger } from "../logger";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
-import { isStorableTime } from "../modules/users/service";
+import { isStorableTime } from "../lib/cursor";
 import type { Client } from "./client";
 import type { ClientFrame, ErrorFrame, MessageSendFrame, ReadFrame, SyncDoneFrame, SyncFrame, TypingFrame } from "./protocol";
 import { messageJson, type Publisher } from "./publisher";

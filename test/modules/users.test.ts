@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { encodeCursor } from "../../src/modules/users/service";
+import { encodeCursor } from "../../src/lib/cursor";
 import { errorCode, setup, type TestContext, type TestResponse, type TestUser } from "../helpers";
 
 const PUBLIC_KEYS = ["avatarUrl", "createdAt", "displayName", "id", "lastSeenAt", "presence", "statusText", "username"];

@@ -4,7 +4,8 @@ import type { Database } from "../../db";
 import { first, refreshTokens, sessions, users, wsTickets } from "../../db/schema";
 import { Conflict, RateLimited, Unauthenticated } from "../../errors";
 import type { Events, PresenceView } from "../../events";
-import { isUniqueViolation, toOwnUser } from "../users/service";
+import { isUniqueViolation } from "../../lib/db-errors";
+import { toOwnUser } from "../users/service";
 import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
 
 export interface AccessClaims {

@@ -8,7 +8,7 @@
 import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Database, SqliteDatabase } from "../../db";
 import { messages, roomMembers } from "../../db/schema";
-import { decodeCursor, encodeCursor } from "../users/service";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { backlogOf } from "./sqlite-backlog";
 
 const MAX_TERMS = 16;

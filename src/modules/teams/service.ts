@@ -8,7 +8,8 @@ import { atLeast, effectiveRole, higher, type Role } from "../rooms/access";
 import type { Room } from "../rooms/model";
 import { Outbox, writeThenAnnounce } from "../rooms/outbox";
 import { cleanName, type RoomService } from "../rooms/service";
-import { decodeCursor, encodeCursor, toPublicUser } from "../users/service";
+import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import { toPublicUser } from "../users/service";
 import {
   type AddTeamMember,
   type CreateChannel,
