@@ -12,10 +12,9 @@ import { join } from "node:path";
 import { createApp, createServices, type Services } from "../src/app";
 import { loadConfig } from "../src/config";
 import { openDatabase } from "../src/db";
-import { roomMembers, rooms } from "../src/db/schema";
 import type { Events } from "../src/events";
-import { backlogOf } from "../src/modules/messages/sqlite-backlog";
-import { DrizzleBatchStore, GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../src/modules/messages/writer";
+import { GroupCommitWriter, type NewMessage } from "../src/modules/messages/writer";
+import { ReferenceMessageStore } from "../test/db/reference-store";
 
 const MESSAGES_PER_RUN = Number(Bun.env.MESSAGES_PER_RUN ?? 10_000);
 const BIG_ROOM = Number(Bun.env.BIG_ROOM ?? 1_000_000);
@@ -39,6 +38,7 @@ const config = loadConfig(
 const database = openDatabase(config.databaseUrl);
 if (database.dialect !== "sqlite") throw new Error("this benchmark runs on SQLite");
 const sqlite = database.sqlite;
+const messageStore = database.messages;
 const services = createServices({ config, database, events: silent, presence: { isOnline: () => false } });
 const app = createApp(services);
 
@@ -60,6 +60,7 @@ async function makeUsers(count: number) {
 async function makeRoom(ownerId: string, memberIds: string[]): Promise<string> {
   const id = Bun.randomUUIDv7();
   const now = new Date();
+  const { roomMembers, rooms } = database.tables;
   await database.tx(async (db) => {
     await db.insert(rooms).values({ id, kind: "group", name: `bench-${id.slice(-6)}`, visibility: "private", createdBy: ownerId, createdAt: now, lastActivityAt: now });
     await db.insert(roomMembers).values([ownerId, ...memberIds].map((userId, i) => ({ roomId: id, userId, role: i === 0 ? ("owner" as const) : ("member" as const), joinedAt: now })));
@@ -94,7 +95,7 @@ async function run(label: string, senders: { id: string; token: string }[], tota
 /** The writer alone: one transaction per message (batch of 1) against group commit. */
 async function writerOnly(label: string, maxBatch: number, inFlight: number, total: number, senderId: string, store: "sqlite" | "drizzle") {
   const roomId = await makeRoom(senderId, []);
-  const writer = new GroupCommitWriter(database, store === "sqlite" ? new SqliteBatchStore(sqlite) : new DrizzleBatchStore(), { maxBatch });
+  const writer = new GroupCommitWriter(store === "sqlite" ? messageStore : new ReferenceMessageStore(database), { maxBatch });
   const draft = (n: number): NewMessage => ({ id: Bun.randomUUIDv7(), roomId, senderId, content: `w${n}`, metadata: null, replyToId: null, clientId: null });
   const each = Math.ceil(total / inFlight);
   const started = performance.now();
@@ -113,8 +114,8 @@ async function bulkRoom(count: number, ownerId: string): Promise<string> {
   sqlite.transaction(() => {
     for (let seq = 1; seq <= count; seq++) insert.run(Bun.randomUUIDv7(), roomId, seq, ownerId, `bulk message number ${seq}`, base + seq);
     sqlite.query("UPDATE rooms SET last_seq = ? WHERE id = ?").run(count, roomId);
-    // New rows wait in the search backlog (src/modules/messages/sqlite-backlog.ts): index them, as a search would.
-    backlogOf(sqlite).index();
+    // New rows wait in the search backlog (src/db/messages/sqlite/backlog.ts): index them, as a search would.
+    messageStore.backlog.index();
   })();
   console.log(`  bulk-inserted ${fmt(count)} messages (with their search index) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return roomId;

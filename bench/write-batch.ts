@@ -1,6 +1,6 @@
 /**
  * What one group commit costs on SQLite, per message, in the shapes of `bun run bench`:
- * SqliteBatchStore.insert inside one transaction (checks, seqs, INSERTs, read positions,
+ * SqliteBatchWriter.insert inside one transaction (checks, seqs, INSERTs, read positions,
  * the backlog's indexing when it is due) and then its COMMIT, with the log pages it wrote.
  *
  *   bun bench/write-batch.ts                 # 1 room × 10 senders, batches of 20; 100 rooms × 5, batches of 220
@@ -15,7 +15,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqlite } from "../src/db/sqlite";
-import { type NewMessage, SqliteBatchStore } from "../src/modules/messages/writer";
+import { SqliteBatchWriter } from "../src/db/messages/sqlite/batch";
+import type { NewMessage } from "../src/db/messages/store";
 
 const TOTAL = 60_000;
 /** Commits after the measured ones whose log pages are sorted by B-tree (--pages). */
@@ -53,7 +54,7 @@ for (const [roomCount, senders, batch] of shapes) {
         }
       }
     })();
-    const store = new SqliteBatchStore(sqlite);
+    const store = new SqliteBatchWriter(sqlite, database.messages.backlog);
     const pad = "x".repeat(100);
     let n = 0;
     // Round robin over rooms, then over each room's senders, as the load generator sends.
@@ -85,7 +86,7 @@ for (const [roomCount, senders, batch] of shapes) {
       const framesBefore = logFrames();
       const t0 = Bun.nanoseconds();
       sqlite.exec("BEGIN IMMEDIATE");
-      await store.insert(messages, new Date());
+      store.insert(messages, new Date());
       const t1 = Bun.nanoseconds();
       sqlite.exec("COMMIT");
       const t2 = Bun.nanoseconds();

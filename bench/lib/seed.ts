@@ -40,7 +40,7 @@ export function seedRoom(dbPath: string, roomId: string, senderId: string, count
       // 14–20 ms instead of 3–4). An index grown message by message is kept merged as it
       // grows, so merge this one into one segment, as "optimize" does.
       db.exec("INSERT INTO messages_fts(messages_fts) VALUES ('optimize')");
-      // Every row is indexed now: nothing waits in the backlog (src/modules/messages/sqlite-backlog.ts).
+      // Every row is indexed now: nothing waits in the backlog (src/db/messages/sqlite/backlog.ts).
       db.exec("UPDATE search_state SET indexed_upto = (SELECT coalesce(max(rowid), 0) FROM messages) WHERE id = 1");
     })();
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");

@@ -1,6 +1,6 @@
 -- Full-text indexing leaves the message commit. New messages wait in a backlog, the rows above
 -- search_state.indexed_upto (a messages rowid), and are indexed together: by the message
--- writer once enough wait, and before every search (src/modules/messages/search.ts).
+-- writer once enough wait, and before every search (src/db/messages/sqlite/search.ts).
 -- Rows at or below indexed_upto are in the index and the triggers keep them in step, as before.
 CREATE TABLE `search_state` (`id` integer PRIMARY KEY NOT NULL CHECK (`id` = 1), `indexed_upto` integer NOT NULL);
 --> statement-breakpoint

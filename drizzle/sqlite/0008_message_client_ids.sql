@@ -2,7 +2,7 @@
 -- per send, in an index ordered by room and sender, cost every commit a log page per sender.
 -- message_client_ids holds the clientIds of the messages up to search_state.indexed_upto; the
 -- newer ones wait in the same backlog as full-text indexing, and the writer, which holds the
--- write lock when it looks, finds those among the backlog rows (src/modules/messages/sqlite-backlog.ts).
+-- write lock when it looks, finds those among the backlog rows (src/db/messages/sqlite/backlog.ts).
 CREATE TABLE `message_client_ids` (
 	`room_id` text NOT NULL,
 	`sender_id` text NOT NULL,

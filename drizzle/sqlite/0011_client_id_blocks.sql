@@ -1,7 +1,7 @@
 -- The clientIds of indexed messages leave the B-tree message_client_ids, where each batch of
 -- the backlog cost about a log page per message, for blocks of fingerprints and rowids, one
 -- row per indexed batch, which every writing connection holds in memory
--- (src/modules/messages/client-id-index.ts). AUTOINCREMENT: a block's id is never taken again,
+-- (src/db/messages/sqlite/client-ids.ts). AUTOINCREMENT: a block's id is never taken again,
 -- so a connection that loaded the blocks up to an id has seen every block below it.
 -- The blocks of the messages indexed so far are written by the server right after this
 -- migration (ensureBlocks), from messages themselves: SQL has no fingerprint function.

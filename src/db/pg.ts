@@ -1,15 +1,14 @@
 import { SQL } from "bun";
 import { AsyncLocalStorage } from "node:async_hooks";
-import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
+import { drizzle } from "drizzle-orm/bun-sql";
 import type { Logger } from "../logger";
-import type { DB, OpenOptions, PgDatabase, TxOptions } from "./index";
+import type { DB, OpenOptions, PgDatabase, PgDB, TxOptions } from "./database";
 import { sqlState } from "../lib/db-errors";
 import { pgMigrations } from "./migrations.generated";
-import { useDialect } from "./schema";
+import { pgLookups } from "./lookups";
+import { PgMessageStore } from "./messages/pg";
+import { portableBuilder, portableTables } from "./portable";
 import * as pgSchema from "./schema.pg";
-
-/** The PostgreSQL query builder with its own types, for the few dialect-specific queries. */
-export type PgDB = BunSQLDatabase<typeof pgSchema>;
 
 /** SQLSTATEs after which a whole transaction may simply be run again. */
 const RETRYABLE = new Set(["40001", "40P01"]); // serialization_failure, deadlock_detected
@@ -18,11 +17,8 @@ const MAX_ATTEMPTS = 10;
 /**
  * Connects a pool to PostgreSQL. The returned database is usable at once: queries issued
  * before the schema is up to date wait for `ready` (connect, migrate) and then run.
- *
- * Services are typed against the SQLite builder (`DB`); the PostgreSQL builder answers the
- * same calls they make (select/insert/update/delete, returning, onConflict…, `await`), so it
- * is handed to them under that type. The tables are swapped to the PostgreSQL ones by
- * `useDialect("pg")`, so every query a service builds is PostgreSQL SQL.
+ * Services get this database's own tables and builder under the types they are written
+ * against (see ./portable.ts).
  */
 export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
   const sql = new SQL(url, { max: options.poolSize ?? 10, idleTimeout: 60, connectionTimeout: 10 });
@@ -35,7 +31,6 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
   })();
   ready.catch(() => {}); // reported to whoever awaits `ready` or a query
 
-  useDialect("pg", pgSchema);
   const root = drizzle({ client: gate(sql, ready, () => isReady), schema: pgSchema });
 
   // The transaction a piece of async work runs in; see `db` below. `open` turns false when it
@@ -45,6 +40,12 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
     const scope = current.getStore();
     return scope?.open ? scope.db : root;
   };
+  const inTransaction = (): PgDB | undefined => {
+    const scope = current.getStore();
+    return scope?.open ? scope.db : undefined;
+  };
+  const tables = portableTables(pgSchema);
+  const db = () => portableBuilder(active());
 
   /**
    * SERIALIZABLE gives services the guarantee SQLite's one-writer-at-a-time transactions
@@ -54,14 +55,14 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
    */
   async function tx<T>(fn: (db: DB) => Promise<T>, options: TxOptions = {}): Promise<T> {
     const scope = current.getStore();
-    if (scope?.open) return fn(scope.db as unknown as DB);
+    if (scope?.open) return fn(portableBuilder(scope.db));
     for (let attempt = 1; ; attempt++) {
       try {
         return await root.transaction(
           async (t) => {
-            const inner = { db: t as unknown as PgDB, open: true };
+            const inner: { db: PgDB; open: boolean } = { db: t, open: true };
             try {
-              return await current.run(inner, () => fn(t as unknown as DB));
+              return await current.run(inner, () => fn(portableBuilder(t)));
             } finally {
               inner.open = false;
             }
@@ -78,12 +79,16 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
 
   return {
     dialect: "pg",
+    tables,
+    pgTables: pgSchema,
     get db() {
-      return active() as unknown as DB;
+      return db();
     },
     get pg() {
       return active();
     },
+    messages: new PgMessageStore(active, pgSchema, db, tables, tx),
+    lookups: pgLookups(root, inTransaction, pgSchema),
     ready,
     tx,
     /** True when the database is migrated and answers within two seconds. */

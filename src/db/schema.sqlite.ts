@@ -192,8 +192,8 @@ export const messages = sqliteTable(
   (t) => [
     uniqueIndex("messages_room_seq_uq").on(t.roomId, t.seq),
     // No messages_client_id_uq here, unlike PostgreSQL: SQLite keeps clientIds as blocks of
-    // fingerprints in client_id_blocks, written from a backlog in batches (sqlite-backlog.ts,
-    // client-id-index.ts), because an index entry per send cost every commit a log page per sender.
+    // fingerprints in client_id_blocks, written from a backlog in batches (src/db/messages/sqlite/backlog.ts,
+    // client-ids.ts), because an index entry per send cost every commit a log page per sender.
     // Partial: most messages carry none, and an entry costs every send an index write.
     index("messages_reply_to_idx").on(t.replyToId, t.seq).where(sql`${t.replyToId} IS NOT NULL`),
     // Partial too: only messages changed after they were sent are in it.

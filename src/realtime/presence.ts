@@ -1,6 +1,5 @@
 import { and, eq, inArray, ne } from "drizzle-orm";
 import type { Database } from "../db";
-import { roomMembers } from "../db/schema";
 import type { PresenceView, ServerEvent } from "../events";
 import type { Logger } from "../logger";
 import type { Hub } from "./hub";
@@ -132,6 +131,7 @@ export class Presence implements PresenceView {
 
   /** Everyone who shares at least one room with the user, in one query. */
   private async coMembers(userId: string): Promise<string[]> {
+    const { roomMembers } = this.deps.database.tables;
     const myRooms = this.deps.database.db
       .select({ roomId: roomMembers.roomId })
       .from(roomMembers)

@@ -8,19 +8,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Database as SQLite } from "bun:sqlite";
 import { eq, sql } from "drizzle-orm";
-import { type Database, migrateSqlite, openDatabase } from "../../src/db";
+import { type Database, migrateSqlite, openDatabase, type Tables } from "../../src/db";
 import { applyMigration } from "../../src/db/sqlite";
 import { pgMigrations, sqliteMigrations } from "../../src/db/migrations.generated";
-import { first, rooms, users } from "../../src/db/schema";
-import { SqliteBacklog } from "../../src/modules/messages/sqlite-backlog";
+import { first } from "../../src/db";
+import { SqliteBacklog } from "../../src/db/messages/sqlite/backlog";
 import { freshDatabase } from "../helpers";
 import { freshPgDatabase } from "../pg";
 
 let fresh: ReturnType<typeof freshDatabase>;
 let database: Database;
+let users: Tables["users"];
+let rooms: Tables["rooms"];
 beforeEach(async () => {
   fresh = freshDatabase();
   database = fresh.database;
+  ({ users, rooms } = database.tables);
   await database.ready;
 });
 afterEach(() => fresh.close());

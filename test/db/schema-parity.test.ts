@@ -4,7 +4,6 @@ import { getTableConfig as pgConfig, PgDialect, PgTable } from "drizzle-orm/pg-c
 import { getTableConfig as sqliteConfig, SQLiteSyncDialect, SQLiteTable } from "drizzle-orm/sqlite-core";
 import * as pg from "../../src/db/schema.pg";
 import * as sqlite from "../../src/db/schema.sqlite";
-import * as neutral from "../../src/db/schema";
 
 const dialects = { pg: new PgDialect(), sqlite: new SQLiteSyncDialect() };
 
@@ -79,7 +78,7 @@ const sameRowTypes: Same<Rows<typeof pg>, Rows<typeof sqlite>> = true;
 
 /**
  * Indexes one dialect has on purpose, with the reason. SQLite keeps clientIds in its own
- * table, filled in batches (src/modules/messages/sqlite-backlog.ts, migrations 0007 and 0008), where
+ * table, filled in batches (src/db/messages/sqlite/backlog.ts, migrations 0007 and 0008), where
  * PostgreSQL has a unique index on messages.
  */
 const ONLY_IN_PG: Record<string, string[]> = { messages: ["messages_client_id_uq"] };
@@ -99,11 +98,6 @@ describe("the PostgreSQL and SQLite schemas", () => {
     expect(sameRowTypes).toBe(true);
     expect(pgTables.map(([key]) => key).sort()).toEqual(sqliteTables.map(([key]) => key).sort());
     expect(sqliteTables.length).toBeGreaterThan(0);
-  });
-
-  test("the dialect-neutral module re-exports every table", () => {
-    const exported = Object.entries(neutral).filter(([, v]) => is(v, Table)).map(([key]) => key);
-    expect(exported.sort()).toEqual(sqliteTables.map(([key]) => key).sort());
   });
 
   for (const [key, sqliteTable] of sqliteTables) {

@@ -1,7 +1,6 @@
 /** messages.changed_at: set by edits, deletes and reaction changes that changed something; what sync replays. */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { asc, eq } from "drizzle-orm";
-import { messages } from "../../src/db/schema";
 import { manualClock, setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom, send } from "./messages-fixtures";
 
@@ -15,6 +14,7 @@ afterEach(() => ctx.close());
 
 /** seq → changed_at (ms, or null) of the room's messages. */
 async function changedAt(roomId: string): Promise<Record<number, number | null>> {
+  const { messages } = ctx.services.database.tables;
   const rows = await ctx.services.database.db
     .select({ seq: messages.seq, changedAt: messages.changedAt })
     .from(messages)

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { first } from "../../src/db";
 import { eq } from "drizzle-orm";
 import type { SqliteDatabase } from "../../src/db";
 import { openSqlite } from "../../src/db/sqlite";
-import { first, roomMembers, rooms } from "../../src/db/schema";
 import type { TestContext, TestUser } from "../helpers";
 
 export interface RoomSpec {
@@ -41,11 +41,13 @@ export async function makeRoom(ctx: TestContext, owner: TestUser, spec: RoomSpec
 }
 
 export async function member(ctx: TestContext, roomId: string, userId: string) {
+  const { roomMembers } = ctx.services.database.tables;
   const rows = await ctx.services.database.db.select().from(roomMembers).where(eq(roomMembers.roomId, roomId));
   return rows.find((r) => r.userId === userId);
 }
 
 export async function lastSeq(ctx: TestContext, roomId: string): Promise<number> {
+  const { rooms } = ctx.services.database.tables;
   return first(await ctx.services.database.db.select({ lastSeq: rooms.lastSeq }).from(rooms).where(eq(rooms.id, roomId)))!.lastSeq;
 }
 

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { users } from "../../src/db/schema";
 import type { MessageService } from "../../src/modules/messages/service";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom, send } from "./messages-fixtures";
@@ -47,6 +46,7 @@ test("history pages on SQLite's prepared statements equal the Drizzle queries, m
   // A sender whose account is gone is shown as a deleted user.
   if (ctx.services.database.dialect === "sqlite") {
     await send(ctx, carol, group, "from carol");
+    const { users } = ctx.services.database.tables;
     await ctx.services.database.db.delete(users).where(eq(users.id, carol.id));
   }
 

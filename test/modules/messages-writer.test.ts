@@ -1,18 +1,11 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import type { Database } from "../../src/db";
-import { messages } from "../../src/db/schema";
+import type { SqliteDatabase } from "../../src/db";
+import { SqliteMessageStore } from "../../src/db/messages/sqlite";
+import type { MessageStore } from "../../src/db/messages/store";
 import { AppError } from "../../src/errors";
-import {
-  type BatchStore,
-  type Delivered,
-  DrizzleBatchStore,
-  GroupCommitWriter,
-  type NewMessage,
-  SqliteBatchStore,
-  type WriteOutcome,
-} from "../../src/modules/messages/writer";
-import { PgBatchStore } from "../../src/modules/messages/pg-store";
+import { type Delivered, GroupCommitWriter, type NewMessage, type WriteOutcome } from "../../src/modules/messages/writer";
+import { ReferenceMessageStore } from "../db/reference-store";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { lastSeq, makeRoom, member, withTwoConnections } from "./messages-fixtures";
 
@@ -28,15 +21,15 @@ beforeEach(async () => {
 });
 afterEach(() => ctx.close());
 
-/** The database, counting the transactions opened through it. */
-function counting(database: Database) {
+/** The store, counting the batches it was given: one transaction each. */
+function counting(store: MessageStore) {
   const counter = { transactions: 0 };
-  const wrapped = Object.create(database) as Database;
-  wrapped.tx = (fn) => {
+  const wrapped: MessageStore = Object.create(store);
+  wrapped.insert = (batch, now) => {
     counter.transactions++;
-    return database.tx(fn);
+    return store.insert(batch, now);
   };
-  return { database: wrapped, counter };
+  return { store: wrapped, counter };
 }
 
 const draft = (senderId: string, content: string, extra: Partial<NewMessage> = {}): NewMessage => ({
@@ -50,26 +43,30 @@ const draft = (senderId: string, content: string, extra: Partial<NewMessage> = {
   ...extra,
 });
 
+/** The messages table of the database this suite runs on. */
+const messagesTable = () => ctx.services.database.tables.messages;
+
 const settle = (writes: Promise<WriteOutcome>[]) => Promise.allSettled(writes);
 const seqOf = (r: PromiseSettledResult<WriteOutcome>) =>
   r.status === "fulfilled" && r.value.created ? r.value.row.seq : null;
 
-// Every store keeps the same rules; each dialect's own store runs only on its database.
-const stores: [string, () => BatchStore][] = [["drizzle", () => new DrizzleBatchStore()]];
-if (!Bun.env.TEST_DATABASE_URL) stores.unshift(["sqlite", () => new SqliteBatchStore(ctx.services.database.sqlite!)]);
-else stores.unshift(["pg", () => new PgBatchStore()]);
+// The database's own store (SQLite, or PostgreSQL when TEST_DATABASE_URL is set) keeps the reference's rules.
+const stores: [string, () => MessageStore][] = [
+  [Bun.env.TEST_DATABASE_URL ? "pg" : "sqlite", () => ctx.services.database.messages],
+  ["reference", () => new ReferenceMessageStore(ctx.services.database)],
+];
 
 for (const [name, makeStore] of stores) {
   describe(`group commit (${name} store)`, () => {
     test("concurrent writes share transactions and take seqs in arrival order", async () => {
-      const { database, counter } = counting(ctx.services.database);
-      const writer = new GroupCommitWriter(database, makeStore(), { maxBatch: 100 });
+      const { store, counter } = counting(makeStore());
+      const writer = new GroupCommitWriter(store, { maxBatch: 100 });
       const results = await Promise.all(Array.from({ length: 300 }, (_, i) => writer.write(draft(i % 2 ? bob.id : alice.id, `m${i}`))));
       expect(results.map((r) => (r.created ? r.row.seq : 0))).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
       // Three full batches, one transaction each (not one per message).
       expect(counter.transactions).toBe(3);
       expect(await lastSeq(ctx, room)).toBe(300);
-      const stored = await ctx.services.database.db.select({ seq: messages.seq, content: messages.content }).from(messages).where(eq(messages.roomId, room));
+      const stored = await ctx.services.database.db.select({ seq: messagesTable().seq, content: messagesTable().content }).from(messagesTable()).where(eq(messagesTable().roomId, room));
       expect(stored.sort((a, b) => a.seq - b.seq).map((r) => r.content)).toEqual(results.map((r) => (r.created ? r.row.content : "")));
       // Sends that arrive while a batch commits go in the next one.
       const second = await Promise.all([writer.write(draft(alice.id, "late 1")), writer.write(draft(bob.id, "late 2"))]);
@@ -78,14 +75,14 @@ for (const [name, makeStore] of stores) {
     });
 
     test("under sustained load a commit lingers for more sends; light load and a full batch never wait", async () => {
-      const { database, counter } = counting(ctx.services.database);
+      const { store, counter } = counting(makeStore());
       const timers: { fire: () => void; ms: number; cancelled: boolean }[] = [];
       const schedule = (fire: () => void, ms: number) => {
         const timer = { fire, ms, cancelled: false };
         timers.push(timer);
         return () => void (timer.cancelled = true);
       };
-      const writer = new GroupCommitWriter(database, makeStore(), { maxBatch: 20, lingerFrom: 5, lingerMs: 3, schedule });
+      const writer = new GroupCommitWriter(store, { maxBatch: 20, lingerFrom: 5, lingerMs: 3, schedule });
       // Light load: a batch of 2 commits at the end of the turn, with no timer.
       await Promise.all([writer.write(draft(alice.id, "a")), writer.write(draft(bob.id, "b"))]);
       expect(timers).toHaveLength(0);
@@ -122,7 +119,7 @@ for (const [name, makeStore] of stores) {
         timers.push(fire);
         return () => {};
       };
-      const writer = new GroupCommitWriter(ctx.services.database, makeStore(), { maxBatch: 50, lingerFrom: 5, lingerMs: 3, schedule });
+      const writer = new GroupCommitWriter(makeStore(), { maxBatch: 50, lingerFrom: 5, lingerMs: 3, schedule });
       const turn = () => new Promise((resolve) => setImmediate(resolve));
       await Promise.all(Array.from({ length: 6 }, (_, i) => writer.write(draft(alice.id, `burst ${i}`))));
       const waiting = Promise.all([writer.write(draft(alice.id, "a")), writer.write(draft(bob.id, "b"))]);
@@ -139,7 +136,7 @@ for (const [name, makeStore] of stores) {
     });
 
     test("each caller gets its own error; the rest of the batch commits without gaps", async () => {
-      const writer = new GroupCommitWriter(ctx.services.database, makeStore());
+      const writer = new GroupCommitWriter(makeStore());
       const eve = await ctx.user();
       const parent = await writer.write(draft(alice.id, "parent"));
       if (!parent.created) throw new Error("parent not created");
@@ -161,12 +158,12 @@ for (const [name, makeStore] of stores) {
       expect(reason(4)).not.toBeInstanceOf(AppError); // a database error, rendered as 500 by the app
       expect(reason(6).code).toBe("NOT_FOUND");
       expect(await lastSeq(ctx, room)).toBe(4);
-      const [stored] = await ctx.services.database.db.select().from(messages).where(eq(messages.id, parent.row.id));
+      const [stored] = await ctx.services.database.db.select().from(messagesTable()).where(eq(messagesTable().id, parent.row.id));
       expect(stored).toMatchObject({ content: "parent", replyCount: 1 });
     });
 
     test("a batch of more rows than one INSERT takes is numbered in order, and every row is searchable", async () => {
-      const writer = new GroupCommitWriter(ctx.services.database, makeStore(), { maxBatch: 512 });
+      const writer = new GroupCommitWriter(makeStore(), { maxBatch: 512 });
       const results = await Promise.all(Array.from({ length: 250 }, (_, i) => writer.write(draft(alice.id, `zebra number ${i}`))));
       expect(results.map((r) => (r.created ? r.row.seq : 0))).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
       const db = ctx.services.database;
@@ -182,8 +179,8 @@ for (const [name, makeStore] of stores) {
     test("one batch across rooms and senders: each room numbered gap-free in arrival order, read positions at each sender's last", async () => {
       const carol = await ctx.user();
       const other = await makeRoom(ctx, bob, { members: [alice, carol] });
-      const { database, counter } = counting(ctx.services.database);
-      const writer = new GroupCommitWriter(database, makeStore(), { maxBatch: 100 });
+      const { store, counter } = counting(makeStore());
+      const writer = new GroupCommitWriter(store, { maxBatch: 100 });
       const plan: [string, TestUser][] = [
         [room, alice], [other, bob], [room, bob], [other, carol], [other, alice], [room, alice],
         [other, bob], [room, carol], [room, bob], [other, carol], [room, alice], [other, alice],
@@ -195,7 +192,7 @@ for (const [name, makeStore] of stores) {
       expect((results[7] as PromiseRejectedResult).reason.code).toBe("NOT_FOUND");
       expect(await lastSeq(ctx, room)).toBe(5);
       expect(await lastSeq(ctx, other)).toBe(6);
-      const stored = await ctx.services.database.db.select({ roomId: messages.roomId, seq: messages.seq, content: messages.content }).from(messages);
+      const stored = await ctx.services.database.db.select({ roomId: messagesTable().roomId, seq: messagesTable().seq, content: messagesTable().content }).from(messagesTable());
       const inRoom = (id: string) => stored.filter((r) => r.roomId === id).sort((a, b) => a.seq - b.seq).map((r) => r.content);
       expect(inRoom(room)).toEqual(["m0", "m2", "m5", "m8", "m10"]);
       expect(inRoom(other)).toEqual(["m1", "m3", "m4", "m6", "m9", "m11"]);
@@ -207,7 +204,7 @@ for (const [name, makeStore] of stores) {
     });
 
     test("the same clientId twice in one batch makes one message; the sender's read position follows", async () => {
-      const writer = new GroupCommitWriter(ctx.services.database, makeStore());
+      const writer = new GroupCommitWriter(makeStore());
       const results = await Promise.all([
         writer.write(draft(alice.id, "a", { clientId: "k" })),
         writer.write(draft(alice.id, "a", { clientId: "k" })),
@@ -222,7 +219,7 @@ for (const [name, makeStore] of stores) {
     });
 
     test("a sender who left, or was renamed, since their last send is seen as they are now", async () => {
-      const writer = new GroupCommitWriter(ctx.services.database, makeStore());
+      const writer = new GroupCommitWriter(makeStore());
       const carol = await ctx.user();
       const other = await makeRoom(ctx, alice, { members: [carol] });
       expect((await writer.write(draft(bob.id, "before"))).created).toBe(true);
@@ -239,7 +236,7 @@ for (const [name, makeStore] of stores) {
 
     test("delivery marks coalesce per member, only move forward, and never past the last seq", async () => {
       const delivered: Delivered[] = [];
-      const writer = new GroupCommitWriter(ctx.services.database, makeStore(), { onDelivered: (d) => delivered.push(d) });
+      const writer = new GroupCommitWriter(makeStore(), { onDelivered: (d) => delivered.push(d) });
       for (let i = 0; i < 3; i++) await writer.write(draft(alice.id, `m${i}`));
       const eve = await ctx.user();
       await Promise.all([
@@ -259,12 +256,16 @@ for (const [name, makeStore] of stores) {
   });
 }
 
-describe.if(!Bun.env.TEST_DATABASE_URL)("SqliteBatchStore's memberships", () => {
+describe.if(!Bun.env.TEST_DATABASE_URL)("the SQLite store's memberships", () => {
+  /** A store of its own on the test's connection, and how to count its membership queries. */
+  const storeOf = (database: SqliteDatabase) =>
+    new SqliteMessageStore(database.sqlite, database.db, database.tables, (fn) => database.tx(() => fn()));
+
   /** The store, counting its membership queries. */
   function countingStore() {
-    const store = new SqliteBatchStore(ctx.services.database.sqlite!);
+    const store = storeOf(ctx.services.database as SqliteDatabase);
     const counter = { lookups: 0 };
-    const statement = (store as unknown as { isMember: { get: (...args: string[]) => unknown } }).isMember;
+    const statement = (store as unknown as { writer: { isMember: { get: (...args: string[]) => unknown } } }).writer.isMember;
     const get = statement.get.bind(statement);
     statement.get = (...args: string[]) => {
       counter.lookups++;
@@ -275,7 +276,7 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SqliteBatchStore's memberships", () => 
 
   test("are read once per sender and room, not per send, until any membership changes", async () => {
     const { store, counter } = countingStore();
-    const writer = new GroupCommitWriter(ctx.services.database, store);
+    const writer = new GroupCommitWriter(store);
     for (let i = 0; i < 5; i++) await writer.write(draft(alice.id, `a${i}`));
     await Promise.all([writer.write(draft(bob.id, "b1")), writer.write(draft(bob.id, "b2"))]);
     expect(counter.lookups).toBe(2);
@@ -289,7 +290,7 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SqliteBatchStore's memberships", () => 
 
   test("a change made by another connection to the same file is seen too", async () => {
     await withTwoConnections(async (mine, theirs) => {
-      const writer = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
+      const writer = new GroupCommitWriter(storeOf(mine));
       const send = (content: string) => writer.write({ ...draft("u", content), roomId: "r" });
       expect((await send("one")).created).toBe(true);
       theirs.sqlite.run("UPDATE users SET display_name = 'U2' WHERE id = 'u'");

@@ -1,6 +1,5 @@
 // Shared by the rooms, teams and invitations tests.
 import { and, eq, sql } from "drizzle-orm";
-import { messages, roomMembers, rooms } from "../../src/db/schema";
 import type { RecordedEvent } from "../../src/events";
 import type { TestContext, TestResponse, TestUser } from "../helpers";
 
@@ -12,6 +11,7 @@ export const WHO: Who[] = ["owner", "admin", "member", "outsider"];
  * without depending on the messages module. Returns its seq.
  */
 export async function postMessage(ctx: TestContext, roomId: string, senderId: string, content = "hi", at = new Date()): Promise<number> {
+  const { messages, rooms } = ctx.services.database.tables;
   return ctx.services.database.tx(async (db) => {
     const [room] = await db
       .update(rooms)
@@ -25,6 +25,7 @@ export async function postMessage(ctx: TestContext, roomId: string, senderId: st
 
 /** The stored membership row, or undefined. */
 export async function membership(ctx: TestContext, roomId: string, userId: string) {
+  const { roomMembers } = ctx.services.database.tables;
   const rows = await ctx.services.database.db
     .select()
     .from(roomMembers)

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import { rooms } from "../../src/db/schema";
 import { errorCode, setup, type TestContext, type TestResponse, type TestUser } from "../helpers";
 import { expectStatus, membership, postMessage, trace, type Users, WHO, type Who } from "./rooms.helpers";
 
@@ -389,6 +388,7 @@ describe("direct chats", () => {
     expect(new Set(results.map((r) => r.body.id)).size).toBe(1);
     expect(results.filter((r) => r.status === 201).length).toBe(1);
     expect(results.filter((r) => r.status === 200).length).toBe(19);
+    const { rooms } = ctx.services.database.tables;
     const stored = await ctx.services.database.db.select().from(rooms).where(eq(rooms.directKey, [a.id, b.id].sort().join(":")));
     expect(stored.length).toBe(1);
     expect(ctx.events.ofType("room.created").length).toBe(2);

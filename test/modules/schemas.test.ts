@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { Elysia } from "elysia";
-import { users } from "../../src/db/schema";
 import { errorHandler } from "../../src/errors";
 import { parseFrame } from "../../src/realtime/protocol";
 import { errorCode, recordingLogger, setup, type TestContext, type TestResponse, type TestUser } from "../helpers";
@@ -173,6 +172,7 @@ describe("what the database refuses anyway", () => {
     const fresh = setup();
     try {
       fresh.app.get("/test/nul-query", async () => {
+        const { users } = fresh.services.database.tables;
         await fresh.services.database.db.select({ id: users.id }).from(users).where(eq(users.id, NUL));
         return { ok: true };
       });

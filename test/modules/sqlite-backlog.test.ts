@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { SqliteDatabase } from "../../src/db";
 import { openSqlite } from "../../src/db/sqlite";
-import { GroupCommitWriter, type NewMessage, SqliteBatchStore } from "../../src/modules/messages/writer";
-import { CLIENT_KEY_SQL, decodeBlock, FingerprintTable, fingerprint } from "../../src/modules/messages/client-id-index";
-import { BACKLOG_ROWS, backlogOf, clientKey, SqliteBacklog, WRITER_SPAN } from "../../src/modules/messages/sqlite-backlog";
+import { GroupCommitWriter, type NewMessage } from "../../src/modules/messages/writer";
+import { CLIENT_KEY_SQL, decodeBlock, FingerprintTable, fingerprint } from "../../src/db/messages/sqlite/client-ids";
+import { BACKLOG_ROWS, clientKey, SqliteBacklog, WRITER_SPAN } from "../../src/db/messages/sqlite/backlog";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom, withTwoConnections } from "./messages-fixtures";
 
@@ -199,7 +199,7 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
       expect((await ctx.call("DELETE", `/api/rooms/${other}`, { token: alice.token })).status).toBe(204);
       await flush();
       expect(filed()).toEqual(["s1", "s2"]);
-      const backlog = backlogOf(db.sqlite);
+      const backlog = db.messages.backlog;
       db.sqlite.transaction(() => {
         backlog.begin();
         expect(backlog.find(other, alice.id, "g1")).toBeUndefined();
@@ -266,8 +266,8 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
           replyToId: null,
           clientId,
         });
-        const a = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
-        const b = new GroupCommitWriter(theirs, new SqliteBatchStore(theirs.sqlite));
+        const a = new GroupCommitWriter(mine.messages);
+        const b = new GroupCommitWriter(theirs.messages);
         // Each writer first sees the file as it is (b reads an empty backlog).
         expect((await b.write(draft("warm-up"))).created).toBe(true);
         const first = await a.write(draft("x"));
@@ -290,19 +290,19 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
           replyToId: null,
           clientId,
         });
-        const a = new GroupCommitWriter(mine, new SqliteBatchStore(mine.sqlite));
-        const b = new GroupCommitWriter(theirs, new SqliteBatchStore(theirs.sqlite));
+        const a = new GroupCommitWriter(mine.messages);
+        const b = new GroupCommitWriter(theirs.messages);
         expect((await b.write(draft("warm-up"))).created).toBe(true);
         const first = (await a.write(draft("x"))) as { created: true; row: { id: string } };
         // The first connection indexes its backlog: "x" leaves it for a block the second has not loaded.
-        mine.sqlite.transaction(() => backlogOf(mine.sqlite).index())();
-        expect(backlogOf(mine.sqlite).backlogEnd()).toBeNull();
+        mine.sqlite.transaction(() => mine.messages.backlog.index())();
+        expect(mine.messages.backlog.backlogEnd()).toBeNull();
         expect(await b.write(draft("x"))).toEqual({ created: false, id: first.row.id });
         expect(theirs.sqlite.query<{ n: number }, []>("SELECT count(*) AS n FROM messages").get()!.n).toBe(2);
         // A process that opens the database afterwards holds the indexed clientIds before its first write.
         const later = openSqlite(mine.sqlite.filename);
         try {
-          expect(backlogOf(later.sqlite).clientIds.entries).toBe(2);
+          expect(later.messages.backlog.clientIds.entries).toBe(2);
         } finally {
           await later.close();
         }

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { eq, inArray } from "drizzle-orm";
-import { roomMembers, rooms, teamMembers } from "../../src/db/schema";
 import { errorCode, setup, type TestContext, type TestResponse, type TestUser } from "../helpers";
 import { expectStatus, membership, trace, type Users, WHO, type Who } from "./rooms.helpers";
 
@@ -43,6 +42,7 @@ async function team(): Promise<TeamFixture> {
  */
 async function expectChannelsInSync(teamId: string) {
   const db = ctx.services.database.db;
+  const { roomMembers, rooms, teamMembers } = ctx.services.database.tables;
   const team = new Set((await db.select().from(teamMembers).where(eq(teamMembers.teamId, teamId))).map((m) => m.userId));
   const channels = await db.select().from(rooms).where(eq(rooms.teamId, teamId));
   for (const channel of channels) {
@@ -343,6 +343,7 @@ describe("team and channel membership stay in sync", () => {
     }
     expect(t).toContain(`user ${U.member.id} team.deleted`);
     expect(t.filter((e) => e.endsWith("team.updated")).sort()).toEqual([U.owner.id, U.admin.id].map((u) => `user ${u} team.updated`).sort());
+    const { roomMembers } = ctx.services.database.tables;
     const left = await ctx.services.database.db
       .select()
       .from(roomMembers)
@@ -364,6 +365,7 @@ describe("team and channel membership stay in sync", () => {
     expect(t).toContain(`room ${solo.body.id} room.deleted`);
     expect(t).toContain(`user ${U.admin.id} team.deleted`);
     expect(await membership(ctx, f.general, U.admin.id)).toBeUndefined();
+    const { rooms } = ctx.services.database.tables;
     expect((await ctx.services.database.db.select().from(rooms).where(eq(rooms.id, solo.body.id))).length).toBe(0);
     const members = await ctx.call("GET", `/api/teams/${f.teamId}/members`, { token: U.owner.token });
     expect(members.body.map((m: { user: { id: string } }) => m.user.id)).toEqual([U.owner.id, U.member.id]);

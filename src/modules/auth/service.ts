@@ -1,7 +1,7 @@
-import { and, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
 import type { Config } from "../../config";
-import type { Database } from "../../db";
-import { first, refreshTokens, sessions, users, wsTickets } from "../../db/schema";
+import type { Database, Tables } from "../../db";
+import { first } from "../../db";
 import { Conflict, RateLimited, Unauthenticated } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
@@ -65,6 +65,11 @@ class LoginThrottle {
 }
 
 export class AuthService {
+  /** This database's tables. */
+  private get t(): Tables {
+    return this.database.tables;
+  }
+
   /** Distinguishes the auth plugin of one app from another's (Elysia de-duplicates plugins by name and seed). */
   readonly instanceId = Bun.randomUUIDv7();
   private readonly throttle = new LoginThrottle();
@@ -98,7 +103,7 @@ export class AuthService {
     try {
       return await this.database.tx(async (db) => {
         const [user] = await db
-          .insert(users)
+          .insert(this.t.users)
           .values({
             id: Bun.randomUUIDv7(),
             username: input.username,
@@ -117,9 +122,9 @@ export class AuthService {
       if (!isUniqueViolation(error)) throw error;
       const taken = first(
         await this.db
-          .select({ id: users.id })
-          .from(users)
-          .where(eq(users.usernameLower, input.username.toLowerCase()))
+          .select({ id: this.t.users.id })
+          .from(this.t.users)
+          .where(eq(this.t.users.usernameLower, input.username.toLowerCase()))
           .limit(1),
       );
       throw new Conflict(taken ? "That username is taken." : "That email is already in use.");
@@ -131,8 +136,8 @@ export class AuthService {
     const user = first(
       await this.db
         .select()
-        .from(users)
-        .where(or(eq(users.usernameLower, name), eq(users.emailLower, name)))
+        .from(this.t.users)
+        .where(or(eq(this.t.users.usernameLower, name), eq(this.t.users.emailLower, name)))
         .limit(1),
     );
     const key = user ? `user:${user.id}` : `name:${name}`;
@@ -151,18 +156,18 @@ export class AuthService {
     const outcome = await this.database.tx(async (db) => {
       const row = first(
         await db
-          .select({ token: refreshTokens, session: sessions })
-          .from(refreshTokens)
-          .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
-          .where(eq(refreshTokens.tokenHash, hash))
+          .select({ token: this.t.refreshTokens, session: this.t.sessions })
+          .from(this.t.refreshTokens)
+          .innerJoin(this.t.sessions, eq(this.t.sessions.id, this.t.refreshTokens.sessionId))
+          .where(eq(this.t.refreshTokens.tokenHash, hash))
           .limit(1),
       );
       if (!row || row.session.revokedAt || row.session.expiresAt <= now || row.token.expiresAt <= now) return null;
       const claimed = await db
-        .update(refreshTokens)
+        .update(this.t.refreshTokens)
         .set({ usedAt: now })
-        .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.usedAt)))
-        .returning({ tokenHash: refreshTokens.tokenHash });
+        .where(and(eq(this.t.refreshTokens.tokenHash, hash), isNull(this.t.refreshTokens.usedAt)))
+        .returning({ tokenHash: this.t.refreshTokens.tokenHash });
       if (claimed.length === 0) return { reusedSession: row.session.id, tokens: null };
       return { reusedSession: null, tokens: await this.issueTokens(row.session.userId, row.session.id, now) };
     });
@@ -182,10 +187,10 @@ export class AuthService {
   async logout(caller: Caller, refreshToken: string): Promise<void> {
     const row = first(
       await this.db
-        .select({ sessionId: sessions.id, userId: sessions.userId })
-        .from(refreshTokens)
-        .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
-        .where(eq(refreshTokens.tokenHash, sha256(refreshToken)))
+        .select({ sessionId: this.t.sessions.id, userId: this.t.sessions.userId })
+        .from(this.t.refreshTokens)
+        .innerJoin(this.t.sessions, eq(this.t.sessions.id, this.t.refreshTokens.sessionId))
+        .where(eq(this.t.refreshTokens.tokenHash, sha256(refreshToken)))
         .limit(1),
     );
     await this.revokeSession(caller.sessionId);
@@ -195,9 +200,9 @@ export class AuthService {
   async revokeSession(sessionId: string): Promise<void> {
     await this.database.tx((db) =>
       db
-        .update(sessions)
+        .update(this.t.sessions)
         .set({ revokedAt: new Date(this.now()) })
-        .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt))),
+        .where(and(eq(this.t.sessions.id, sessionId), isNull(this.t.sessions.revokedAt))),
     );
     this.events.sessionRevoked(sessionId);
   }
@@ -210,27 +215,12 @@ export class AuthService {
   }
 
   async liveSession(sessionId: string, userId: string): Promise<boolean> {
-    // Every authenticated request asks this: on SQLite the query is compiled once.
-    const session = first(
-      this.database.dialect === "sqlite"
-        ? await (this.sessionQuery ??= this.selectSession(sql.placeholder("sessionId")).prepare()).execute({ sessionId })
-        : await this.selectSession(sessionId),
-    );
+    const session = await this.database.lookups.session(sessionId);
     return !!session && session.userId === userId && !session.revokedAt && session.expiresAt.getTime() > this.now();
   }
 
-  private sessionQuery: ReturnType<ReturnType<AuthService["selectSession"]>["prepare"]> | null = null;
-
-  private selectSession(sessionId: string | ReturnType<typeof sql.placeholder>) {
-    return this.db
-      .select({ userId: sessions.userId, revokedAt: sessions.revokedAt, expiresAt: sessions.expiresAt })
-      .from(sessions)
-      .where(eq(sessions.id, sessionId))
-      .limit(1);
-  }
-
   async me(userId: string) {
-    const user = first(await this.db.select().from(users).where(eq(users.id, userId)).limit(1));
+    const user = first(await this.db.select().from(this.t.users).where(eq(this.t.users.id, userId)).limit(1));
     if (!user) throw new Unauthenticated();
     return toOwnUser(user, this.presence);
   }
@@ -239,8 +229,8 @@ export class AuthService {
     const ticket = randomToken();
     const now = this.now();
     await this.database.tx(async (db) => {
-      await db.delete(wsTickets).where(lt(wsTickets.expiresAt, new Date(now)));
-      await db.insert(wsTickets).values({
+      await db.delete(this.t.wsTickets).where(lt(this.t.wsTickets.expiresAt, new Date(now)));
+      await db.insert(this.t.wsTickets).values({
         ticketHash: sha256(ticket),
         userId: caller.userId,
         sessionId: caller.sessionId,
@@ -255,8 +245,8 @@ export class AuthService {
     const row = first(
       await this.database.tx((db) =>
         db
-          .delete(wsTickets)
-          .where(and(eq(wsTickets.ticketHash, sha256(ticket)), gt(wsTickets.expiresAt, new Date(this.now()))))
+          .delete(this.t.wsTickets)
+          .where(and(eq(this.t.wsTickets.ticketHash, sha256(ticket)), gt(this.t.wsTickets.expiresAt, new Date(this.now()))))
           .returning(),
       ),
     );
@@ -268,7 +258,7 @@ export class AuthService {
   private async startSession(userId: string, userAgent?: string): Promise<Tokens> {
     const now = new Date(this.now());
     const sessionId = Bun.randomUUIDv7();
-    await this.db.insert(sessions).values({
+    await this.db.insert(this.t.sessions).values({
       id: sessionId,
       userId,
       createdAt: now,
@@ -282,8 +272,8 @@ export class AuthService {
   private async issueTokens(userId: string, sessionId: string, now: Date): Promise<Tokens> {
     const refreshToken = randomToken();
     const expiresAt = new Date(now.getTime() + this.config.refreshTokenTtl * 1000);
-    await this.db.insert(refreshTokens).values({ tokenHash: sha256(refreshToken), sessionId, createdAt: now, expiresAt });
-    await this.db.update(sessions).set({ expiresAt }).where(eq(sessions.id, sessionId));
+    await this.db.insert(this.t.refreshTokens).values({ tokenHash: sha256(refreshToken), sessionId, createdAt: now, expiresAt });
+    await this.db.update(this.t.sessions).set({ expiresAt }).where(eq(this.t.sessions.id, sessionId));
     const accessToken = await this.signer.sign({ sub: userId, sid: sessionId }, this.config.accessTokenTtl);
     return { accessToken, refreshToken, expiresIn: this.config.accessTokenTtl };
   }

@@ -1,17 +1,16 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, asc, desc, eq, gt, gte, inArray, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull } from "drizzle-orm";
 import type { Config } from "../../config";
-import type { Database } from "../../db";
-import { first, messageEdits, messages, reactions, roomMembers, rooms, users } from "../../db/schema";
+import type { Database, Tables } from "../../db";
+import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import type { UserRef } from "../users/model";
 import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
-import { searchMessageIds } from "./search";
-import { type ReactionCount, type Row, SqlitePages } from "./sqlite-pages";
-import { createMessageWriter, type Delivered, type GroupCommitWriter, type MessageRow, type WriteOutcome } from "./writer";
+import type { MessageRecord, RecordPage } from "../../db/messages/store";
+import { type Delivered, GroupCommitWriter, type MessageRow, type WriteOutcome } from "./writer";
 
 /** What a client sends; the service checks every field itself (REST and WebSocket alike). */
 export interface SendInput {
@@ -53,6 +52,13 @@ function longerThan(text: string, max: number): boolean {
  * bidi marks…) and the Hangul fillers that render blank.
  */
 const INVISIBLE = /^[\s\p{Cf}\u115F\u1160\u3164\uFFA0]*$/u;
+
+const MAX_TERMS = 16;
+
+/** The user's words for a search: runs of letters, marks and digits; everything else separates them. */
+export function searchTerms(q: string): string[] {
+  return (q.normalize("NFKC").match(/[\p{L}\p{M}\p{N}]+/gu) ?? []).slice(0, MAX_TERMS);
+}
 
 const SHORTCODE = /^:[a-z0-9_+-]{1,32}:$/;
 /** Emoji as Unicode recommends them for general interchange: whole sequences, fully qualified. */
@@ -117,10 +123,13 @@ function forEveryone(message: Message): Message {
 }
 
 export class MessageService {
+  /** This database's tables. */
+  private get t(): Tables {
+    return this.database.tables;
+  }
+
   private readonly access: RoomAccess;
   private readonly writer: GroupCommitWriter;
-  /** History pages on SQLite's hot path; null on PostgreSQL, which runs the Drizzle queries. */
-  private readonly pages: SqlitePages | null;
 
   constructor(
     private readonly database: Database,
@@ -130,8 +139,7 @@ export class MessageService {
     private readonly now: () => number = Date.now,
   ) {
     this.access = new RoomAccess(database);
-    this.pages = database.dialect === "sqlite" ? new SqlitePages(database.sqlite) : null;
-    this.writer = createMessageWriter(database, { now, onDelivered: (d) => this.delivered(d) });
+    this.writer = new GroupCommitWriter(database.messages, { now, onDelivered: (d) => this.delivered(d) });
   }
 
   /**
@@ -167,26 +175,8 @@ export class MessageService {
   /** A page of a room's messages in ascending seq (see MessagePage for `hasMore`). */
   async history(userId: string, roomId: string, opts: HistoryOptions): Promise<MessagePage> {
     const { room } = await this.access.canRead(roomId, userId);
-    const limit = clampLimit(opts.limit);
-    if (this.pages) {
-      // The same pages as the queries below, on statements prepared once (sqlite-pages.ts).
-      const before = opts.before ?? Number.MAX_SAFE_INTEGER;
-      const forward = opts.after !== undefined;
-      const rows = forward
-        ? this.pages.oldestAbove(roomId, room.kind, opts.after!, before, limit + 1)
-        : this.pages.newestBelow(roomId, room.kind, before, limit + 1);
-      const page = forward ? rows.slice(0, limit) : rows.slice(0, limit).reverse();
-      return { messages: await this.present(userId, page, true), hasMore: rows.length > limit };
-    }
-    const inRoom = eq(messages.roomId, roomId);
-    if (opts.after !== undefined) {
-      const where = and(inRoom, gt(messages.seq, opts.after), opts.before !== undefined ? lt(messages.seq, opts.before) : undefined);
-      const rows = await this.rows(where, asc(messages.seq), limit + 1);
-      return { messages: await this.present(userId, rows.slice(0, limit)), hasMore: rows.length > limit };
-    }
-    const where = opts.before !== undefined ? and(inRoom, lt(messages.seq, opts.before)) : inRoom;
-    const rows = await this.rows(where, desc(messages.seq), limit + 1);
-    return { messages: await this.present(userId, rows.slice(0, limit).reverse()), hasMore: rows.length > limit };
+    const page = await this.database.messages.history(roomId, room.kind, { ...opts, limit: clampLimit(opts.limit) });
+    return this.presentPage(userId, page, true);
   }
 
   /** One message the caller may read. */
@@ -197,32 +187,29 @@ export class MessageService {
   /** Replies to a message, oldest first. */
   async replies(userId: string, messageId: string, opts: { after?: number; limit: number }): Promise<MessagePage> {
     await this.readable(userId, messageId);
-    const limit = clampLimit(opts.limit);
-    const where = and(eq(messages.replyToId, messageId), opts.after !== undefined ? gt(messages.seq, opts.after) : undefined);
-    const rows = await this.rows(where, asc(messages.seq), limit + 1);
-    return { messages: await this.present(userId, rows.slice(0, limit)), hasMore: rows.length > limit };
+    return this.presentPage(userId, await this.database.messages.replies(messageId, opts.after, clampLimit(opts.limit)));
   }
 
   /** Changes the content (author only); the previous version is kept. */
   async edit(userId: string, messageId: string, rawContent: string): Promise<Message> {
     const content = this.checkContent(rawContent);
     const row = await this.actable(userId, messageId);
-    if (row.m.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
-    if (row.m.deletedAt) throw new Conflict("The message was deleted.");
-    if (row.m.content === content) return first(await this.present(userId, [row]))!;
+    if (row.message.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
+    if (row.message.deletedAt) throw new Conflict("The message was deleted.");
+    if (row.message.content === content) return first(await this.present(userId, [row]))!;
     const updated = await this.database.tx(async (db) => {
       // Read again inside the transaction: the version kept must be the one replaced.
-      const current = first(await db.select().from(messages).where(eq(messages.id, messageId)).limit(1));
+      const current = first(await db.select().from(this.t.messages).where(eq(this.t.messages.id, messageId)).limit(1));
       if (!current) throw new NotFound("Message");
       if (current.deletedAt) throw new Conflict("The message was deleted.");
       let now = new Date(this.now());
       const previous = current.editedAt ?? current.createdAt;
       if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
-      await db.insert(messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
-      return first(await db.update(messages).set({ content, editedAt: now, changedAt: now }).where(eq(messages.id, messageId)).returning())!;
+      await db.insert(this.t.messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
+      return first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
     });
-    const message = first(await this.present(userId, [{ ...row, m: updated }]))!;
-    this.events.toRoom(row.m.roomId, { type: "message.updated", message: forEveryone(message) });
+    const message = first(await this.present(userId, [{ ...row, message: updated }]))!;
+    this.events.toRoom(row.message.roomId, { type: "message.updated", message: forEveryone(message) });
     return message;
   }
 
@@ -230,10 +217,10 @@ export class MessageService {
   async edits(userId: string, messageId: string): Promise<MessageEdit[]> {
     await this.readable(userId, messageId);
     const rows = await this.database.db
-      .select({ content: messageEdits.content, editedAt: messageEdits.editedAt })
-      .from(messageEdits)
-      .where(eq(messageEdits.messageId, messageId))
-      .orderBy(asc(messageEdits.editedAt), asc(messageEdits.id));
+      .select({ content: this.t.messageEdits.content, editedAt: this.t.messageEdits.editedAt })
+      .from(this.t.messageEdits)
+      .where(eq(this.t.messageEdits.messageId, messageId))
+      .orderBy(asc(this.t.messageEdits.editedAt), asc(this.t.messageEdits.id));
     return rows.map((r) => ({ content: r.content, editedAt: r.editedAt.toISOString() }));
   }
 
@@ -243,21 +230,21 @@ export class MessageService {
    */
   async delete(userId: string, messageId: string): Promise<void> {
     const row = await this.actable(userId, messageId);
-    if (row.m.senderId !== userId && !atLeast(row.role, "admin"))
+    if (row.message.senderId !== userId && !atLeast(row.role, "admin"))
       throw new Forbidden("Only the author or a room admin may delete a message.");
-    if (row.m.deletedAt) return;
+    if (row.message.deletedAt) return;
     const deleted = await this.database.tx(async (db) => {
       const at = new Date(this.now());
       const done = first(
         await db
-          .update(messages)
+          .update(this.t.messages)
           .set({ content: "", metadata: null, deletedAt: at, changedAt: at })
-          .where(and(eq(messages.id, messageId), isNull(messages.deletedAt)))
-          .returning({ id: messages.id, roomId: messages.roomId, seq: messages.seq }),
+          .where(and(eq(this.t.messages.id, messageId), isNull(this.t.messages.deletedAt)))
+          .returning({ id: this.t.messages.id, roomId: this.t.messages.roomId, seq: this.t.messages.seq }),
       );
       if (!done) return null;
-      await db.delete(messageEdits).where(eq(messageEdits.messageId, messageId));
-      await db.delete(reactions).where(eq(reactions.messageId, messageId));
+      await db.delete(this.t.messageEdits).where(eq(this.t.messageEdits.messageId, messageId));
+      await db.delete(this.t.reactions).where(eq(this.t.reactions.messageId, messageId));
       return done;
     });
     if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
@@ -267,32 +254,32 @@ export class MessageService {
   async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
     const emoji = checkEmoji(rawEmoji);
     const row = await this.actable(userId, messageId);
-    if (row.m.deletedAt) throw new Conflict("The message was deleted.");
+    if (row.message.deletedAt) throw new Conflict("The message was deleted.");
     const changed = await this.database.tx(async (db) => {
       const live = first(
         await db
-          .select({ id: messages.id })
-          .from(messages)
-          .where(and(eq(messages.id, messageId), isNull(messages.deletedAt)))
+          .select({ id: this.t.messages.id })
+          .from(this.t.messages)
+          .where(and(eq(this.t.messages.id, messageId), isNull(this.t.messages.deletedAt)))
           .limit(1),
       );
       if (!live) throw new Conflict("The message was deleted.");
-      const mine = and(eq(reactions.messageId, messageId), eq(reactions.emoji, emoji), eq(reactions.userId, userId));
+      const mine = and(eq(this.t.reactions.messageId, messageId), eq(this.t.reactions.emoji, emoji), eq(this.t.reactions.userId, userId));
       const rows = add
         ? await db
-            .insert(reactions)
+            .insert(this.t.reactions)
             .values({ messageId, userId, emoji, createdAt: new Date(this.now()) })
             .onConflictDoNothing()
-            .returning({ emoji: reactions.emoji })
-        : await db.delete(reactions).where(mine).returning({ emoji: reactions.emoji });
+            .returning({ emoji: this.t.reactions.emoji })
+        : await db.delete(this.t.reactions).where(mine).returning({ emoji: this.t.reactions.emoji });
       if (rows.length === 0) return false;
-      await db.update(messages).set({ changedAt: new Date(this.now()) }).where(eq(messages.id, messageId));
+      await db.update(this.t.messages).set({ changedAt: new Date(this.now()) }).where(eq(this.t.messages.id, messageId));
       return true;
     });
     if (changed)
-      this.events.toRoom(row.m.roomId, {
+      this.events.toRoom(row.message.roomId, {
         type: add ? "reaction.added" : "reaction.removed",
-        roomId: row.m.roomId,
+        roomId: row.message.roomId,
         messageId,
         emoji,
         userId,
@@ -307,21 +294,24 @@ export class MessageService {
    */
   async changedSince(userId: string, roomId: string, opts: { since: Date; through: number; limit: number }): Promise<MessagePage> {
     await this.access.canRead(roomId, userId);
-    const limit = clampLimit(opts.limit);
-    // `seq + 0`: the bound must not make the (room, seq) index look better than the partial one of
-    // changed messages (SQLite has no statistics to tell): that would read every message up to it.
-    const where = and(eq(messages.roomId, roomId), gte(messages.changedAt, opts.since), lte(sql`${messages.seq} + 0`, opts.through));
-    const rows = await this.rows(where, asc(messages.seq), limit + 1);
-    return { messages: (await this.present(userId, rows.slice(0, limit))).map(forEveryone), hasMore: rows.length > limit };
+    const page = await this.database.messages.changedSince(roomId, opts.since, opts.through, clampLimit(opts.limit));
+    return { messages: (await this.present(userId, page.records)).map(forEveryone), hasMore: page.hasMore };
   }
 
   /** Full-text search over the rooms the caller belongs to, newest first. */
   async search(userId: string, opts: { q: string; roomId?: string; limit: number; cursor?: string }): Promise<SearchPage> {
-    const { ids, nextCursor } = await searchMessageIds(this.database, { ...opts, userId, limit: clampLimit(opts.limit) });
-    if (ids.length === 0) return { messages: [], nextCursor: null };
-    const byId = new Map((await this.rows(inArray(messages.id, ids))).map((r) => [r.m.id, r]));
-    const rows = ids.map((id) => byId.get(id)).filter((r): r is Row => r !== undefined);
-    return { messages: await this.present(userId, rows), nextCursor };
+    const terms = searchTerms(opts.q);
+    if (terms.length === 0) return { messages: [], nextCursor: null };
+    const { ids, nextCursor } = await this.database.messages.search({
+      userId,
+      terms,
+      roomId: opts.roomId,
+      limit: clampLimit(opts.limit),
+      cursor: opts.cursor,
+    });
+    const byId = new Map((await this.database.messages.byIds(ids)).map((r) => [r.message.id, r]));
+    const records = ids.map((id) => byId.get(id)).filter((r): r is MessageRecord => r !== undefined);
+    return { messages: await this.present(userId, records), nextCursor };
   }
 
   /**
@@ -370,87 +360,54 @@ export class MessageService {
     return json;
   }
 
-  /** Messages with their senders and room kinds; the caller's where/order decides which. */
-  private rows(where: SQL | undefined, order?: SQL, limit?: number): Promise<Row[]> {
-    const query = this.database.db
-      .select({
-        m: messages,
-        sender: { id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl },
-        roomKind: rooms.kind,
-      })
-      .from(messages)
-      .innerJoin(rooms, eq(rooms.id, messages.roomId))
-      .leftJoin(users, eq(users.id, messages.senderId))
-      .where(where)
-      .$dynamic();
-    if (order) query.orderBy(order);
-    if (limit !== undefined) query.limit(limit);
-    return query as Promise<Row[]>;
-  }
-
-  private async row(messageId: string): Promise<Row> {
-    const row = first(await this.rows(eq(messages.id, messageId), undefined, 1));
-    if (!row) throw new NotFound("Message");
-    return row;
+  private async record(messageId: string): Promise<MessageRecord> {
+    const [record] = await this.database.messages.byIds([messageId]);
+    if (!record) throw new NotFound("Message");
+    return record;
   }
 
   /** The message, when the caller may read its room (messages of hidden rooms are simply not found). */
-  private async readable(userId: string, messageId: string): Promise<Row> {
-    const row = await this.row(messageId);
-    await hideRoom(this.access.canRead(row.m.roomId, userId));
-    return row;
+  private async readable(userId: string, messageId: string): Promise<MessageRecord> {
+    const record = await this.record(messageId);
+    await hideRoom(this.access.canRead(record.message.roomId, userId));
+    return record;
   }
 
   /** The message and the caller's role, when the caller is a member of its room. */
   private async actable(userId: string, messageId: string) {
-    const row = await this.row(messageId);
-    const { role } = await hideRoom(this.access.member(row.m.roomId, userId));
-    return { ...row, role };
+    const record = await this.record(messageId);
+    const { role } = await hideRoom(this.access.member(record.message.roomId, userId));
+    return { ...record, role };
   }
 
   private async getById(userId: string, messageId: string): Promise<Message> {
     return first(await this.present(userId, [await this.readable(userId, messageId)]))!;
   }
 
-  /**
-   * Rows as API messages for `viewerId`, in a bounded number of queries whatever the page
-   * size: one for the reactions of all of them, one for delivery positions in direct rooms.
-   */
-  /** Each message's reactions per emoji, in the order they were first made. */
-  private reactionsOf(viewerId: string, rows: Row[]): Promise<ReactionCount[]> {
-    return this.database.db
-      .select({
-        messageId: reactions.messageId,
-        emoji: reactions.emoji,
-        count: sql<number>`cast(count(*) as integer)`,
-        me: sql<number>`cast(sum(case when ${reactions.userId} = ${viewerId} then 1 else 0 end) as integer)`,
-      })
-      .from(reactions)
-      .where(inArray(reactions.messageId, rows.map((r) => r.m.id)))
-      .groupBy(reactions.messageId, reactions.emoji)
-      .orderBy(sql`min(${reactions.createdAt})`, reactions.emoji);
+  private async presentPage(viewerId: string, page: RecordPage, contiguous = false): Promise<MessagePage> {
+    return { messages: await this.present(viewerId, page.records, contiguous), hasMore: page.hasMore };
   }
 
-  /** `page`: the rows are one room's messages in seq order with no seq missing (a history page). */
-  private async present(viewerId: string, rows: Row[], page = false): Promise<Message[]> {
-    if (rows.length === 0) return [];
-    const db = this.database.db;
+  /**
+   * Records as API messages for `viewerId`, in a bounded number of queries whatever the page
+   * size: one for the reactions of all of them, one for delivery positions in direct rooms.
+   * `contiguous`: one room's messages with no seq missing (a history page).
+   */
+  private async present(viewerId: string, records: MessageRecord[], contiguous = false): Promise<Message[]> {
+    if (records.length === 0) return [];
+    const { roomMembers } = this.t;
     const byMessage = new Map<string, Reaction[]>();
-    const reactionRows: ReactionCount[] =
-      page && this.pages
-        ? this.pages.reactionsBetween(viewerId, rows[0]!.m.roomId, rows[0]!.m.seq, rows.at(-1)!.m.seq)
-        : await this.reactionsOf(viewerId, rows);
-    for (const r of reactionRows) {
+    for (const r of await this.database.messages.reactions(viewerId, records, contiguous)) {
       let list = byMessage.get(r.messageId);
       if (!list) byMessage.set(r.messageId, (list = []));
-      list.push({ emoji: r.emoji, count: Number(r.count), me: Number(r.me) > 0 });
+      list.push({ emoji: r.emoji, count: r.count, me: r.me });
     }
 
-    const directRooms = [...new Set(rows.filter((r) => r.roomKind === "direct").map((r) => r.m.roomId))];
+    const directRooms = [...new Set(records.filter((r) => r.roomKind === "direct").map((r) => r.message.roomId))];
     const positions =
       directRooms.length === 0
         ? []
-        : await db
+        : await this.database.db
             .select({
               roomId: roomMembers.roomId,
               userId: roomMembers.userId,
@@ -460,14 +417,14 @@ export class MessageService {
             .from(roomMembers)
             .where(inArray(roomMembers.roomId, directRooms));
 
-    return rows.map((r) => {
+    return records.map(({ message, sender, roomKind }) => {
       let status: MessageStatus | undefined;
-      if (r.roomKind === "direct") {
+      if (roomKind === "direct") {
         // Seen from the sender: how far the other member has got.
-        const other = positions.find((p) => p.roomId === r.m.roomId && p.userId !== r.m.senderId);
-        status = other && other.read >= r.m.seq ? "read" : other && other.delivered >= r.m.seq ? "delivered" : "sent";
+        const other = positions.find((p) => p.roomId === message.roomId && p.userId !== message.senderId);
+        status = other && other.read >= message.seq ? "read" : other && other.delivered >= message.seq ? "delivered" : "sent";
       }
-      return toMessage(r.m, r.sender, byMessage.get(r.m.id) ?? [], status);
+      return toMessage(message, sender, byMessage.get(message.id) ?? [], status);
     });
   }
 }

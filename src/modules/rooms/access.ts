@@ -1,11 +1,9 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, eq, sql } from "drizzle-orm";
-import type { Database, DB } from "../../db";
-import { first, roomMembers, rooms, teamMembers } from "../../db/schema";
+import type { Database, Tables } from "../../db";
 import { Forbidden, NotFound } from "../../errors";
 
 export type Role = "owner" | "admin" | "member";
-export type RoomRow = typeof rooms.$inferSelect;
+export type RoomRow = Tables["rooms"]["$inferSelect"];
 
 const RANK: Record<Role, number> = { member: 1, admin: 2, owner: 3 };
 
@@ -43,16 +41,12 @@ export interface RoomLookup {
  * NOT_FOUND, never FORBIDDEN, so their existence does not leak.
  */
 export class RoomAccess {
+
   constructor(private readonly database: Database) {}
 
-  /** The room and the caller's role in it (null when not a member). */
-  async lookup(roomId: string, userId: string, db: DB = this.database.db): Promise<RoomLookup | null> {
-    // On SQLite the one connection is also every transaction's: the prepared query sees what `db` sees.
-    const row = first(
-      this.database.dialect === "sqlite"
-        ? await this.prepared().execute({ roomId, userId })
-        : await this.select(db, userId).where(eq(rooms.id, roomId)).limit(1),
-    );
+  /** The room and the caller's role in it (null when not a member); inside a transaction, as it sees them. */
+  async lookup(roomId: string, userId: string): Promise<RoomLookup | null> {
+    const row = await this.database.lookups.room(roomId, userId);
     if (!row) return null;
     return {
       room: row.room,
@@ -60,25 +54,6 @@ export class RoomAccess {
       teamRole: row.teamRole,
       lastReadSeq: row.lastReadSeq,
     };
-  }
-
-  private select(db: DB, userId: ReturnType<typeof sql.placeholder> | string) {
-    return db
-      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq, teamRole: teamMembers.role })
-      .from(rooms)
-      .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
-      .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, userId)));
-  }
-
-  /** Every route looks a room up: on SQLite its query is compiled once (building it cost more than running it). */
-  private lookupQuery: ReturnType<RoomAccess["prepare"]> | null = null;
-
-  private prepared() {
-    return (this.lookupQuery ??= this.prepare());
-  }
-
-  private prepare() {
-    return this.select(this.database.db, sql.placeholder("userId")).where(eq(rooms.id, sql.placeholder("roomId"))).limit(1).prepare();
   }
 
   /** Whether a non-member may see the room: public group rooms to anyone, public channels to the team. */
@@ -89,16 +64,16 @@ export class RoomAccess {
   }
 
   /** Members, and anyone for a public group room (channels: any team member). */
-  async canRead(roomId: string, userId: string, db?: DB) {
-    const found = await this.lookup(roomId, userId, db);
+  async canRead(roomId: string, userId: string) {
+    const found = await this.lookup(roomId, userId);
     if (!found) throw new NotFound("Room");
     if (found.role || RoomAccess.visibleToOutsider(found)) return found;
     throw new NotFound("Room");
   }
 
   /** Members only; outsiders get NOT_FOUND. */
-  async member(roomId: string, userId: string, db?: DB) {
-    const found = await this.lookup(roomId, userId, db);
+  async member(roomId: string, userId: string) {
+    const found = await this.lookup(roomId, userId);
     if (!found?.role) {
       // A public room is visible, so an outsider is told they may not act rather than that it is missing.
       if (found && RoomAccess.visibleToOutsider(found)) throw new Forbidden("Join the room first.");
@@ -108,8 +83,8 @@ export class RoomAccess {
   }
 
   /** A member with at least `needed`; a member below it gets FORBIDDEN. */
-  async role(roomId: string, userId: string, needed: Role, db?: DB) {
-    const found = await this.member(roomId, userId, db);
+  async role(roomId: string, userId: string, needed: Role) {
+    const found = await this.member(roomId, userId);
     if (!atLeast(found.role, needed)) throw new Forbidden(`Only a room ${needed}${needed === "owner" ? "" : " or above"} may do that.`);
     return found;
   }

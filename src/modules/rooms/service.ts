@@ -1,8 +1,8 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
 import { and, asc, count, desc, eq, inArray, lt, ne, or, sql, type SQL } from "drizzle-orm";
-import type { Database, DB } from "../../db";
+import type { Database, DB, Tables } from "../../db";
 import { discoverableRoom } from "../../db/conditions";
-import { first, messages, roomMembers, rooms, teamMembers, users } from "../../db/schema";
+import { first } from "../../db";
 import { Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
@@ -72,7 +72,7 @@ export function cleanName(name: string, field = "name"): string {
 const cleanTopic = (topic: string | null | undefined) => (topic == null ? null : topic.trim() || null);
 
 /** `rooms.last_activity_at DESC, rooms.id DESC` pages: the cursor is the last row's pair. */
-function activityCursor(cursor: string | undefined): SQL | undefined {
+function activityCursor(rooms: Tables["rooms"], cursor: string | undefined): SQL | undefined {
   if (!cursor) return undefined;
   const [at, id] = decodeCursor(cursor, ["time", "string"]) as [number, string];
   const when = new Date(at);
@@ -91,6 +91,11 @@ const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
  * are created and synchronised by the team service through the `…InTx` helpers here.
  */
 export class RoomService {
+  /** This database's tables. */
+  private get t(): Tables {
+    return this.database.tables;
+  }
+
   readonly access: RoomAccess;
 
   constructor(
@@ -115,25 +120,25 @@ export class RoomService {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.room.id);
     const counts = await db
-      .select({ roomId: roomMembers.roomId, n: count() })
-      .from(roomMembers)
-      .where(inArray(roomMembers.roomId, ids))
-      .groupBy(roomMembers.roomId);
+      .select({ roomId: this.t.roomMembers.roomId, n: count() })
+      .from(this.t.roomMembers)
+      .where(inArray(this.t.roomMembers.roomId, ids))
+      .groupBy(this.t.roomMembers.roomId);
     const withMessages = rows.filter((r) => r.room.lastSeq > 0).map((r) => r.room.id);
     const newest = withMessages.length
       ? await db
           .select({
-            roomId: messages.roomId,
-            id: messages.id,
-            seq: messages.seq,
-            senderId: messages.senderId,
-            content: messages.content,
-            createdAt: messages.createdAt,
-            deletedAt: messages.deletedAt,
+            roomId: this.t.messages.roomId,
+            id: this.t.messages.id,
+            seq: this.t.messages.seq,
+            senderId: this.t.messages.senderId,
+            content: this.t.messages.content,
+            createdAt: this.t.messages.createdAt,
+            deletedAt: this.t.messages.deletedAt,
           })
-          .from(messages)
-          .innerJoin(rooms, and(eq(rooms.id, messages.roomId), eq(messages.seq, rooms.lastSeq)))
-          .where(inArray(rooms.id, withMessages))
+          .from(this.t.messages)
+          .innerJoin(this.t.rooms, and(eq(this.t.rooms.id, this.t.messages.roomId), eq(this.t.messages.seq, this.t.rooms.lastSeq)))
+          .where(inArray(this.t.rooms.id, withMessages))
       : [];
     const countOf = new Map(counts.map((c) => [c.roomId, Number(c.n)]));
     const lastOf = new Map(
@@ -150,12 +155,12 @@ export class RoomService {
   /** The caller's rooms, most recent activity first, in three queries per page. */
   async list(userId: string, limit = 50, cursor?: string): Promise<RoomPage> {
     const rows = await this.db
-      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq, teamRole: teamMembers.role })
-      .from(roomMembers)
-      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
-      .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, userId)))
-      .where(and(eq(roomMembers.userId, userId), activityCursor(cursor)))
-      .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
+      .select({ room: this.t.rooms, role: this.t.roomMembers.role, lastReadSeq: this.t.roomMembers.lastReadSeq, teamRole: this.t.teamMembers.role })
+      .from(this.t.roomMembers)
+      .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
+      .leftJoin(this.t.teamMembers, and(eq(this.t.teamMembers.teamId, this.t.rooms.teamId), eq(this.t.teamMembers.userId, userId)))
+      .where(and(eq(this.t.roomMembers.userId, userId), activityCursor(this.t.rooms, cursor)))
+      .orderBy(desc(this.t.rooms.lastActivityAt), desc(this.t.rooms.id))
       .limit(limit + 1);
     const { items, nextCursor } = page(rows, limit, (r) => [r.room.lastActivityAt.getTime(), r.room.id]);
     const views = await this.views(
@@ -168,18 +173,18 @@ export class RoomService {
   async listPublic(userId: string, q: string | undefined, limit = 50, cursor?: string): Promise<RoomPage> {
     const term = (q ?? "").trim().toLowerCase();
     const rows = await this.db
-      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq })
-      .from(rooms)
-      .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
+      .select({ room: this.t.rooms, role: this.t.roomMembers.role, lastReadSeq: this.t.roomMembers.lastReadSeq })
+      .from(this.t.rooms)
+      .leftJoin(this.t.roomMembers, and(eq(this.t.roomMembers.roomId, this.t.rooms.id), eq(this.t.roomMembers.userId, userId)))
       .where(
         and(
           // The partial index's own condition, so that planners can use it.
-          discoverableRoom(rooms),
-          term ? sql`lower(${rooms.name}) LIKE ${`%${escapeLike(term)}%`} ESCAPE '\\'` : undefined,
-          activityCursor(cursor),
+          discoverableRoom(this.t.rooms),
+          term ? sql`lower(${this.t.rooms.name}) LIKE ${`%${escapeLike(term)}%`} ESCAPE '\\'` : undefined,
+          activityCursor(this.t.rooms, cursor),
         ),
       )
-      .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
+      .orderBy(desc(this.t.rooms.lastActivityAt), desc(this.t.rooms.id))
       .limit(limit + 1);
     const { items, nextCursor } = page(rows, limit, (r) => [r.room.lastActivityAt.getTime(), r.room.id]);
     return { rooms: await this.views(items), nextCursor };
@@ -215,16 +220,16 @@ export class RoomService {
       await this.requireUsers(db, [otherId]);
       const now = new Date(this.now());
       const [inserted] = await db
-        .insert(rooms)
+        .insert(this.t.rooms)
         .values({ id: Bun.randomUUIDv7(), kind: "direct", name: null, topic: null, teamId: null, visibility: "private", directKey, createdBy: userId, createdAt: now, lastActivityAt: now })
-        .onConflictDoNothing({ target: rooms.directKey })
+        .onConflictDoNothing({ target: this.t.rooms.directKey })
         .returning();
       if (inserted) {
         await this.insertMembers(db, inserted, [userId, otherId].map((id) => ({ userId: id, role: "member" as const })), now);
         this.announceCreated(out, inserted, [userId, otherId].map((id) => ({ userId: id, role: "member" as const })));
         return { roomId: inserted.id, created: true };
       }
-      const existing = first(await db.select({ id: rooms.id }).from(rooms).where(eq(rooms.directKey, directKey)).limit(1));
+      const existing = first(await db.select({ id: this.t.rooms.id }).from(this.t.rooms).where(eq(this.t.rooms.directKey, directKey)).limit(1));
       return { roomId: existing!.id, created: false };
     });
     return { room: await this.get(userId, roomId), created };
@@ -232,7 +237,7 @@ export class RoomService {
 
   async update(userId: string, roomId: string, patch: UpdateRoom): Promise<Room> {
     const changed = await this.write(async (db, out) => {
-      const found = await this.access.member(roomId, userId, db);
+      const found = await this.access.member(roomId, userId);
       if (found.room.kind === "direct") throw new Forbidden("A direct chat has no name, topic or visibility to change.");
       if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may change the room.");
       const values: Partial<RoomRow> = {};
@@ -240,7 +245,7 @@ export class RoomService {
       if (patch.topic !== undefined) values.topic = cleanTopic(patch.topic);
       if (patch.visibility !== undefined) values.visibility = patch.visibility;
       if (Object.keys(values).length === 0) return false;
-      const [room] = await db.update(rooms).set(values).where(eq(rooms.id, roomId)).returning();
+      const [room] = await db.update(this.t.rooms).set(values).where(eq(this.t.rooms.id, roomId)).returning();
       // A channel turning public must hold the whole team, like every public channel.
       if (room!.kind === "channel" && found.room.visibility === "private" && room!.visibility === "public")
         await this.addTeamToChannelInTx(db, out, room!);
@@ -257,7 +262,7 @@ export class RoomService {
   /** Owner only. Members hear `room.deleted` and are then unsubscribed. */
   async remove(userId: string, roomId: string): Promise<void> {
     await this.write(async (db, out) => {
-      const found = await this.access.member(roomId, userId, db);
+      const found = await this.access.member(roomId, userId);
       if (found.room.kind === "direct") throw new Forbidden("A direct chat can't be deleted.");
       if (found.role !== "owner") throw new Forbidden("Only a room owner may delete the room.");
       await this.deleteRoomInTx(db, out, roomId);
@@ -267,7 +272,7 @@ export class RoomService {
   /** Joins a room the caller can see (public group room, or public channel of their team); idempotent. */
   async join(userId: string, roomId: string): Promise<Room> {
     await this.write(async (db, out) => {
-      const found = await this.access.canRead(roomId, userId, db);
+      const found = await this.access.canRead(roomId, userId);
       if (found.role) return;
       await this.addMembersInTx(db, out, found.room, [{ userId, role: "member" }]);
     });
@@ -281,15 +286,15 @@ export class RoomService {
    */
   async leave(userId: string, roomId: string): Promise<void> {
     await this.write(async (db, out) => {
-      const found = await this.access.member(roomId, userId, db);
+      const found = await this.access.member(roomId, userId);
       const { room } = found;
       if (room.kind === "direct") throw new Forbidden("You can't leave a direct chat.");
       if (room.kind === "channel" && room.visibility === "public")
         throw new Forbidden("Every team member is in the team's public channels: leave the team instead.");
       const others = await db
-        .select({ role: roomMembers.role })
-        .from(roomMembers)
-        .where(and(eq(roomMembers.roomId, roomId), ne(roomMembers.userId, userId)));
+        .select({ role: this.t.roomMembers.role })
+        .from(this.t.roomMembers)
+        .where(and(eq(this.t.roomMembers.roomId, roomId), ne(this.t.roomMembers.userId, userId)));
       if (others.length === 0) throw new Conflict("You are the last member: delete the room instead.");
       const stored = await this.storedRole(db, roomId, userId);
       if (room.kind === "group" && stored === "owner" && !others.some((o) => o.role === "owner"))
@@ -302,25 +307,25 @@ export class RoomService {
   async members(userId: string, roomId: string): Promise<RoomMember[]> {
     const found = await this.access.member(roomId, userId);
     const rows = await this.db
-      .select({ user: users, role: roomMembers.role, joinedAt: roomMembers.joinedAt, lastReadSeq: roomMembers.lastReadSeq, teamRole: teamMembers.role })
-      .from(roomMembers)
-      .innerJoin(users, eq(users.id, roomMembers.userId))
-      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
-      .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, roomMembers.userId)))
-      .where(eq(roomMembers.roomId, roomId))
-      .orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId));
+      .select({ user: this.t.users, role: this.t.roomMembers.role, joinedAt: this.t.roomMembers.joinedAt, lastReadSeq: this.t.roomMembers.lastReadSeq, teamRole: this.t.teamMembers.role })
+      .from(this.t.roomMembers)
+      .innerJoin(this.t.users, eq(this.t.users.id, this.t.roomMembers.userId))
+      .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
+      .leftJoin(this.t.teamMembers, and(eq(this.t.teamMembers.teamId, this.t.rooms.teamId), eq(this.t.teamMembers.userId, this.t.roomMembers.userId)))
+      .where(eq(this.t.roomMembers.roomId, roomId))
+      .orderBy(asc(this.t.roomMembers.joinedAt), asc(this.t.roomMembers.userId));
     return rows.map((r) => toMember({ ...r, role: effectiveRole(found.room, r.role, r.teamRole)! }, this.presence));
   }
 
   async addMember(actorId: string, roomId: string, input: AddMember): Promise<RoomMember> {
     const role = input.role ?? "member";
     await this.write(async (db, out) => {
-      const found = await this.access.member(roomId, actorId, db);
+      const found = await this.access.member(roomId, actorId);
       if (found.room.kind === "direct") throw new Forbidden("A direct chat always has exactly its two members.");
       if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may add members.");
       if (role === "owner" && found.role !== "owner") throw new Forbidden("Only an owner may make someone owner.");
       await this.requireUsers(db, [input.userId]);
-      const target = (await this.access.lookup(roomId, input.userId, db))!;
+      const target = (await this.access.lookup(roomId, input.userId))!;
       if (target.role) throw new Conflict("That user is already a member of the room.");
       if (found.room.kind === "channel" && !target.teamRole)
         throw new Forbidden("Only members of the team can be added to its channels.");
@@ -335,10 +340,10 @@ export class RoomService {
    */
   async changeRole(actorId: string, roomId: string, targetId: string, role: Role): Promise<RoomMember> {
     await this.write(async (db, out) => {
-      const found = await this.access.member(roomId, actorId, db);
+      const found = await this.access.member(roomId, actorId);
       if (found.room.kind === "direct") throw new Forbidden("Members of a direct chat have no roles to change.");
       if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may change roles.");
-      const target = (await this.access.lookup(roomId, targetId, db))!;
+      const target = (await this.access.lookup(roomId, targetId))!;
       if (!target.role) throw new NotFound("Member");
       if ((target.role === "owner" || role === "owner") && found.role !== "owner")
         throw new Forbidden("Only an owner may make or unmake owners.");
@@ -347,11 +352,11 @@ export class RoomService {
       if (found.room.kind === "group" && stored === "owner") {
         const owners = await db
           .select({ n: count() })
-          .from(roomMembers)
-          .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.role, "owner")));
+          .from(this.t.roomMembers)
+          .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.role, "owner")));
         if (Number(owners[0]!.n) <= 1) throw new Conflict("A room needs an owner: make someone else owner first.");
       }
-      await db.update(roomMembers).set({ role }).where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, targetId)));
+      await db.update(this.t.roomMembers).set({ role }).where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, targetId)));
       out.toRoom(roomId, { type: "member.updated", roomId, userId: targetId, role: effectiveRole(found.room, role, target.teamRole) });
     });
     return this.member(roomId, targetId);
@@ -361,12 +366,12 @@ export class RoomService {
   async removeMember(actorId: string, roomId: string, targetId: string): Promise<void> {
     if (targetId === actorId) return this.leave(actorId, roomId);
     await this.write(async (db, out) => {
-      const found = await this.access.member(roomId, actorId, db);
+      const found = await this.access.member(roomId, actorId);
       if (found.room.kind === "direct") throw new Forbidden("A direct chat always keeps its two members.");
       if (!atLeast(found.role, "admin")) throw new Forbidden("Only a room admin or owner may remove members.");
       if (found.room.kind === "channel" && found.room.visibility === "public")
         throw new Forbidden("A public channel holds every team member: remove them from the team instead.");
-      const target = (await this.access.lookup(roomId, targetId, db))!;
+      const target = (await this.access.lookup(roomId, targetId))!;
       if (!target.role) throw new NotFound("Member");
       if (target.role === "owner" && found.role !== "owner") throw new Forbidden("An admin can't remove an owner.");
       await this.removeMembersInTx(db, out, roomId, [targetId]);
@@ -379,13 +384,13 @@ export class RoomService {
    */
   async markRead(userId: string, roomId: string, seq: number): Promise<ReadState> {
     const state = await this.database.tx(async (db) => {
-      const found = await this.access.member(roomId, userId, db);
+      const found = await this.access.member(roomId, userId);
       const target = Math.min(seq, found.room.lastSeq);
       const [moved] = await db
-        .update(roomMembers)
+        .update(this.t.roomMembers)
         .set({ lastReadSeq: target })
-        .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId), lt(roomMembers.lastReadSeq, target)))
-        .returning({ lastReadSeq: roomMembers.lastReadSeq });
+        .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, userId), lt(this.t.roomMembers.lastReadSeq, target)))
+        .returning({ lastReadSeq: this.t.roomMembers.lastReadSeq });
       return { moved: !!moved, lastReadSeq: moved?.lastReadSeq ?? found.lastReadSeq, lastSeq: found.room.lastSeq };
     });
     if (state.moved) this.events.toRoom(roomId, { type: "read", roomId, userId, seq: state.lastReadSeq });
@@ -394,22 +399,22 @@ export class RoomService {
 
   /** Every room the user belongs to (a socket subscribes to these when it opens). */
   async roomIdsOf(userId: string): Promise<string[]> {
-    const rows = await this.db.select({ id: roomMembers.roomId }).from(roomMembers).where(eq(roomMembers.userId, userId));
+    const rows = await this.db.select({ id: this.t.roomMembers.roomId }).from(this.t.roomMembers).where(eq(this.t.roomMembers.userId, userId));
     return rows.map((r) => r.id);
   }
 
   /** The user's rooms with their newest seq, for the WebSocket `ready` frame. */
   async syncStateOf(userId: string): Promise<{ id: string; lastSeq: number }[]> {
     return this.db
-      .select({ id: rooms.id, lastSeq: rooms.lastSeq })
-      .from(roomMembers)
-      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
-      .where(eq(roomMembers.userId, userId));
+      .select({ id: this.t.rooms.id, lastSeq: this.t.rooms.lastSeq })
+      .from(this.t.roomMembers)
+      .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
+      .where(eq(this.t.roomMembers.userId, userId));
   }
 
   /** The ids of a room's members. */
   async memberIds(roomId: string, db: DB = this.db): Promise<string[]> {
-    const rows = await db.select({ id: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId));
+    const rows = await db.select({ id: this.t.roomMembers.userId }).from(this.t.roomMembers).where(eq(this.t.roomMembers.roomId, roomId));
     return rows.map((r) => r.id);
   }
 
@@ -417,10 +422,10 @@ export class RoomService {
   async member(roomId: string, userId: string): Promise<RoomMember> {
     const row = first(
       await this.db
-        .select({ user: users, role: roomMembers.role, joinedAt: roomMembers.joinedAt, lastReadSeq: roomMembers.lastReadSeq })
-        .from(roomMembers)
-        .innerJoin(users, eq(users.id, roomMembers.userId))
-        .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+        .select({ user: this.t.users, role: this.t.roomMembers.role, joinedAt: this.t.roomMembers.joinedAt, lastReadSeq: this.t.roomMembers.lastReadSeq })
+        .from(this.t.roomMembers)
+        .innerJoin(this.t.users, eq(this.t.users.id, this.t.roomMembers.userId))
+        .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, userId)))
         .limit(1),
     );
     if (!row) throw new NotFound("Member");
@@ -434,7 +439,7 @@ export class RoomService {
   async createRoomInTx(db: DB, out: Outbox, spec: NewRoom, members: NewMember[]): Promise<RoomRow> {
     const now = new Date(this.now());
     const [room] = await db
-      .insert(rooms)
+      .insert(this.t.rooms)
       .values({
         id: Bun.randomUUIDv7(),
         kind: spec.kind,
@@ -464,33 +469,33 @@ export class RoomService {
   async removeMembersInTx(db: DB, out: Outbox, roomId: string, userIds: string[]): Promise<void> {
     if (userIds.length === 0) return;
     const removed = await db
-      .delete(roomMembers)
-      .where(and(eq(roomMembers.roomId, roomId), inArray(roomMembers.userId, userIds)))
-      .returning({ userId: roomMembers.userId });
+      .delete(this.t.roomMembers)
+      .where(and(eq(this.t.roomMembers.roomId, roomId), inArray(this.t.roomMembers.userId, userIds)))
+      .returning({ userId: this.t.roomMembers.userId });
     for (const { userId } of removed) out.memberLeft(roomId, userId);
   }
 
   /** Deletes a room with its members and messages; members hear `room.deleted`, then are unsubscribed. */
   async deleteRoomInTx(db: DB, out: Outbox, roomId: string): Promise<void> {
-    const members = await db.select({ userId: roomMembers.userId }).from(roomMembers).where(eq(roomMembers.roomId, roomId));
-    await db.delete(rooms).where(eq(rooms.id, roomId));
+    const members = await db.select({ userId: this.t.roomMembers.userId }).from(this.t.roomMembers).where(eq(this.t.roomMembers.roomId, roomId));
+    await db.delete(this.t.rooms).where(eq(this.t.rooms.id, roomId));
     out.toRoom(roomId, { type: "room.deleted", roomId });
     for (const { userId } of members) out.left(userId, roomId);
   }
 
   /** Puts every team member into a public channel. */
   async addTeamToChannelInTx(db: DB, out: Outbox, room: RoomRow): Promise<void> {
-    const team = await db.select({ userId: teamMembers.userId }).from(teamMembers).where(eq(teamMembers.teamId, room.teamId!));
+    const team = await db.select({ userId: this.t.teamMembers.userId }).from(this.t.teamMembers).where(eq(this.t.teamMembers.teamId, room.teamId!));
     await this.addMembersInTx(db, out, room, team.map((m) => ({ userId: m.userId, role: "member" as const })));
   }
 
   private async insertMembers(db: DB, room: RoomRow, members: NewMember[], now: Date): Promise<string[]> {
     if (members.length === 0) return [];
     const rows = await db
-      .insert(roomMembers)
+      .insert(this.t.roomMembers)
       .values(members.map((m) => ({ roomId: room.id, userId: m.userId, role: m.role, joinedAt: now, lastReadSeq: room.lastSeq, lastDeliveredSeq: room.lastSeq })))
       .onConflictDoNothing()
-      .returning({ userId: roomMembers.userId });
+      .returning({ userId: this.t.roomMembers.userId });
     return rows.map((r) => r.userId);
   }
 
@@ -505,9 +510,9 @@ export class RoomService {
   private async storedRole(db: DB, roomId: string, userId: string): Promise<Role | null> {
     const row = first(
       await db
-        .select({ role: roomMembers.role })
-        .from(roomMembers)
-        .where(and(eq(roomMembers.roomId, roomId), eq(roomMembers.userId, userId)))
+        .select({ role: this.t.roomMembers.role })
+        .from(this.t.roomMembers)
+        .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, userId)))
         .limit(1),
     );
     return row?.role ?? null;
@@ -516,7 +521,7 @@ export class RoomService {
   /** 404 unless every id names a user. */
   async requireUsers(db: DB, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    const found = await db.select({ id: users.id }).from(users).where(inArray(users.id, ids));
+    const found = await db.select({ id: this.t.users.id }).from(this.t.users).where(inArray(this.t.users.id, ids));
     if (found.length !== new Set(ids).size) throw new NotFound("User");
   }
 }

@@ -1,7 +1,7 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
 import { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
-import type { Database, DB } from "../../db";
-import { first, invitations, roomMembers, rooms, teamMembers, teams, users } from "../../db/schema";
+import type { Database, DB, Tables } from "../../db";
+import { first } from "../../db";
 import { Conflict, Forbidden, NotFound } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { atLeast, effectiveRole, higher, type Role } from "../rooms/access";
@@ -23,8 +23,8 @@ import {
   type UpdateTeam,
 } from "./model";
 
-type TeamRow = typeof teams.$inferSelect;
-type InvitationRow = typeof invitations.$inferSelect;
+type TeamRow = Tables["teams"]["$inferSelect"];
+type InvitationRow = Tables["invitations"]["$inferSelect"];
 
 const iso = (d: Date) => d.toISOString();
 /** 256 random bits: far past guessing, and short enough for a link. */
@@ -60,6 +60,11 @@ export function toInvitation(row: InvitationRow): Invitation {
  * channels': joining a team puts you in every public channel, leaving takes you out of all.
  */
 export class TeamService {
+  /** This database's tables. */
+  private get t(): Tables {
+    return this.database.tables;
+  }
+
   constructor(
     private readonly database: Database,
     private readonly events: Events,
@@ -81,10 +86,10 @@ export class TeamService {
   private async membership(db: DB, teamId: string, userId: string, needed: Role = "member") {
     const row = first(
       await db
-        .select({ team: teams, role: teamMembers.role })
-        .from(teams)
-        .innerJoin(teamMembers, and(eq(teamMembers.teamId, teams.id), eq(teamMembers.userId, userId)))
-        .where(eq(teams.id, teamId))
+        .select({ team: this.t.teams, role: this.t.teamMembers.role })
+        .from(this.t.teams)
+        .innerJoin(this.t.teamMembers, and(eq(this.t.teamMembers.teamId, this.t.teams.id), eq(this.t.teamMembers.userId, userId)))
+        .where(eq(this.t.teams.id, teamId))
         .limit(1),
     );
     if (!row) throw new NotFound("Team");
@@ -95,9 +100,9 @@ export class TeamService {
   private async storedRole(db: DB, teamId: string, userId: string): Promise<Role | null> {
     const row = first(
       await db
-        .select({ role: teamMembers.role })
-        .from(teamMembers)
-        .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)))
+        .select({ role: this.t.teamMembers.role })
+        .from(this.t.teamMembers)
+        .where(and(eq(this.t.teamMembers.teamId, teamId), eq(this.t.teamMembers.userId, userId)))
         .limit(1),
     );
     return row?.role ?? null;
@@ -106,24 +111,24 @@ export class TeamService {
   private async views(rows: { team: TeamRow; role: Role | null }[]): Promise<Team[]> {
     if (rows.length === 0) return [];
     const counts = await this.db
-      .select({ teamId: teamMembers.teamId, n: count() })
-      .from(teamMembers)
+      .select({ teamId: this.t.teamMembers.teamId, n: count() })
+      .from(this.t.teamMembers)
       .where(
         inArray(
-          teamMembers.teamId,
+          this.t.teamMembers.teamId,
           rows.map((r) => r.team.id),
         ),
       )
-      .groupBy(teamMembers.teamId);
+      .groupBy(this.t.teamMembers.teamId);
     const countOf = new Map(counts.map((c) => [c.teamId, Number(c.n)]));
     return rows.map((r) => toTeam(r.team, countOf.get(r.team.id) ?? 0, r.role));
   }
 
   /** `team.updated` to every member, each with their own role. */
   private async announce(teamId: string): Promise<void> {
-    const team = first(await this.db.select().from(teams).where(eq(teams.id, teamId)).limit(1));
+    const team = first(await this.db.select().from(this.t.teams).where(eq(this.t.teams.id, teamId)).limit(1));
     if (!team) return;
-    const members = await this.db.select({ userId: teamMembers.userId, role: teamMembers.role }).from(teamMembers).where(eq(teamMembers.teamId, teamId));
+    const members = await this.db.select({ userId: this.t.teamMembers.userId, role: this.t.teamMembers.role }).from(this.t.teamMembers).where(eq(this.t.teamMembers.teamId, teamId));
     for (const m of members) this.events.toUser(m.userId, { type: "team.updated", team: toTeam(team, members.length, m.role) });
   }
 
@@ -132,10 +137,10 @@ export class TeamService {
     const team = await this.write(async (db, out) => {
       const now = new Date(this.now());
       const [team] = await db
-        .insert(teams)
+        .insert(this.t.teams)
         .values({ id: Bun.randomUUIDv7(), name, description: input.description?.trim() || null, createdBy: userId, createdAt: now })
         .returning();
-      await db.insert(teamMembers).values({ teamId: team!.id, userId, role: "owner", joinedAt: now });
+      await db.insert(this.t.teamMembers).values({ teamId: team!.id, userId, role: "owner", joinedAt: now });
       await this.rooms.createRoomInTx(db, out, { kind: "channel", name: "general", visibility: "public", teamId: team!.id, createdBy: userId }, [
         { userId, role: "owner", teamRole: "owner" },
       ]);
@@ -148,11 +153,11 @@ export class TeamService {
   async list(userId: string, limit = 50, cursor?: string): Promise<TeamPage> {
     const after = cursor ? (decodeCursor(cursor, ["string"])[0] as string) : undefined;
     const rows = await this.db
-      .select({ team: teams, role: teamMembers.role })
-      .from(teamMembers)
-      .innerJoin(teams, eq(teams.id, teamMembers.teamId))
-      .where(and(eq(teamMembers.userId, userId), after ? gt(teams.id, after) : undefined))
-      .orderBy(asc(teams.id))
+      .select({ team: this.t.teams, role: this.t.teamMembers.role })
+      .from(this.t.teamMembers)
+      .innerJoin(this.t.teams, eq(this.t.teams.id, this.t.teamMembers.teamId))
+      .where(and(eq(this.t.teamMembers.userId, userId), after ? gt(this.t.teams.id, after) : undefined))
+      .orderBy(asc(this.t.teams.id))
       .limit(limit + 1);
     const items = rows.slice(0, limit);
     return {
@@ -171,7 +176,7 @@ export class TeamService {
     if (patch.description !== undefined) values.description = patch.description?.trim() || null;
     await this.write(async (db) => {
       await this.membership(db, teamId, userId, "admin");
-      if (Object.keys(values).length) await db.update(teams).set(values).where(eq(teams.id, teamId));
+      if (Object.keys(values).length) await db.update(this.t.teams).set(values).where(eq(this.t.teams.id, teamId));
     });
     if (Object.keys(values).length) await this.announce(teamId);
     return this.get(userId, teamId);
@@ -181,10 +186,10 @@ export class TeamService {
   async remove(userId: string, teamId: string): Promise<void> {
     await this.write(async (db, out) => {
       await this.membership(db, teamId, userId, "owner");
-      const channels = await db.select({ id: rooms.id }).from(rooms).where(eq(rooms.teamId, teamId));
+      const channels = await db.select({ id: this.t.rooms.id }).from(this.t.rooms).where(eq(this.t.rooms.teamId, teamId));
       for (const c of channels) await this.rooms.deleteRoomInTx(db, out, c.id);
-      const members = await db.select({ userId: teamMembers.userId }).from(teamMembers).where(eq(teamMembers.teamId, teamId));
-      await db.delete(teams).where(eq(teams.id, teamId));
+      const members = await db.select({ userId: this.t.teamMembers.userId }).from(this.t.teamMembers).where(eq(this.t.teamMembers.teamId, teamId));
+      await db.delete(this.t.teams).where(eq(this.t.teams.id, teamId));
       for (const m of members) out.toUser(m.userId, { type: "team.deleted", teamId });
     });
   }
@@ -192,21 +197,21 @@ export class TeamService {
   async members(userId: string, teamId: string): Promise<TeamMember[]> {
     await this.membership(this.db, teamId, userId);
     const rows = await this.db
-      .select({ user: users, role: teamMembers.role, joinedAt: teamMembers.joinedAt })
-      .from(teamMembers)
-      .innerJoin(users, eq(users.id, teamMembers.userId))
-      .where(eq(teamMembers.teamId, teamId))
-      .orderBy(asc(teamMembers.joinedAt), asc(teamMembers.userId));
+      .select({ user: this.t.users, role: this.t.teamMembers.role, joinedAt: this.t.teamMembers.joinedAt })
+      .from(this.t.teamMembers)
+      .innerJoin(this.t.users, eq(this.t.users.id, this.t.teamMembers.userId))
+      .where(eq(this.t.teamMembers.teamId, teamId))
+      .orderBy(asc(this.t.teamMembers.joinedAt), asc(this.t.teamMembers.userId));
     return rows.map((r) => ({ user: toPublicUser(r.user, this.presence), role: r.role, joinedAt: iso(r.joinedAt) }));
   }
 
   private async member(teamId: string, userId: string): Promise<TeamMember> {
     const row = first(
       await this.db
-        .select({ user: users, role: teamMembers.role, joinedAt: teamMembers.joinedAt })
-        .from(teamMembers)
-        .innerJoin(users, eq(users.id, teamMembers.userId))
-        .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)))
+        .select({ user: this.t.users, role: this.t.teamMembers.role, joinedAt: this.t.teamMembers.joinedAt })
+        .from(this.t.teamMembers)
+        .innerJoin(this.t.users, eq(this.t.users.id, this.t.teamMembers.userId))
+        .where(and(eq(this.t.teamMembers.teamId, teamId), eq(this.t.teamMembers.userId, userId)))
         .limit(1),
     );
     if (!row) throw new NotFound("Member");
@@ -241,12 +246,12 @@ export class TeamService {
       if (current === role) return false;
       if (current === "owner" && (await this.ownerCount(db, teamId)) <= 1)
         throw new Conflict("A team needs an owner: make someone else owner first.");
-      await db.update(teamMembers).set({ role }).where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, targetId)));
+      await db.update(this.t.teamMembers).set({ role }).where(and(eq(this.t.teamMembers.teamId, teamId), eq(this.t.teamMembers.userId, targetId)));
       const channels = await db
-        .select({ roomId: roomMembers.roomId, role: roomMembers.role })
-        .from(roomMembers)
-        .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
-        .where(and(eq(rooms.teamId, teamId), eq(roomMembers.userId, targetId)));
+        .select({ roomId: this.t.roomMembers.roomId, role: this.t.roomMembers.role })
+        .from(this.t.roomMembers)
+        .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
+        .where(and(eq(this.t.rooms.teamId, teamId), eq(this.t.roomMembers.userId, targetId)));
       for (const c of channels) {
         const after = higher(c.role, role)!;
         if (after !== higher(c.role, current))
@@ -285,8 +290,8 @@ export class TeamService {
   private async ownerCount(db: DB, teamId: string): Promise<number> {
     const [row] = await db
       .select({ n: count() })
-      .from(teamMembers)
-      .where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.role, "owner")));
+      .from(this.t.teamMembers)
+      .where(and(eq(this.t.teamMembers.teamId, teamId), eq(this.t.teamMembers.role, "owner")));
     return Number(row!.n);
   }
 
@@ -294,11 +299,11 @@ export class TeamService {
   async channels(userId: string, teamId: string): Promise<Room[]> {
     const { role: teamRole } = await this.membership(this.db, teamId, userId);
     const rows = await this.db
-      .select({ room: rooms, role: roomMembers.role, lastReadSeq: roomMembers.lastReadSeq })
-      .from(rooms)
-      .leftJoin(roomMembers, and(eq(roomMembers.roomId, rooms.id), eq(roomMembers.userId, userId)))
-      .where(and(eq(rooms.teamId, teamId), or(eq(rooms.visibility, "public"), sql`${roomMembers.userId} IS NOT NULL`)))
-      .orderBy(asc(rooms.createdAt), asc(rooms.id));
+      .select({ room: this.t.rooms, role: this.t.roomMembers.role, lastReadSeq: this.t.roomMembers.lastReadSeq })
+      .from(this.t.rooms)
+      .leftJoin(this.t.roomMembers, and(eq(this.t.roomMembers.roomId, this.t.rooms.id), eq(this.t.roomMembers.userId, userId)))
+      .where(and(eq(this.t.rooms.teamId, teamId), or(eq(this.t.rooms.visibility, "public"), sql`${this.t.roomMembers.userId} IS NOT NULL`)))
+      .orderBy(asc(this.t.rooms.createdAt), asc(this.t.rooms.id));
     return this.rooms.views(rows.map((r) => ({ room: r.room, role: effectiveRole(r.room, r.role, teamRole), lastReadSeq: r.lastReadSeq })));
   }
 
@@ -311,9 +316,9 @@ export class TeamService {
       const others =
         visibility === "public"
           ? await db
-              .select({ userId: teamMembers.userId, role: teamMembers.role })
-              .from(teamMembers)
-              .where(and(eq(teamMembers.teamId, teamId), ne(teamMembers.userId, actorId)))
+              .select({ userId: this.t.teamMembers.userId, role: this.t.teamMembers.role })
+              .from(this.t.teamMembers)
+              .where(and(eq(this.t.teamMembers.teamId, teamId), ne(this.t.teamMembers.userId, actorId)))
           : [];
       return this.rooms.createRoomInTx(db, out, { kind: "channel", name, topic: input.topic, visibility, teamId, createdBy: actorId }, [
         { userId: actorId, role: "owner", teamRole: actor.role },
@@ -328,7 +333,7 @@ export class TeamService {
       await this.membership(db, teamId, actorId, "admin");
       const now = new Date(this.now());
       const [row] = await db
-        .insert(invitations)
+        .insert(this.t.invitations)
         .values({
           code: inviteCode(),
           teamId,
@@ -347,7 +352,7 @@ export class TeamService {
   /** Every invitation of the team, newest first, including spent, expired and revoked ones. */
   async listInvitations(actorId: string, teamId: string): Promise<Invitation[]> {
     await this.membership(this.db, teamId, actorId, "admin");
-    const rows = await this.db.select().from(invitations).where(eq(invitations.teamId, teamId)).orderBy(desc(invitations.createdAt), desc(invitations.code));
+    const rows = await this.db.select().from(this.t.invitations).where(eq(this.t.invitations.teamId, teamId)).orderBy(desc(this.t.invitations.createdAt), desc(this.t.invitations.code));
     return rows.map(toInvitation);
   }
 
@@ -357,16 +362,16 @@ export class TeamService {
       await this.membership(db, teamId, actorId, "admin");
       const found = first(
         await db
-          .select({ code: invitations.code })
-          .from(invitations)
-          .where(and(eq(invitations.code, code), eq(invitations.teamId, teamId)))
+          .select({ code: this.t.invitations.code })
+          .from(this.t.invitations)
+          .where(and(eq(this.t.invitations.code, code), eq(this.t.invitations.teamId, teamId)))
           .limit(1),
       );
       if (!found) throw new NotFound("Invitation");
       await db
-        .update(invitations)
+        .update(this.t.invitations)
         .set({ revokedAt: new Date(this.now()) })
-        .where(and(eq(invitations.code, code), isNull(invitations.revokedAt)));
+        .where(and(eq(this.t.invitations.code, code), isNull(this.t.invitations.revokedAt)));
     });
   }
 
@@ -378,22 +383,22 @@ export class TeamService {
   async accept(userId: string, code: string): Promise<Team> {
     const { teamId, joined } = await this.write(async (db, out) => {
       const now = new Date(this.now());
-      const invitation = first(await db.select().from(invitations).where(eq(invitations.code, code)).limit(1));
+      const invitation = first(await db.select().from(this.t.invitations).where(eq(this.t.invitations.code, code)).limit(1));
       const usable = (i: InvitationRow) => !i.revokedAt && i.expiresAt > now && (i.maxUses === null || i.uses < i.maxUses);
       if (!invitation || !usable(invitation)) throw new NotFound("Invitation");
       if (await this.storedRole(db, invitation.teamId, userId)) return { teamId: invitation.teamId, joined: false };
       const claimed = await db
-        .update(invitations)
-        .set({ uses: sql`${invitations.uses} + 1` })
+        .update(this.t.invitations)
+        .set({ uses: sql`${this.t.invitations.uses} + 1` })
         .where(
           and(
-            eq(invitations.code, code),
-            isNull(invitations.revokedAt),
-            gt(invitations.expiresAt, now),
-            or(isNull(invitations.maxUses), lt(invitations.uses, invitations.maxUses)),
+            eq(this.t.invitations.code, code),
+            isNull(this.t.invitations.revokedAt),
+            gt(this.t.invitations.expiresAt, now),
+            or(isNull(this.t.invitations.maxUses), lt(this.t.invitations.uses, this.t.invitations.maxUses)),
           ),
         )
-        .returning({ code: invitations.code });
+        .returning({ code: this.t.invitations.code });
       if (claimed.length === 0) throw new NotFound("Invitation");
       await this.joinInTx(db, out, invitation.teamId, userId, "member");
       return { teamId: invitation.teamId, joined: true };
@@ -404,28 +409,28 @@ export class TeamService {
 
   /** Adds a team member and puts them in every public channel of the team. */
   private async joinInTx(db: DB, out: Outbox, teamId: string, userId: string, role: Role): Promise<void> {
-    await db.insert(teamMembers).values({ teamId, userId, role, joinedAt: new Date(this.now()) });
+    await db.insert(this.t.teamMembers).values({ teamId, userId, role, joinedAt: new Date(this.now()) });
     const publicChannels = await db
       .select()
-      .from(rooms)
-      .where(and(eq(rooms.teamId, teamId), eq(rooms.visibility, "public")));
+      .from(this.t.rooms)
+      .where(and(eq(this.t.rooms.teamId, teamId), eq(this.t.rooms.visibility, "public")));
     for (const channel of publicChannels) await this.rooms.addMembersInTx(db, out, channel, [{ userId, role: "member" }]);
   }
 
   /** Removes a team member from the team and from every channel of it; they hear `team.deleted`. */
   private async leaveInTx(db: DB, out: Outbox, teamId: string, userId: string): Promise<void> {
     const channels = await db
-      .select({ id: rooms.id, visibility: rooms.visibility })
-      .from(roomMembers)
-      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
-      .where(and(eq(roomMembers.userId, userId), eq(rooms.teamId, teamId)));
+      .select({ id: this.t.rooms.id, visibility: this.t.rooms.visibility })
+      .from(this.t.roomMembers)
+      .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
+      .where(and(eq(this.t.roomMembers.userId, userId), eq(this.t.rooms.teamId, teamId)));
     for (const c of channels) {
       await this.rooms.removeMembersInTx(db, out, c.id, [userId]);
       // A private channel nobody is left in could never be seen or reached again.
       if (c.visibility === "private" && (await this.rooms.memberIds(c.id, db)).length === 0)
         await this.rooms.deleteRoomInTx(db, out, c.id);
     }
-    await db.delete(teamMembers).where(and(eq(teamMembers.teamId, teamId), eq(teamMembers.userId, userId)));
+    await db.delete(this.t.teamMembers).where(and(eq(this.t.teamMembers.teamId, teamId), eq(this.t.teamMembers.userId, userId)));
     // For the one who left, the team is gone.
     out.toUser(userId, { type: "team.deleted", teamId });
   }

@@ -1,13 +1,13 @@
 import { and, asc, eq, gt, gte, lt, or } from "drizzle-orm";
-import type { Database } from "../../db";
-import { first, users } from "../../db/schema";
+import type { Database, Tables } from "../../db";
+import { first } from "../../db";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { isUniqueViolation } from "../../lib/db-errors";
-import { BadRequest, Conflict, NotFound } from "../../errors";
+import { Conflict, NotFound } from "../../errors";
 import type { PresenceView } from "../../events";
 import type { OwnUser, PublicUser, UpdateProfile, UserRef } from "./model";
 
-export type UserRow = typeof users.$inferSelect;
+export type UserRow = Tables["users"]["$inferSelect"];
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -36,13 +36,18 @@ export function toUserRef(row: Pick<UserRow, "id" | "username" | "displayName" |
 const prefixEnd = (prefix: string) => prefix + "\u{10FFFF}";
 
 export class UserService {
+  /** This database's tables. */
+  private get t(): Tables {
+    return this.database.tables;
+  }
+
   constructor(
     private readonly database: Database,
     private readonly presence: PresenceView,
   ) {}
 
   async get(id: string): Promise<UserRow> {
-    const row = first(await this.database.db.select().from(users).where(eq(users.id, id)).limit(1));
+    const row = first(await this.database.db.select().from(this.t.users).where(eq(this.t.users.id, id)).limit(1));
     if (!row) throw new NotFound("User");
     return row;
   }
@@ -53,20 +58,20 @@ export class UserService {
     if (prefix) {
       conditions.push(
         or(
-          and(gte(users.usernameLower, prefix), lt(users.usernameLower, prefixEnd(prefix))),
-          and(gte(users.displayNameLower, prefix), lt(users.displayNameLower, prefixEnd(prefix))),
+          and(gte(this.t.users.usernameLower, prefix), lt(this.t.users.usernameLower, prefixEnd(prefix))),
+          and(gte(this.t.users.displayNameLower, prefix), lt(this.t.users.displayNameLower, prefixEnd(prefix))),
         ),
       );
     }
     if (cursor) {
       const [after] = decodeCursor(cursor, ["string"]) as [string];
-      conditions.push(gt(users.usernameLower, after));
+      conditions.push(gt(this.t.users.usernameLower, after));
     }
     const rows = await this.database.db
       .select()
-      .from(users)
+      .from(this.t.users)
       .where(and(...conditions))
-      .orderBy(asc(users.usernameLower))
+      .orderBy(asc(this.t.users.usernameLower))
       .limit(limit + 1);
     const page = rows.slice(0, limit);
     return {
@@ -76,7 +81,7 @@ export class UserService {
   }
 
   async update(id: string, patch: UpdateProfile): Promise<UserRow> {
-    const values: Partial<typeof users.$inferInsert> = {};
+    const values: Partial<Tables["users"]["$inferInsert"]> = {};
     if (patch.displayName !== undefined) {
       values.displayName = patch.displayName.trim();
       values.displayNameLower = values.displayName.toLowerCase();
@@ -90,7 +95,7 @@ export class UserService {
     if (Object.keys(values).length === 0) return this.get(id);
     try {
       const row = first(
-        await this.database.tx((db) => db.update(users).set(values).where(eq(users.id, id)).returning()),
+        await this.database.tx((db) => db.update(this.t.users).set(values).where(eq(this.t.users.id, id)).returning()),
       );
       if (!row) throw new NotFound("User");
       return row;
@@ -101,6 +106,6 @@ export class UserService {
   }
 
   async touchLastSeen(id: string, at: Date): Promise<void> {
-    await this.database.tx((db) => db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)));
+    await this.database.tx((db) => db.update(this.t.users).set({ lastSeenAt: at }).where(eq(this.t.users.id, id)));
   }
 }

@@ -3,7 +3,7 @@
  * a clientId. A B-tree keyed by room, sender and clientId costs every batch of messages a log
  * page per sender it touches (and random clientIds a page per message), the largest part of a
  * group commit's writes. Here the indexed messages' clientIds are kept instead as
- * fingerprints: each batch of the backlog that is indexed (sqlite-backlog.ts) appends one row
+ * fingerprints: each batch of the backlog that is indexed (./backlog.ts) appends one row
  * to client_id_blocks, a blob of the batch's fingerprints and rowids (12 bytes a message,
  * three log pages for 1,024 messages), and every connection that writes holds them all in
  * memory in a hash table, loading the blocks it has not seen yet when it starts a write.

@@ -13,8 +13,8 @@
  * writers waiting for a room and run their batches again.)
  */
 import { sql } from "drizzle-orm";
-import type { DB, PgDB } from "../../db";
-import { type Applied, type BatchStore, badParent, created, type Delivered, type DeliveryMark, newRow, type NewMessage, notMember } from "./writer";
+import type { PgDB } from "../../database";
+import { created, type Delivered, type DeliveryMark, newRow, type NewMessage, type SendOutcome } from "../store";
 
 interface Outcome {
   existing_id: string | null;
@@ -24,11 +24,9 @@ interface Outcome {
   seq: number | null;
 }
 
-export class PgBatchStore implements BatchStore {
-  readonly txOptions = { readCommitted: true };
-
-  async insert(batch: NewMessage[], at: Date, db: DB): Promise<Applied[]> {
-    const pg = db as unknown as PgDB;
+/** Runs inside a READ COMMITTED transaction on `pg` (see above). */
+export class PgBatchWriter {
+  async insert(pg: PgDB, batch: NewMessage[], at: Date): Promise<SendOutcome[]> {
     const roomIds = [...new Set(batch.map((m) => m.roomId))].sort();
     const lock = sql`SELECT id FROM rooms WHERE id IN (${sql.join(
       roomIds.map((id) => sql`${id}`),
@@ -38,21 +36,20 @@ export class PgBatchStore implements BatchStore {
     // and a later send sees an earlier one of the same batch (the same clientId twice, a reply).
     const [, ...outcomes] = await Promise.all([
       pg.execute(lock),
-      ...batch.map((m) => pg.execute<Outcome & Record<string, unknown>>(sendOne(m, at))),
+      ...batch.map((send) => pg.execute<Outcome & Record<string, unknown>>(sendOne(send, at))),
     ]);
-    return batch.map((m, i): Applied => {
-      const o = outcomes[i]![0];
-      if (!o) throw new Error("the message write returned no outcome");
-      if (o.existing_id !== null) return { created: false, id: o.existing_id };
-      if (!o.member) return notMember();
-      if (!o.parent_ok) return badParent();
-      if (o.seq === null) return notMember(); // the room went away
-      return created(newRow(m, o.seq, at), o.member);
+    return batch.map((send, i): SendOutcome => {
+      const found = outcomes[i]![0];
+      if (!found) throw new Error("the message write returned no outcome");
+      if (found.existing_id !== null) return { outcome: "duplicate", id: found.existing_id };
+      if (!found.member) return { outcome: "not_member" };
+      if (!found.parent_ok) return { outcome: "bad_parent" };
+      if (found.seq === null) return { outcome: "not_member" }; // the room went away
+      return created(newRow(send, found.seq, at), found.member);
     });
   }
 
-  async deliver(marks: DeliveryMark[], db: DB): Promise<(Delivered | null)[]> {
-    const pg = db as unknown as PgDB;
+  async deliver(pg: PgDB, marks: DeliveryMark[]): Promise<(Delivered | null)[]> {
     const moved = await Promise.all(
       marks.map((mark) =>
         pg.execute<{ kind: string }>(sql`

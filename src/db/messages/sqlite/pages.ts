@@ -1,21 +1,5 @@
 import type { Database as SQLite, Statement } from "bun:sqlite";
-import type { UserRef } from "../users/model";
-import type { MessageRow } from "./writer";
-
-/** A message row with what presenting it needs. */
-export interface Row {
-  m: MessageRow;
-  sender: UserRef | null;
-  roomKind: string;
-}
-
-/** One emoji on one message: how many reacted with it and whether the viewer did. */
-export interface ReactionCount {
-  messageId: string;
-  emoji: string;
-  count: number;
-  me: number;
-}
+import type { MessageRecord, ReactionCount } from "../store";
 
 interface RawRow {
   id: string;
@@ -44,44 +28,43 @@ const SELECT =
 /**
  * History pages on SQLite, the route clients call most: statements prepared once and rows
  * mapped by hand. Through Drizzle, building each page's SQL, compiling it and mapping its
- * rows cost more than reading them. The Drizzle queries in MessageService are the reference
- * (and what PostgreSQL runs); both return the same rows.
+ * rows cost more than reading them. They return what MessageQueries (../queries.ts) returns.
  */
 export class SqlitePages {
   private readonly before: Statement<RawRow, [string, number, number]>;
   private readonly after: Statement<RawRow, [string, number, number, number]>;
-  private readonly reactions: Statement<ReactionCount, [string, string, number, number]>;
+  private readonly reactions: Statement<{ messageId: string; emoji: string; count: number; mine: number }, [string, string, number, number]>;
 
   constructor(sqlite: SQLite) {
     this.before = sqlite.prepare(`${SELECT}AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3`);
     this.after = sqlite.prepare(`${SELECT}AND m.seq > ?2 AND m.seq < ?3 ORDER BY m.seq ASC LIMIT ?4`);
     // Seqs are gap-free, so a page is exactly the room's messages between its first and last seq.
     this.reactions = sqlite.prepare(
-      "SELECT r.message_id AS messageId, r.emoji, count(*) AS count, sum(r.user_id = ?1) AS me " +
+      "SELECT r.message_id AS messageId, r.emoji, count(*) AS count, sum(r.user_id = ?1) AS mine " +
         "FROM messages m JOIN reactions r ON r.message_id = m.id WHERE m.room_id = ?2 AND m.seq BETWEEN ?3 AND ?4 " +
         "GROUP BY r.message_id, r.emoji ORDER BY min(r.created_at), r.emoji",
     );
   }
 
   /** Up to `limit` messages below `before`, newest first. */
-  newestBelow(roomId: string, roomKind: string, before: number, limit: number): Row[] {
-    return this.before.all(roomId, before, limit).map((r) => toRow(r, roomKind));
+  newestBelow(roomId: string, roomKind: string, before: number, limit: number): MessageRecord[] {
+    return this.before.all(roomId, before, limit).map((r) => toRecord(r, roomKind));
   }
 
   /** Up to `limit` messages between `after` and `before` (both excluded), oldest first. */
-  oldestAbove(roomId: string, roomKind: string, after: number, before: number, limit: number): Row[] {
-    return this.after.all(roomId, after, before, limit).map((r) => toRow(r, roomKind));
+  oldestAbove(roomId: string, roomKind: string, after: number, before: number, limit: number): MessageRecord[] {
+    return this.after.all(roomId, after, before, limit).map((r) => toRecord(r, roomKind));
   }
 
   /** Reactions on the room's messages from seq `from` to `to`, in the order they were first made. */
   reactionsBetween(viewerId: string, roomId: string, from: number, to: number): ReactionCount[] {
-    return this.reactions.all(viewerId, roomId, from, to);
+    return this.reactions.all(viewerId, roomId, from, to).map((r) => ({ messageId: r.messageId, emoji: r.emoji, count: r.count, me: r.mine > 0 }));
   }
 }
 
-function toRow(r: RawRow, roomKind: string): Row {
+function toRecord(r: RawRow, roomKind: string): MessageRecord {
   return {
-    m: {
+    message: {
       id: r.id,
       roomId: r.room_id,
       seq: r.seq,

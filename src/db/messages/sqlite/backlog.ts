@@ -1,6 +1,6 @@
 /**
  * SQLite's backlog of new messages: the rows above search_state.indexed_upto, which are not
- * yet in the full-text index (messages_fts) nor in the clientId blocks (client-id-index.ts).
+ * yet in the full-text index (messages_fts) nor in the clientId blocks (client-ids.ts).
  * Indexing a message in the commit that stores it cost that commit log pages that few other
  * messages shared: a new full-text segment every commit, and a page of a clientId B-tree per
  * sender. Indexed in batches of BACKLOG_ROWS, the pages are shared by hundreds of messages.
@@ -15,7 +15,7 @@
  * 0011 replaces the clientId B-tree with blocks.
  */
 import type { Database as SQLite, Statement } from "bun:sqlite";
-import { CLIENT_KEY_SQL, ClientIdIndex, clientKey } from "./client-id-index";
+import { CLIENT_KEY_SQL, ClientIdIndex, clientKey } from "./client-ids";
 
 export { clientKey };
 
@@ -123,13 +123,4 @@ export class SqliteBacklog {
     this.knownEnd = -1;
     return to < end;
   }
-}
-
-const backlogs = new WeakMap<SQLite, SqliteBacklog>();
-
-/** The one backlog of this connection, shared by its writer and its searches. */
-export function backlogOf(sqlite: SQLite): SqliteBacklog {
-  let backlog = backlogs.get(sqlite);
-  if (!backlog) backlogs.set(sqlite, (backlog = new SqliteBacklog(sqlite)));
-  return backlog;
 }

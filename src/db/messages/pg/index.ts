@@ -1,0 +1,63 @@
+/**
+ * Messages on PostgreSQL. A send is one statement (a CTE that checks, numbers and writes it;
+ * a unique index on room, sender and clientId backs its idempotency), pipelined with the rest
+ * of its batch on one READ COMMITTED transaction (./batch.ts); reads go through Drizzle
+ * (../queries.ts); search uses a tsvector GIN index (./search.ts).
+ */
+import type { DB, PgDB, Tables, TxOptions } from "../../database";
+import type * as pgSchema from "../../schema.pg";
+import { MessageQueries } from "../queries";
+import type { DeliveryMark, HistoryRange, MessageRecord, MessageStore, NewMessage, SearchQuery } from "../store";
+import { PgBatchWriter } from "./batch";
+import { searchPg } from "./search";
+
+/** The writer's transactions: see ./batch.ts for why READ COMMITTED keeps seqs gap-free. */
+const WRITE: TxOptions = { readCommitted: true };
+
+export class PgMessageStore implements MessageStore {
+  private readonly writer = new PgBatchWriter();
+  private readonly queries: MessageQueries;
+
+  constructor(
+    /** The active builder: the transaction's inside one, else the pool's. */
+    private readonly pg: () => PgDB,
+    private readonly tables: typeof pgSchema,
+    db: () => DB,
+    portable: Tables,
+    private readonly tx: <T>(fn: () => Promise<T>, options?: TxOptions) => Promise<T>,
+  ) {
+    this.queries = new MessageQueries(db, portable);
+  }
+
+  insert(batch: NewMessage[], now: () => number) {
+    return this.tx(() => this.writer.insert(this.pg(), batch, new Date(now())), WRITE);
+  }
+
+  deliver(marks: DeliveryMark[]) {
+    return this.tx(() => this.writer.deliver(this.pg(), marks), WRITE);
+  }
+
+  history(roomId: string, _roomKind: string, range: HistoryRange) {
+    return this.queries.history(roomId, range);
+  }
+
+  byIds(ids: string[]) {
+    return this.queries.byIds(ids);
+  }
+
+  replies(parentId: string, after: number | undefined, limit: number) {
+    return this.queries.replies(parentId, after, limit);
+  }
+
+  changedSince(roomId: string, since: Date, through: number, limit: number) {
+    return this.queries.changedSince(roomId, since, through, limit);
+  }
+
+  reactions(viewerId: string, records: MessageRecord[]) {
+    return this.queries.reactions(viewerId, records);
+  }
+
+  search(query: SearchQuery) {
+    return searchPg(this.pg(), this.tables, query);
+  }
+}

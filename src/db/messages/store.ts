@@ -1,0 +1,144 @@
+/**
+ * Messages in storage: one interface, one implementation per dialect (./sqlite, ./pg), each
+ * owning its own queries, indexes and side tables. The group-commit writer
+ * (src/modules/messages/writer.ts) and the message service talk only to this interface.
+ */
+import type * as sqliteSchema from "../schema.sqlite";
+
+export type MessageRow = typeof sqliteSchema.messages.$inferSelect;
+
+/** A sender as messages show them. */
+export interface SenderRef {
+  id: string;
+  username: string;
+  displayName: string;
+  avatarUrl: string | null;
+}
+
+/** A message row with what presenting it needs: its sender (null once the account is gone) and its room's kind. */
+export interface MessageRecord {
+  message: MessageRow;
+  sender: SenderRef | null;
+  roomKind: string;
+}
+
+/** Records in ascending seq, and whether more lie beyond the page in the direction it was read. */
+export interface RecordPage {
+  records: MessageRecord[];
+  hasMore: boolean;
+}
+
+/** A send the service has validated, waiting for its seq. */
+export interface NewMessage {
+  id: string;
+  roomId: string;
+  senderId: string;
+  content: string;
+  /** JSON text of an object, or null. */
+  metadata: string | null;
+  replyToId: string | null;
+  clientId: string | null;
+}
+
+/**
+ * Per send in a batch: `created` with the committed row, its room's kind and its sender (read
+ * in the transaction that checked membership); `duplicate` when the sender already sent this
+ * clientId into this room (the first message's id); or why it was refused.
+ */
+export type SendOutcome =
+  | { outcome: "created"; row: MessageRow; roomKind: string; sender: SenderRef }
+  | { outcome: "duplicate"; id: string }
+  | { outcome: "not_member" }
+  | { outcome: "bad_parent" };
+
+export interface DeliveryMark {
+  roomId: string;
+  userId: string;
+  seq: number;
+}
+
+/** A delivery position that moved forward, with the kind of its room. */
+export interface Delivered extends DeliveryMark {
+  roomKind: string;
+}
+
+/** One emoji on one message: how many reacted with it and whether the viewer did. */
+export interface ReactionCount {
+  messageId: string;
+  emoji: string;
+  count: number;
+  me: boolean;
+}
+
+export interface HistoryRange {
+  /** Only seqs below this. */
+  before?: number;
+  /** Only seqs above this: the page is the oldest such messages; without it, the newest. */
+  after?: number;
+  limit: number;
+}
+
+export interface SearchQuery {
+  userId: string;
+  /** The user's words (at least one), the last one also matched as a prefix. */
+  terms: string[];
+  roomId?: string;
+  limit: number;
+  /** Opaque, from this store's previous page. */
+  cursor?: string;
+}
+
+export interface MessageStore {
+  /**
+   * Writes a batch in one transaction. Within it a send is refused, not written, when the
+   * sender is not a member of the room or its parent is not a live message of the room; its
+   * seq is the room's next (gap-free, in commit order); a clientId already used by the sender
+   * in the room (committed, or earlier in the batch) yields the first message. `now` is read
+   * inside the transaction, so createdAt follows seq order. A throw fails the whole batch.
+   */
+  insert(batch: NewMessage[], now: () => number): Promise<SendOutcome[]>;
+  /** Moves each member's delivery position forward (never back, never past the room's last seq); null where it did not move. */
+  deliver(marks: DeliveryMark[]): Promise<(Delivered | null)[]>;
+  /** A page of a room's history (the room's kind is the caller's, already looked up). */
+  history(roomId: string, roomKind: string, range: HistoryRange): Promise<RecordPage>;
+  /** The messages with these ids that exist, in no particular order. */
+  byIds(ids: string[]): Promise<MessageRecord[]>;
+  /** Replies to a message above seq `after`, oldest first. */
+  replies(parentId: string, after: number | undefined, limit: number): Promise<RecordPage>;
+  /** The room's messages up to seq `through` that changed (edit, delete, reaction) at or after `since`, in seq order. */
+  changedSince(roomId: string, since: Date, through: number, limit: number): Promise<RecordPage>;
+  /**
+   * Reactions on these messages per emoji, in the order they were first made. `contiguous`:
+   * the records are one room's messages with no seq missing between the first and the last.
+   */
+  reactions(viewerId: string, records: MessageRecord[], contiguous: boolean): Promise<ReactionCount[]>;
+  /** Ids of live messages matching the query in rooms the user belongs to, newest first, and the next page's cursor. */
+  search(query: SearchQuery): Promise<{ ids: string[]; nextCursor: string | null }>;
+}
+
+/** The sender as a member of the room: the room's kind and the sender's public name. */
+export type Membership = SenderRef & { roomKind: string };
+
+export function created(row: MessageRow, member: Membership): SendOutcome {
+  const { roomKind, ...sender } = member;
+  return { outcome: "created", row, roomKind, sender };
+}
+
+/** The row a send becomes once it has its seq. */
+export function newRow(send: NewMessage, seq: number, at: Date): MessageRow {
+  return {
+    id: send.id,
+    roomId: send.roomId,
+    seq,
+    senderId: send.senderId,
+    content: send.content,
+    metadata: send.metadata,
+    replyToId: send.replyToId,
+    replyCount: 0,
+    clientId: send.clientId,
+    createdAt: at,
+    editedAt: null,
+    deletedAt: null,
+    changedAt: null,
+  };
+}
