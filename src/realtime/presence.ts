@@ -69,7 +69,7 @@ export class Presence implements PresenceView {
   async flush(): Promise<void> {
     const now = new Date(this.deps.now());
     const users = new Set<string>(this.leaving.keys());
-    for (const conn of this.deps.hub.connections()) users.add(conn.userId);
+    for (const connection of this.deps.hub.connections()) users.add(connection.userId);
     for (const { timer } of this.leaving.values()) clearTimeout(timer);
     const at = new Map([...this.leaving].map(([id, p]) => [id, p.at]));
     this.leaving.clear();
