@@ -1,41 +1,42 @@
 /**
- * The real-time layer put together: the hub of local sockets, the broker every event
- * travels through, the publisher services emit on, presence, and what happens to each
- * socket from open to close. The gateway (gateway.ts) is its Elysia face.
+ * What happens to each socket from open to close: it is registered in the hub, loaded and
+ * told `ready`, its frames are carried out against the services, and at shutdown it is
+ * closed once its frames are handled. Events reach it from the broker (LocalDelivery). The
+ * gateway (gateway.ts) is its Elysia face; the hub, broker, publisher and presence are built
+ * before the services (they emit on the publisher and read presence), this after them.
  */
 import type { Config } from "../config";
-import type { Database } from "../db";
 import type { Logger } from "../logger";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
-import type { UserService } from "../modules/users/service";
-import { type Broker, InMemoryBroker } from "./broker";
-import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
+import type { Broker } from "./broker";
 import { Connection, type ConnectionHandler, type Socket } from "./connection";
-import { Hub } from "./hub";
-import { Presence } from "./presence";
-import type { PresenceCluster } from "./presence-cluster";
+import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
+import type { Hub } from "./hub";
+import type { Presence } from "./presence";
 import { CloseCode, parseFrame, type ReadyFrame } from "./protocol";
-import { LocalDelivery, Publisher, type TopicServer } from "./publisher";
+import { LocalDelivery, type Publisher, type TopicServer } from "./publisher";
+
+/** What the real-time layer uses of the services. */
+export interface RealtimeServices {
+  auth: Pick<AuthService, "me" | "liveSession">;
+  rooms: Pick<RoomService, "markRead" | "syncStateOf">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
+}
 
 export interface RealtimeOptions {
   config: Config;
-  database: Database;
   logger: Logger;
-  /** Defaults to one process (in memory); several processes share a Redis broker. */
-  broker?: Broker;
-  /** Presence across processes (Redis); this process alone by default. */
-  cluster?: PresenceCluster;
+  /** This process's connections; presence counts them too. */
+  hub: Hub;
+  /** Every event, from this process and the others, arrives through it. */
+  broker: Broker;
+  /** The services' `Events`; typing frames go out on it too. */
+  publisher: Publisher;
+  presence: Presence;
+  services: RealtimeServices;
   now?: () => number;
-}
-
-/** What the real-time layer uses of the services, which are built after it (they emit on its publisher). */
-export interface RealtimeServices {
-  auth: Pick<AuthService, "me" | "liveSession">;
-  users: Pick<UserService, "touchLastSeen">;
-  rooms: Pick<RoomService, "markRead" | "syncStateOf">;
-  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
 }
 
 /** How long shutdown waits for frames being handled (a send being committed) before closing anyway. */
@@ -44,55 +45,37 @@ const SHUTDOWN_WAIT_MS = 10_000;
 const LOAD_TRIES = 3;
 
 export class Realtime implements ConnectionHandler {
-  readonly hub = new Hub();
-  readonly broker: Broker;
-  /** The services' `Events`. */
-  readonly events: Publisher;
-  /** The users module's `PresenceView`. */
-  readonly presence: Presence;
+  readonly hub: Hub;
+  private readonly broker: Broker;
+  private readonly presence: Presence;
+  private readonly services: RealtimeServices;
   private readonly delivery: LocalDelivery;
-  private readonly typing: TypingThrottle;
+  private readonly frames: FrameContext;
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
-  private services: RealtimeServices | null = null;
-  private frames: FrameContext | null = null;
   private undelivered = new Map<string, { userId: string; roomId: string; seq: number }>();
   private closing = false;
 
   constructor(private readonly options: RealtimeOptions) {
-    const { config, database, logger } = options;
+    const { config, logger, hub, services } = options;
+    this.hub = hub;
+    this.broker = options.broker;
+    this.presence = options.presence;
+    this.services = services;
     this.now = options.now ?? Date.now;
-    this.broker = options.broker ?? new InMemoryBroker();
-    this.events = new Publisher(this.broker);
-    this.delivery = new LocalDelivery(this.hub, {
+    this.delivery = new LocalDelivery(hub, {
       backpressureLimit: config.limits.wsBackpressureLimit,
       onOverflow: (connection) => connection.disconnect(CloseCode.policy, "too far behind: reconnect and sync"),
       onDelivered: (userId, roomId, seq) => this.delivered(userId, roomId, seq),
     });
-    this.unsubscribe = this.broker.subscribe(this.delivery.deliver);
-    this.presence = new Presence({
-      hub: this.hub,
-      database,
-      graceMs: config.limits.presenceGraceMs,
-      logger,
-      now: this.now,
-      toUsers: (userIds, event) => this.events.toUsers(userIds, event),
-      cluster: options.cluster,
-    });
-    this.typing = new TypingThrottle(config.limits.typingThrottleMs, this.now);
-  }
-
-  /** Hands over the services, once they exist. */
-  bind(services: RealtimeServices): void {
-    this.services = services;
-    this.presence.bind((userId, at) => services.users.touchLastSeen(userId, at));
     this.frames = {
       messages: services.messages,
       rooms: services.rooms,
-      publisher: this.events,
-      typing: this.typing,
-      logger: this.options.logger,
+      publisher: options.publisher,
+      typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
+      logger,
     };
+    this.unsubscribe = this.broker.subscribe(this.delivery.deliver);
   }
 
   /** Bun's server, once listening: topic publishes need it. */
@@ -134,9 +117,8 @@ export class Realtime implements ConnectionHandler {
       return connection.disconnect(CloseCode.policy, `too many frames: at most ${limit} per second`);
     }
     const parsed = parseFrame(data);
-    const frames = this.frames;
     const clientId = parsed.ok ? (parsed.frame.type === "message.send" ? parsed.frame.clientId : undefined) : parsed.clientId;
-    if (this.closing || !frames) {
+    if (this.closing) {
       // Frames that arrived before shutdown began still run (shutdown waits for them); later ones are refused.
       const error = { code: "UNAVAILABLE", message: "The server is shutting down; reconnect shortly." };
       return connection.send({ type: "error", ...(clientId !== undefined && { clientId }), error });
@@ -144,7 +126,7 @@ export class Realtime implements ConnectionHandler {
     // Sends are pipelined (see Connection): handleFrame hands a send to the writer before it first awaits.
     if (parsed.ok) {
       const frame = parsed.frame;
-      return connection.enqueue(() => handleFrame(connection, frame, frames), frame.type === "message.send");
+      return connection.enqueue(() => handleFrame(connection, frame, this.frames), frame.type === "message.send");
     }
     const error = parsed.error;
     connection.enqueue(async () => connection.send({ type: "error", ...(clientId !== undefined && { clientId }), error }));
@@ -169,8 +151,7 @@ export class Realtime implements ConnectionHandler {
     clearTimeout(timer);
     this.flushDelivered();
     for (const connection of [...this.hub.connections()]) connection.disconnect(CloseCode.goingAway, "server shutting down");
-    await this.presence.flush();
-    await this.options.cluster?.close();
+    await this.presence.close();
     this.unsubscribe();
     await this.broker.close();
   }
@@ -182,12 +163,11 @@ export class Realtime implements ConnectionHandler {
    */
   private async load(connection: Connection): Promise<void> {
     try {
-      const services = this.services;
-      if (!services) throw new Error("the real-time layer has no services bound");
+      const { auth } = this.services;
       const [user, live, rooms] = await Promise.all([
-        services.auth.me(connection.userId),
-        services.auth.liveSession(connection.sessionId, connection.userId),
-        this.roomsOf(connection, services.rooms),
+        auth.me(connection.userId),
+        auth.liveSession(connection.sessionId, connection.userId),
+        this.roomsOf(connection),
       ]);
       if (connection.closed) return;
       if (!live) return connection.disconnect(CloseCode.sessionRevoked, "session revoked");
@@ -210,9 +190,9 @@ export class Realtime implements ConnectionHandler {
    * active sockets only: when the list missed such a room it is read again, so `ready`
    * names every room the socket is subscribed to.
    */
-  private async roomsOf(connection: Connection, rooms: RealtimeServices["rooms"]) {
+  private async roomsOf(connection: Connection) {
     for (let tries = 1; ; tries++) {
-      const list = await rooms.syncStateOf(connection.userId);
+      const list = await this.services.rooms.syncStateOf(connection.userId);
       if (connection.closed) return list;
       const listed = new Set(list.map((r) => r.id));
       if ([...connection.rooms].every((id) => listed.has(id))) return list;
@@ -234,7 +214,7 @@ export class Realtime implements ConnectionHandler {
 
   private flushDelivered() {
     const batch = this.undelivered;
-    if (batch.size === 0 || !this.services) return;
+    if (batch.size === 0) return;
     this.undelivered = new Map();
     const { messages } = this.services;
     for (const { userId, roomId, seq } of batch.values())

@@ -130,10 +130,11 @@ export class UserService {
       throw error;
     }
   }
+}
 
-  async touchLastSeen(id: string, at: Date): Promise<void> {
-    await this.database.tx((db) => db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)));
-  }
+/** Stores when the user was last seen online (presence, once their last socket is gone). */
+export async function touchLastSeen(database: Database, id: string, at: Date): Promise<void> {
+  await database.tx((db) => db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)));
 }
 
 export function isUniqueViolation(error: unknown): boolean {
