@@ -12,10 +12,12 @@ import { messageJson, type Publisher } from "./publisher";
 export const SYNC_PAGE = 500;
 
 export interface FrameContext {
-  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
+  messages: Pick<MessageService, "send" | "history" | "changedSince">;
   rooms: Pick<RoomService, "markRead" | "syncStateOf">;
   publisher: Publisher;
   typing: TypingThrottle;
+  /** Records that a socket of the member received `seq` (the live path's way too); never rejects. */
+  markDelivered(userId: string, roomId: string, seq: number): Promise<void>;
   logger: Logger;
 }
 
@@ -106,7 +108,7 @@ async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext)
       // As for live messages: those with a status (direct rooms) from the other member are now delivered.
       if (message.status !== undefined && message.senderId !== connection.userId) delivered = message.seq;
     }
-    if (delivered > 0) marks.push(markDelivered(connection, roomId, delivered, ctx));
+    if (delivered > 0) marks.push(ctx.markDelivered(connection.userId, roomId, delivered));
     const room: SyncDoneFrame["rooms"][string] = { lastSeq, hasMore: page.hasMore };
     if (since) {
       const changes = await replayChanges(connection, roomId, since, after, ctx);
@@ -165,15 +167,6 @@ function sinceTime(text: string): Date {
       fields: [{ field: "since", message: "must be an ISO-8601 time of the years 1–9999" }],
     });
   return new Date(ms);
-}
-
-/** A failed mark costs only the tick: the replay itself went through, so it is logged, not reported. */
-async function markDelivered(connection: Connection, roomId: string, seq: number, ctx: FrameContext): Promise<void> {
-  try {
-    await ctx.messages.markDelivered(connection.userId, roomId, seq);
-  } catch (error) {
-    ctx.logger.error("marking delivered failed", { userId: connection.userId, roomId, error: String(error) });
-  }
 }
 
 /** The error frame for a failure: the service's code and sentence, or INTERNAL without details. */

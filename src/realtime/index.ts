@@ -53,7 +53,6 @@ export class Realtime implements ConnectionHandler {
   private readonly frames: FrameContext;
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
-  private undelivered = new Map<string, { userId: string; roomId: string; seq: number }>();
   private closing = false;
 
   constructor(private readonly options: RealtimeOptions) {
@@ -66,13 +65,14 @@ export class Realtime implements ConnectionHandler {
     this.delivery = new LocalDelivery(hub, {
       backpressureLimit: config.limits.wsBackpressureLimit,
       onOverflow: (connection) => connection.disconnect(CloseCode.policy, "too far behind: reconnect and sync"),
-      onDelivered: (userId, roomId, seq) => this.delivered(userId, roomId, seq),
+      onDelivered: (userId, roomId, seq) => void this.markDelivered(userId, roomId, seq),
     });
     this.frames = {
       messages: services.messages,
       rooms: services.rooms,
       publisher: options.publisher,
       typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
+      markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
       logger,
     };
     this.unsubscribe = this.broker.subscribe(this.delivery.deliver);
@@ -149,7 +149,6 @@ export class Realtime implements ConnectionHandler {
     let timer: Timer | undefined;
     await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
     clearTimeout(timer);
-    this.flushDelivered();
     for (const connection of [...this.hub.connections()]) connection.disconnect(CloseCode.goingAway, "server shutting down");
     await this.presence.close();
     this.unsubscribe();
@@ -200,27 +199,18 @@ export class Realtime implements ConnectionHandler {
     }
   }
 
-  /** Marks are coalesced per member and room within a tick; the message service batches the writes. */
-  private delivered(userId: string, roomId: string, seq: number) {
-    const key = `${userId}\n${roomId}`;
-    const pending = this.undelivered.get(key);
-    if (pending) {
-      pending.seq = Math.max(pending.seq, seq);
-      return;
+  /**
+   * A socket of the member was handed message `seq` of the room, live or replayed by `sync`.
+   * Every receipt takes this one way to the message service, whose writer coalesces a member's
+   * marks into one write per commit and announces `delivered` when the position moved.
+   * Never rejects: a failed mark costs only the tick, so it is logged.
+   */
+  private async markDelivered(userId: string, roomId: string, seq: number): Promise<void> {
+    try {
+      await this.services.messages.markDelivered(userId, roomId, seq);
+    } catch (error) {
+      this.options.logger.error("marking delivered failed", { userId, roomId, error: String(error) });
     }
-    if (this.undelivered.size === 0) queueMicrotask(() => this.flushDelivered());
-    this.undelivered.set(key, { userId, roomId, seq });
-  }
-
-  private flushDelivered() {
-    const batch = this.undelivered;
-    if (batch.size === 0) return;
-    this.undelivered = new Map();
-    const { messages } = this.services;
-    for (const { userId, roomId, seq } of batch.values())
-      messages.markDelivered(userId, roomId, seq).catch((error) =>
-        this.options.logger.error("marking delivered failed", { userId, roomId, error: String(error) }),
-      );
   }
 }
 
