@@ -14,8 +14,8 @@ export class Publisher implements Events {
   toRoom(roomId: string, event: ServerEvent): void {
     const message: Extract<BrokerMessage, { kind: "room" }> = { kind: "room", roomId, frame: encodeEvent(event) };
     if (event.type === "message.new") {
-      // Only messages with a status (direct rooms) track delivery: elsewhere nobody reads the
-      // position, and marking it cost a write per member and message (99 a message in a room of 100).
+      // Only messages with a status (direct rooms) track delivery: nobody reads the position of
+      // other rooms' members, so their receipts are never written.
       const m = event.message as { senderId?: unknown; seq?: unknown; status?: unknown } | undefined;
       if (typeof m?.senderId === "string" && typeof m.seq === "number" && m.status !== undefined)
         message.delivered = { senderId: m.senderId, seq: m.seq };
