@@ -18,8 +18,7 @@ import { join } from "node:path";
 import { createServices } from "../src/app";
 import { testConfig } from "../src/config";
 import { openDatabase } from "../src/db";
-import type { Client } from "../src/realtime/client";
-import type { Socket } from "../src/realtime/hub";
+import type { Connection, Socket } from "../src/realtime/connection";
 
 const args = Bun.argv.slice(2).filter((a) => !a.startsWith("--"));
 const inMemory = Bun.argv.includes("--memory");
@@ -40,7 +39,7 @@ let sent = 0;
 let acked = 0;
 let target = 0;
 let phaseDone: () => void = () => {};
-const senders: Client[] = [];
+const senders: Connection[] = [];
 const roomIds: string[] = [];
 const pad = "x".repeat(90);
 
@@ -97,8 +96,8 @@ try {
     });
     roomIds.push(created.id);
     members.forEach((caller, m) => {
-      const client = realtime.open(new FakeSocket(m === 0 ? room : null), caller);
-      if (m === 0) senders.push(client!);
+      const connection = realtime.open(new FakeSocket(m === 0 ? room : null), caller);
+      if (m === 0) senders.push(connection!);
     });
   }
   // Every socket says ready (its rooms are loaded) before the first send.

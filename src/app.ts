@@ -16,7 +16,7 @@ import { RoomService } from "./modules/rooms/service";
 import { teamsModule } from "./modules/teams";
 import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
-import { UserService } from "./modules/users/service";
+import { touchLastSeen, UserService } from "./modules/users/service";
 import { createSigner } from "./plugins/auth";
 import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
@@ -24,16 +24,19 @@ import { openapiPlugin } from "./plugins/openapi";
 import { RateLimiter } from "./plugins/rate-limit";
 import { requestLog } from "./plugins/request-log";
 import { Realtime } from "./realtime";
-import type { Broker } from "./realtime/broker";
-import type { PresenceCluster } from "./realtime/presence-cluster";
+import { type Broker, InMemoryBroker } from "./realtime/broker";
 import { gateway } from "./realtime/gateway";
+import { Hub } from "./realtime/hub";
+import { Presence } from "./realtime/presence";
+import type { PresenceCluster } from "./realtime/presence-cluster";
+import { Publisher } from "./realtime/publisher";
 
 export interface Deps {
   config: Config;
   database: Database;
-  /** Where services send real-time events; defaults to the WebSocket layer. Tests of HTTP alone pass a RecordingEvents. */
+  /** Where services send real-time events; defaults to the publisher (to sockets). Tests of HTTP alone pass a RecordingEvents. */
   events?: Events;
-  /** Who is online; defaults to the WebSocket layer's count of open sockets. */
+  /** Who is online; defaults to presence, which counts open sockets. */
   presence?: PresenceView;
   /** How real-time events reach other processes; defaults to this process only. */
   broker?: Broker;
@@ -50,14 +53,31 @@ export interface Deps {
  */
 export type ShutdownHook = () => void | Promise<void>;
 
-/** Everything the app is made of, built once from its dependencies. */
+/**
+ * Everything the app is made of, built once from its dependencies, each part after what it
+ * needs: the hub of this process's sockets, the broker, the publisher (the services' `Events`)
+ * and presence (their `PresenceView`) need no service; the services need those; the real-time
+ * layer that carries out the sockets' frames needs the services.
+ */
 export function createServices(deps: Deps) {
   const { config, database } = deps;
   const logger = deps.logger ?? createLogger(config.logLevel);
   const now = deps.now ?? Date.now;
-  const realtime = new Realtime({ config, database, logger, broker: deps.broker, cluster: deps.cluster, now });
-  const events = deps.events ?? realtime.events;
-  const presence = deps.presence ?? realtime.presence;
+  const hub = new Hub();
+  const broker = deps.broker ?? new InMemoryBroker();
+  const publisher = new Publisher(broker);
+  const livePresence = new Presence({
+    hub,
+    database,
+    graceMs: config.limits.presenceGraceMs,
+    logger,
+    now,
+    toUsers: (userIds, event) => publisher.toUsers(userIds, event),
+    storeLastSeen: (userId, at) => touchLastSeen(database, userId, at),
+    cluster: deps.cluster,
+  });
+  const events = deps.events ?? publisher;
+  const presence = deps.presence ?? livePresence;
   const signer = createSigner(config.jwtSecret, now);
   const auth = new AuthService(database, config, signer, events, presence, now);
   const users = new UserService(database, presence);
@@ -65,7 +85,7 @@ export function createServices(deps: Deps) {
   const teams = new TeamService(database, events, rooms, presence, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
   const messages = new MessageService(database, config, events, messageLimiter, now);
-  realtime.bind({ auth, users, rooms, messages });
+  const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, services: { auth, rooms, messages } });
   return {
     config,
     database,

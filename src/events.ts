@@ -1,7 +1,7 @@
 /**
  * How services tell the real-time layer what happened. Services call these and never
- * touch sockets; the gateway's implementation fans the events out (locally through Bun
- * topics, across processes through a broker). Tests use RecordingEvents.
+ * touch sockets; the real-time publisher fans the events out (locally through Bun topics,
+ * across processes through a broker). Tests use RecordingEvents.
  */
 export interface ServerEvent {
   type: string;

@@ -4,7 +4,7 @@ import type { Logger } from "../logger";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
 import { isStorableTime } from "../lib/cursor";
-import type { Client } from "./client";
+import type { Connection } from "./connection";
 import type { ClientFrame, ErrorFrame, MessageSendFrame, ReadFrame, SyncDoneFrame, SyncFrame, TypingFrame } from "./protocol";
 import { messageJson, type Publisher } from "./publisher";
 
@@ -12,30 +12,32 @@ import { messageJson, type Publisher } from "./publisher";
 export const SYNC_PAGE = 500;
 
 export interface FrameContext {
-  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
+  messages: Pick<MessageService, "send" | "history" | "changedSince">;
   rooms: Pick<RoomService, "markRead" | "syncStateOf">;
   publisher: Publisher;
   typing: TypingThrottle;
+  /** Records that a socket of the member received `seq` (the live path's way too); never rejects. */
+  markDelivered(userId: string, roomId: string, seq: number): Promise<void>;
   logger: Logger;
 }
 
 /** Carries out one well-formed frame for the socket that sent it. */
-export async function handleFrame(client: Client, frame: ClientFrame, ctx: FrameContext): Promise<void> {
+export async function handleFrame(connection: Connection, frame: ClientFrame, ctx: FrameContext): Promise<void> {
   try {
     switch (frame.type) {
       case "message.send":
-        return await send(client, frame, ctx);
+        return await send(connection, frame, ctx);
       case "typing":
-        return typing(client, frame, ctx);
+        return typing(connection, frame, ctx);
       case "read":
-        return await read(client, frame, ctx);
+        return await read(connection, frame, ctx);
       case "sync":
-        return await sync(client, frame, ctx);
+        return await sync(connection, frame, ctx);
       case "ping":
-        return client.send({ type: "pong" });
+        return connection.send({ type: "pong" });
     }
   } catch (error) {
-    client.send(errorFrame(error, ctx.logger, frame.type === "message.send" ? frame.clientId : undefined));
+    connection.send(errorFrame(error, ctx.logger, frame.type === "message.send" ? frame.clientId : undefined));
   }
 }
 
@@ -43,24 +45,24 @@ export async function handleFrame(client: Client, frame: ClientFrame, ctx: Frame
  * The same path as REST: the service validates, rate-limits, commits and publishes
  * `message.new` to every socket of every member (this one included) before the ack.
  * MessageService.send queues the message for the writer before its first await, which is
- * what lets the socket's next send join the same batch (Client pipelines sends).
+ * what lets the socket's next send join the same batch (a Connection pipelines sends).
  */
-async function send(client: Client, frame: MessageSendFrame, ctx: FrameContext) {
+async function send(connection: Connection, frame: MessageSendFrame, ctx: FrameContext) {
   const { roomId, content, metadata, replyToId, clientId } = frame;
-  const { message } = await ctx.messages.send(client.conn.userId, roomId, { content, metadata, replyToId, clientId });
+  const { message } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId });
   // The message as its message.new carried it: encoded once for the room and the ack alike.
-  client.sendText(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);
+  connection.post(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);
 }
 
-function typing(client: Client, frame: TypingFrame, ctx: FrameContext) {
+function typing(connection: Connection, frame: TypingFrame, ctx: FrameContext) {
   // The socket's rooms are the user's memberships, kept current by joined/left.
-  if (!client.conn.rooms.has(frame.roomId)) throw new AppError(404, "NOT_FOUND", "Room not found.");
-  if (ctx.typing.allow(client.conn.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, client.conn.userId);
+  if (!connection.rooms.has(frame.roomId)) throw new AppError(404, "NOT_FOUND", "Room not found.");
+  if (ctx.typing.allow(connection.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, connection.userId);
 }
 
-async function read(client: Client, frame: ReadFrame, ctx: FrameContext) {
+async function read(connection: Connection, frame: ReadFrame, ctx: FrameContext) {
   // Members (this socket included) hear `read` when the position moved; nothing else is sent back.
-  await ctx.rooms.markRead(client.conn.userId, frame.roomId, frame.seq);
+  await ctx.rooms.markRead(connection.userId, frame.roomId, frame.seq);
 }
 
 /**
@@ -70,27 +72,27 @@ async function read(client: Client, frame: ReadFrame, ctx: FrameContext) {
  * to the messages up to that seq (see replayChanges). Rooms the user is not a member
  * of are left out of `sync.done` and named in one NOT_FOUND error frame.
  */
-async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
+async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext) {
   const since = frame.since === undefined ? undefined : sinceTime(frame.since);
   const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
   const unknown: string[] = [];
   const marks: Promise<void>[] = [];
   let lastSeqs: Map<string, number> | undefined;
   for (const [roomId, after] of Object.entries(frame.rooms)) {
-    if (!client.conn.rooms.has(roomId)) {
+    if (!connection.rooms.has(roomId)) {
       unknown.push(roomId);
       continue;
     }
     let page: Awaited<ReturnType<FrameContext["messages"]["history"]>>;
     let lastSeq = after;
     try {
-      page = await ctx.messages.history(client.conn.userId, roomId, { after, limit: SYNC_PAGE });
+      page = await ctx.messages.history(connection.userId, roomId, { after, limit: SYNC_PAGE });
       // Nothing after the claimed seq: it may be beyond the room's last seq, which bounds it. The
       // last seqs of all the user's rooms are read once per sync, the first time one is needed
       // (most rooms of a reconnecting client are up to date); a message committed since only
       // makes the bound lower than it could be, never higher than the client holds.
       if (page.messages.length === 0 && after > 0) {
-        lastSeqs ??= new Map((await ctx.rooms.syncStateOf(client.conn.userId)).map((r) => [r.id, r.lastSeq]));
+        lastSeqs ??= new Map((await ctx.rooms.syncStateOf(connection.userId)).map((r) => [r.id, r.lastSeq]));
         lastSeq = Math.min(after, lastSeqs.get(roomId) ?? 0);
       }
     } catch (error) {
@@ -101,15 +103,15 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
     }
     let delivered = 0;
     for (const message of page.messages) {
-      if (!(await client.sendPaced(JSON.stringify({ type: "message.new", message })))) return;
+      if (!(await connection.sendPaced(JSON.stringify({ type: "message.new", message })))) return;
       lastSeq = message.seq;
       // As for live messages: those with a status (direct rooms) from the other member are now delivered.
-      if (message.status !== undefined && message.senderId !== client.conn.userId) delivered = message.seq;
+      if (message.status !== undefined && message.senderId !== connection.userId) delivered = message.seq;
     }
-    if (delivered > 0) marks.push(markDelivered(client, roomId, delivered, ctx));
+    if (delivered > 0) marks.push(ctx.markDelivered(connection.userId, roomId, delivered));
     const room: SyncDoneFrame["rooms"][string] = { lastSeq, hasMore: page.hasMore };
     if (since) {
-      const changes = await replayChanges(client, roomId, since, after, ctx);
+      const changes = await replayChanges(connection, roomId, since, after, ctx);
       if (changes === "closed") return;
       if (changes === "gone") {
         unknown.push(roomId);
@@ -122,11 +124,11 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
   // Once sync.done is out, the replayed messages read `delivered` (the writer batches the rooms' marks).
   await Promise.all(marks);
   if (unknown.length > 0)
-    client.send({
+    connection.send({
       type: "error",
       error: { code: "NOT_FOUND", message: `Not a member of ${unknown.length === 1 ? "this room" : "these rooms"}; not synced.`, details: { roomIds: unknown } },
     } satisfies ErrorFrame);
-  client.send(done);
+  connection.send(done);
 }
 
 /**
@@ -135,7 +137,7 @@ async function sync(client: Client, frame: SyncFrame, ctx: FrameContext) {
  * message as everyone sees it. So the client ends with what a socket that never closed heard.
  */
 async function replayChanges(
-  client: Client,
+  connection: Connection,
   roomId: string,
   since: Date,
   through: number,
@@ -143,14 +145,14 @@ async function replayChanges(
 ): Promise<{ changesHaveMore: boolean; changesLastSeq?: number } | "gone" | "closed"> {
   let page: Awaited<ReturnType<FrameContext["messages"]["changedSince"]>>;
   try {
-    page = await ctx.messages.changedSince(client.conn.userId, roomId, { since, through, limit: SYNC_PAGE });
+    page = await ctx.messages.changedSince(connection.userId, roomId, { since, through, limit: SYNC_PAGE });
   } catch (error) {
     if (!(error instanceof AppError && error.status === 404)) throw error;
     return "gone";
   }
   for (const message of page.messages) {
     const frame = message.deletedAt ? messageDeleted(message) : { type: "message.updated", message };
-    if (!(await client.sendPaced(JSON.stringify(frame)))) return "closed";
+    if (!(await connection.sendPaced(JSON.stringify(frame)))) return "closed";
   }
   if (!page.hasMore) return { changesHaveMore: false };
   return { changesHaveMore: true, changesLastSeq: page.messages.at(-1)!.seq };
@@ -165,15 +167,6 @@ function sinceTime(text: string): Date {
       fields: [{ field: "since", message: "must be an ISO-8601 time of the years 1–9999" }],
     });
   return new Date(ms);
-}
-
-/** A failed mark costs only the tick: the replay itself went through, so it is logged, not reported. */
-async function markDelivered(client: Client, roomId: string, seq: number, ctx: FrameContext): Promise<void> {
-  try {
-    await ctx.messages.markDelivered(client.conn.userId, roomId, seq);
-  } catch (error) {
-    ctx.logger.error("marking delivered failed", { userId: client.conn.userId, roomId, error: String(error) });
-  }
 }
 
 /** The error frame for a failure: the service's code and sentence, or INTERNAL without details. */

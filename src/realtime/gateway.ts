@@ -3,37 +3,25 @@ import { Elysia, NotFoundError, t } from "elysia";
 import { AppError, ErrorResponse, Unauthenticated } from "../errors";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { Realtime } from ".";
-import type { Client } from "./client";
+import type { Connection } from "./connection";
 
 /**
- * What Bun keeps with each socket, as its `data`. Elysia's server-wide WebSocket handler calls
- * `ws.data.open(ws)`, `ws.data.message(ws, text)` and so on, so an upgrade made here reaches these
- * methods directly: no Elysia context is copied into every socket (the upgrade request, its
- * headers and a closure per handler, about 4 KiB each) and no wrapper object is made per frame.
+ * What Bun keeps with a socket upgraded here, as its `data`, until it opens: then its
+ * Connection takes the slot. Elysia's server-wide WebSocket handler calls `ws.data.open(ws)`,
+ * `ws.data.message(ws, data)` and so on, so the socket's events reach the Connection directly:
+ * no Elysia context (the upgrade request, its headers, a closure per handler) is kept with
+ * every socket and no wrapper object is made per frame.
  */
-class SocketData {
-  private client: Client | null = null;
-
+class Opening {
   constructor(
     private readonly realtime: Realtime,
     private readonly caller: Caller,
   ) {}
 
-  open(ws: ServerWebSocket<SocketData>) {
-    this.client = this.realtime.open(ws, this.caller);
-  }
-
-  message(_ws: ServerWebSocket<SocketData>, data: string | Buffer) {
-    if (this.client) this.realtime.message(this.client, data);
-  }
-
-  drain() {
-    this.client?.drained();
-  }
-
-  close() {
-    if (this.client) this.realtime.close(this.client);
-    this.client = null;
+  open(ws: ServerWebSocket<Opening | Connection>) {
+    const connection = this.realtime.open(ws, this.caller);
+    // Refused (shutting down): the socket is closing and this data takes none of its events.
+    if (connection) ws.data = connection;
   }
 }
 
@@ -55,9 +43,9 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
         if (!realtime.accepting) throw new AppError(503, "UNAVAILABLE", "The server is shutting down; reconnect shortly.");
         const responseHeaders: Record<string, string> = {};
         const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], responseHeaders);
-        const upgraded = (server as Server<SocketData>).upgrade(request, {
+        const upgraded = (server as Server<Opening>).upgrade(request, {
           headers: responseHeaders,
-          data: new SocketData(realtime, caller),
+          data: new Opening(realtime, caller),
         });
         if (!upgraded) throw new AppError(400, "BAD_REQUEST", "Expected a WebSocket upgrade request.");
         // Bun answers the upgrade itself; the handler's result is not sent.

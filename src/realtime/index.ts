@@ -1,41 +1,42 @@
 /**
- * The real-time layer put together: the hub of local sockets, the broker every event
- * travels through, the publisher services emit on, presence, and what happens to each
- * socket from open to close. The gateway (gateway.ts) is its Elysia face.
+ * What happens to each socket from open to close: it is registered in the hub, loaded and
+ * told `ready`, its frames are carried out against the services, and at shutdown it is
+ * closed once its frames are handled. Events reach it from the broker (LocalDelivery). The
+ * gateway (gateway.ts) is its Elysia face; the hub, broker, publisher and presence are built
+ * before the services (they emit on the publisher and read presence), this after them.
  */
 import type { Config } from "../config";
-import type { Database } from "../db";
 import type { Logger } from "../logger";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
-import type { UserService } from "../modules/users/service";
-import { type Broker, InMemoryBroker } from "./broker";
-import { Client } from "./client";
+import type { Broker } from "./broker";
+import { Connection, type ConnectionHandler, type Socket } from "./connection";
 import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
-import { Connection, Hub, type Socket } from "./hub";
-import { Presence } from "./presence";
-import type { PresenceCluster } from "./presence-cluster";
+import type { Hub } from "./hub";
+import type { Presence } from "./presence";
 import { CloseCode, parseFrame, type ReadyFrame } from "./protocol";
-import { LocalDelivery, Publisher, type TopicServer } from "./publisher";
+import { LocalDelivery, type Publisher, type TopicServer } from "./publisher";
+
+/** What the real-time layer uses of the services. */
+export interface RealtimeServices {
+  auth: Pick<AuthService, "me" | "liveSession">;
+  rooms: Pick<RoomService, "markRead" | "syncStateOf">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
+}
 
 export interface RealtimeOptions {
   config: Config;
-  database: Database;
   logger: Logger;
-  /** Defaults to one process (in memory); several processes share a Redis broker. */
-  broker?: Broker;
-  /** Presence across processes (Redis); this process alone by default. */
-  cluster?: PresenceCluster;
+  /** This process's connections; presence counts them too. */
+  hub: Hub;
+  /** Every event, from this process and the others, arrives through it. */
+  broker: Broker;
+  /** The services' `Events`; typing frames go out on it too. */
+  publisher: Publisher;
+  presence: Presence;
+  services: RealtimeServices;
   now?: () => number;
-}
-
-/** What the real-time layer uses of the services, which are built after it (they emit on its publisher). */
-export interface RealtimeServices {
-  auth: Pick<AuthService, "me" | "liveSession">;
-  users: Pick<UserService, "touchLastSeen">;
-  rooms: Pick<RoomService, "markRead" | "syncStateOf">;
-  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
 }
 
 /** How long shutdown waits for frames being handled (a send being committed) before closing anyway. */
@@ -43,57 +44,38 @@ const SHUTDOWN_WAIT_MS = 10_000;
 /** How often a socket's room list is read while rooms keep being joined during the read. */
 const LOAD_TRIES = 3;
 
-export class Realtime {
-  readonly hub = new Hub();
-  readonly broker: Broker;
-  /** The services' `Events`. */
-  readonly events: Publisher;
-  /** The users module's `PresenceView`. */
-  readonly presence: Presence;
+export class Realtime implements ConnectionHandler {
+  readonly hub: Hub;
+  private readonly broker: Broker;
+  private readonly presence: Presence;
+  private readonly services: RealtimeServices;
   private readonly delivery: LocalDelivery;
-  private readonly clients = new Set<Client>();
-  private readonly typing: TypingThrottle;
+  private readonly frames: FrameContext;
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
-  private services: RealtimeServices | null = null;
-  private frames: FrameContext | null = null;
-  private undelivered = new Map<string, { userId: string; roomId: string; seq: number }>();
   private closing = false;
 
   constructor(private readonly options: RealtimeOptions) {
-    const { config, database, logger } = options;
-    this.now = options.now ?? Date.now;
-    this.broker = options.broker ?? new InMemoryBroker();
-    this.events = new Publisher(this.broker);
-    this.delivery = new LocalDelivery(this.hub, {
-      backpressureLimit: config.limits.wsBackpressureLimit,
-      onOverflow: (conn) => this.kick(conn, CloseCode.policy, "too far behind: reconnect and sync"),
-      onDelivered: (userId, roomId, seq) => this.delivered(userId, roomId, seq),
-    });
-    this.unsubscribe = this.broker.subscribe(this.delivery.deliver);
-    this.presence = new Presence({
-      hub: this.hub,
-      database,
-      graceMs: config.limits.presenceGraceMs,
-      logger,
-      now: this.now,
-      toUsers: (userIds, event) => this.events.toUsers(userIds, event),
-      cluster: options.cluster,
-    });
-    this.typing = new TypingThrottle(config.limits.typingThrottleMs, this.now);
-  }
-
-  /** Hands over the services, once they exist. */
-  bind(services: RealtimeServices): void {
+    const { config, logger, hub, services } = options;
+    this.hub = hub;
+    this.broker = options.broker;
+    this.presence = options.presence;
     this.services = services;
-    this.presence.bind((userId, at) => services.users.touchLastSeen(userId, at));
+    this.now = options.now ?? Date.now;
+    this.delivery = new LocalDelivery(hub, {
+      backpressureLimit: config.limits.wsBackpressureLimit,
+      onOverflow: (connection) => connection.disconnect(CloseCode.policy, "too far behind: reconnect and sync"),
+      onDelivered: (userId, roomId, seq) => void this.markDelivered(userId, roomId, seq),
+    });
     this.frames = {
       messages: services.messages,
       rooms: services.rooms,
-      publisher: this.events,
-      typing: this.typing,
-      logger: this.options.logger,
+      publisher: options.publisher,
+      typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
+      markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
+      logger,
     };
+    this.unsubscribe = this.broker.subscribe(this.delivery.deliver);
   }
 
   /** Bun's server, once listening: topic publishes need it. */
@@ -105,56 +87,54 @@ export class Realtime {
     return !this.closing;
   }
 
-  get connectionCount(): number {
-    return this.clients.size;
-  }
-
   /**
-   * A socket was upgraded for `caller`: register it, subscribe it and say `ready`. The caller
-   * keeps the returned client and hands it back with the socket's frames and its close.
+   * A socket was upgraded for `caller`: register it, subscribe it and say `ready`. The returned
+   * connection hands its frames and its close back to `message` and `close`.
    */
-  open(socket: Socket, caller: Caller): Client | null {
+  open(socket: Socket, caller: Caller): Connection | null {
     if (this.closing) {
       socket.close(CloseCode.goingAway, "server shutting down");
       return null;
     }
-    const conn = new Connection(caller.userId, caller.sessionId, socket);
-    if (this.hub.add(conn)) this.presence.connected(caller.userId);
     const { wsFramesPerSecond, wsBackpressureLimit } = this.options.config.limits;
-    const client = new Client(conn, wsFramesPerSecond, wsBackpressureLimit / 2, this.load(conn));
-    this.clients.add(client);
-    return client;
+    const loaded = Promise.withResolvers<void>();
+    const connection = new Connection(socket, caller.userId, caller.sessionId, {
+      handler: this,
+      framesPerSecond: wsFramesPerSecond,
+      highWater: wsBackpressureLimit / 2,
+      ready: loaded.promise,
+    });
+    if (this.hub.add(connection)) this.presence.connected(caller.userId);
+    void this.load(connection).then(loaded.resolve);
+    return connection;
   }
 
-  /** A frame arrived on `client`'s socket. */
-  message(client: Client, data: unknown): void {
-    if (client.conn.closed) return;
-    if (!client.allowFrame()) {
+  /** A frame arrived on the connection's socket. */
+  message(connection: Connection, data: unknown): void {
+    if (connection.closed) return;
+    if (!connection.allowFrame()) {
       const limit = this.options.config.limits.wsFramesPerSecond;
-      return this.kick(client.conn, CloseCode.policy, `too many frames: at most ${limit} per second`);
+      return connection.disconnect(CloseCode.policy, `too many frames: at most ${limit} per second`);
     }
     const parsed = parseFrame(data);
-    const frames = this.frames;
     const clientId = parsed.ok ? (parsed.frame.type === "message.send" ? parsed.frame.clientId : undefined) : parsed.clientId;
-    if (this.closing || !frames) {
+    if (this.closing) {
       // Frames that arrived before shutdown began still run (shutdown waits for them); later ones are refused.
       const error = { code: "UNAVAILABLE", message: "The server is shutting down; reconnect shortly." };
-      return client.send({ type: "error", ...(clientId !== undefined && { clientId }), error });
+      return connection.send({ type: "error", ...(clientId !== undefined && { clientId }), error });
     }
-    // Sends are pipelined (see Client): handleFrame hands a send to the writer before it first awaits.
+    // Sends are pipelined (see Connection): handleFrame hands a send to the writer before it first awaits.
     if (parsed.ok) {
       const frame = parsed.frame;
-      return client.enqueue(() => handleFrame(client, frame, frames), frame.type === "message.send");
+      return connection.enqueue(() => handleFrame(connection, frame, this.frames), frame.type === "message.send");
     }
     const error = parsed.error;
-    client.enqueue(async () => client.send({ type: "error", ...(clientId !== undefined && { clientId }), error }));
+    connection.enqueue(async () => connection.send({ type: "error", ...(clientId !== undefined && { clientId }), error }));
   }
 
-  /** `client`'s socket closed. */
-  close(client: Client): void {
-    if (!this.clients.delete(client)) return;
-    client.closed();
-    if (this.hub.remove(client.conn)) this.presence.disconnected(client.conn.userId, new Date(this.now()));
+  /** The connection's socket closed. */
+  close(connection: Connection): void {
+    if (this.hub.remove(connection)) this.presence.disconnected(connection.userId, new Date(this.now()));
   }
 
   /**
@@ -165,20 +145,14 @@ export class Realtime {
   async shutdown(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    const idle = Promise.all([...this.clients.values()].map((c) => c.idle()));
+    const idle = Promise.all([...this.hub.connections()].map((connection) => connection.idle()));
     let timer: Timer | undefined;
     await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
     clearTimeout(timer);
-    this.flushDelivered();
-    for (const conn of [...this.hub.connections()]) this.kick(conn, CloseCode.goingAway, "server shutting down");
-    await this.presence.flush();
-    await this.options.cluster?.close();
+    for (const connection of [...this.hub.connections()]) connection.disconnect(CloseCode.goingAway, "server shutting down");
+    await this.presence.close();
     this.unsubscribe();
     await this.broker.close();
-  }
-
-  private kick(conn: Connection, code: number, reason: string) {
-    conn.close(code, reason);
   }
 
   /**
@@ -186,27 +160,26 @@ export class Realtime {
    * The socket is in the hub already, so a logout from now on closes it; the session check
    * here catches one that came after the credential check but before the socket was added.
    */
-  private async load(conn: Connection): Promise<void> {
+  private async load(connection: Connection): Promise<void> {
     try {
-      const services = this.services;
-      if (!services) throw new Error("the real-time layer has no services bound");
+      const { auth } = this.services;
       const [user, live, rooms] = await Promise.all([
-        services.auth.me(conn.userId),
-        services.auth.liveSession(conn.sessionId, conn.userId),
-        this.roomsOf(conn, services.rooms),
+        auth.me(connection.userId),
+        auth.liveSession(connection.sessionId, connection.userId),
+        this.roomsOf(connection),
       ]);
-      if (conn.closed) return;
-      if (!live) return this.kick(conn, CloseCode.sessionRevoked, "session revoked");
+      if (connection.closed) return;
+      if (!live) return connection.disconnect(CloseCode.sessionRevoked, "session revoked");
       // No await from here to the ready frame: no event can slip in before it.
-      this.hub.activate(conn, rooms.map((r) => r.id));
+      this.hub.activate(connection, rooms.map((r) => r.id));
       // From `at` on, every event reaches this socket: the next connection syncs changes since then.
       const at = new Date(this.now()).toISOString();
-      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => conn.rooms.has(r.id)), at };
-      conn.flush();
-      conn.socket.send(JSON.stringify(ready));
+      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => connection.rooms.has(r.id)), at };
+      connection.flush();
+      connection.socket.send(JSON.stringify(ready));
     } catch (error) {
-      this.options.logger.error("websocket open failed", { userId: conn.userId, error: String(error) });
-      this.kick(conn, CloseCode.internal, "could not load your rooms");
+      this.options.logger.error("websocket open failed", { userId: connection.userId, error: String(error) });
+      connection.disconnect(CloseCode.internal, "could not load your rooms");
     }
   }
 
@@ -216,37 +189,28 @@ export class Realtime {
    * active sockets only: when the list missed such a room it is read again, so `ready`
    * names every room the socket is subscribed to.
    */
-  private async roomsOf(conn: Connection, rooms: RealtimeServices["rooms"]) {
+  private async roomsOf(connection: Connection) {
     for (let tries = 1; ; tries++) {
-      const list = await rooms.syncStateOf(conn.userId);
-      if (conn.closed) return list;
+      const list = await this.services.rooms.syncStateOf(connection.userId);
+      if (connection.closed) return list;
       const listed = new Set(list.map((r) => r.id));
-      if ([...conn.rooms].every((id) => listed.has(id))) return list;
+      if ([...connection.rooms].every((id) => listed.has(id))) return list;
       if (tries === LOAD_TRIES) throw new Error(`rooms kept being joined while loading (${LOAD_TRIES} reads)`);
     }
   }
 
-  /** Marks are coalesced per member and room within a tick; the message service batches the writes. */
-  private delivered(userId: string, roomId: string, seq: number) {
-    const key = `${userId}\n${roomId}`;
-    const pending = this.undelivered.get(key);
-    if (pending) {
-      pending.seq = Math.max(pending.seq, seq);
-      return;
+  /**
+   * A socket of the member was handed message `seq` of the room, live or replayed by `sync`.
+   * Every receipt takes this one way to the message service, whose writer coalesces a member's
+   * marks into one write per commit and announces `delivered` when the position moved.
+   * Never rejects: a failed mark costs only the tick, so it is logged.
+   */
+  private async markDelivered(userId: string, roomId: string, seq: number): Promise<void> {
+    try {
+      await this.services.messages.markDelivered(userId, roomId, seq);
+    } catch (error) {
+      this.options.logger.error("marking delivered failed", { userId, roomId, error: String(error) });
     }
-    if (this.undelivered.size === 0) queueMicrotask(() => this.flushDelivered());
-    this.undelivered.set(key, { userId, roomId, seq });
-  }
-
-  private flushDelivered() {
-    const batch = this.undelivered;
-    if (batch.size === 0 || !this.services) return;
-    this.undelivered = new Map();
-    const { messages } = this.services;
-    for (const { userId, roomId, seq } of batch.values())
-      messages.markDelivered(userId, roomId, seq).catch((error) =>
-        this.options.logger.error("marking delivered failed", { userId, roomId, error: String(error) }),
-      );
   }
 }
 

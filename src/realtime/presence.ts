@@ -14,6 +14,8 @@ export interface PresenceDeps {
   now: () => number;
   /** Sends an ephemeral event to every socket of these users. */
   toUsers(userIds: string[], event: ServerEvent): void;
+  /** Stores when the user was last seen online. */
+  storeLastSeen(userId: string, at: Date): Promise<void>;
   /** Sockets on other processes; this process alone by default. */
   cluster?: PresenceCluster;
 }
@@ -28,17 +30,11 @@ export interface PresenceDeps {
  */
 export class Presence implements PresenceView {
   private readonly leaving = new Map<string, { timer: Timer; at: Date }>();
-  private touchLastSeen: (userId: string, at: Date) => Promise<void> = async () => {};
   private readonly cluster: PresenceCluster;
 
   constructor(private readonly deps: PresenceDeps) {
     this.cluster = deps.cluster ?? singleProcess;
     this.cluster.onGone((userIds) => void this.goneElsewhere(userIds));
-  }
-
-  /** Where `lastSeenAt` is stored; the users service is built after the presence view it reads. */
-  bind(touchLastSeen: (userId: string, at: Date) => Promise<void>) {
-    this.touchLastSeen = touchLastSeen;
   }
 
   isOnline(userId: string): boolean {
@@ -64,15 +60,19 @@ export class Presence implements PresenceView {
     this.leaving.set(userId, { timer, at });
   }
 
-  /** At shutdown: everyone still counted as online is stored as last seen now. */
-  async flush(): Promise<void> {
+  /**
+   * At shutdown: everyone still counted as online is stored as last seen now (or when their
+   * last socket closed), and the other processes stop hearing from this one.
+   */
+  async close(): Promise<void> {
     const now = new Date(this.deps.now());
     const users = new Set<string>(this.leaving.keys());
-    for (const conn of this.deps.hub.connections()) users.add(conn.userId);
+    for (const connection of this.deps.hub.connections()) users.add(connection.userId);
     for (const { timer } of this.leaving.values()) clearTimeout(timer);
     const at = new Map([...this.leaving].map(([id, p]) => [id, p.at]));
     this.leaving.clear();
     await Promise.all([...users].map((id) => this.store(id, at.get(id) ?? now)));
+    await this.cluster.close();
   }
 
   private async comeOnline(userId: string) {
@@ -115,7 +115,7 @@ export class Presence implements PresenceView {
 
   private async store(userId: string, at: Date) {
     try {
-      await this.touchLastSeen(userId, at);
+      await this.deps.storeLastSeen(userId, at);
     } catch (error) {
       this.deps.logger.error("storing last seen failed", { userId, error: String(error) });
     }

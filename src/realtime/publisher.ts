@@ -1,6 +1,7 @@
 import type { Events, ServerEvent } from "../events";
 import type { Broker, BrokerMessage } from "./broker";
-import type { Connection, Hub } from "./hub";
+import type { Connection } from "./connection";
+import type { Hub } from "./hub";
 import { CloseCode, roomTopic, userTopic } from "./protocol";
 
 /**
@@ -13,8 +14,8 @@ export class Publisher implements Events {
   toRoom(roomId: string, event: ServerEvent): void {
     const message: Extract<BrokerMessage, { kind: "room" }> = { kind: "room", roomId, frame: encodeEvent(event) };
     if (event.type === "message.new") {
-      // Only messages with a status (direct rooms) track delivery: elsewhere nobody reads the
-      // position, and marking it cost a write per member and message (99 a message in a room of 100).
+      // Only messages with a status (direct rooms) track delivery: nobody reads the position of
+      // other rooms' members, so their receipts are never written.
       const m = event.message as { senderId?: unknown; seq?: unknown; status?: unknown } | undefined;
       if (typeof m?.senderId === "string" && typeof m.seq === "number" && m.status !== undefined)
         message.delivered = { senderId: m.senderId, seq: m.seq };
@@ -94,7 +95,7 @@ export class LocalDelivery {
       /** Buffered bytes past which a socket is given up on: Bun drops topic frames beyond it. */
       backpressureLimit: number;
       /** A socket went past the limit; it must be closed so that its client resumes with `sync`. */
-      onOverflow: (conn: Connection) => void;
+      onOverflow: (connection: Connection) => void;
       /** A member's socket was handed a `message.new` from someone else. */
       onDelivered: (userId: string, roomId: string, seq: number) => void;
     },
@@ -109,19 +110,19 @@ export class LocalDelivery {
     switch (m.kind) {
       case "room":
         if (m.ephemeral) {
-          this.sendEphemeral(this.hub.socketsIn(m.roomId), m.frame, m.ephemeral.skipUserId);
+          this.sendEphemeral(this.hub.connectionsIn(m.roomId), m.frame, m.ephemeral.skipUserId);
         } else {
           const sent = this.server?.publish(roomTopic(m.roomId), m.frame) ?? 0;
           // A positive count means no subscriber was backed up: only a delivery mark needs the sockets then.
-          if (sent <= 0 || m.delivered) this.afterPublish(this.hub.socketsIn(m.roomId), m.roomId, m.delivered);
+          if (sent <= 0 || m.delivered) this.afterPublish(this.hub.connectionsIn(m.roomId), m.roomId, m.delivered);
         }
         if (m.closesRoom) this.hub.dropRoom(m.roomId);
         return;
       case "user":
-        if ((this.server?.publish(userTopic(m.userId), m.frame) ?? 0) <= 0) this.afterPublish(this.hub.socketsOf(m.userId));
+        if ((this.server?.publish(userTopic(m.userId), m.frame) ?? 0) <= 0) this.afterPublish(this.hub.connectionsOf(m.userId));
         return;
       case "users":
-        for (const userId of m.userIds) this.sendEphemeral(this.hub.socketsOf(userId), m.frame);
+        for (const userId of m.userIds) this.sendEphemeral(this.hub.connectionsOf(userId), m.frame);
         return;
       case "joined":
         this.hub.join(m.userId, m.roomId);
@@ -131,19 +132,19 @@ export class LocalDelivery {
         return;
       case "sessionRevoked": {
         const doomed = [...this.hub.connections()].filter((c) => c.sessionId === m.sessionId);
-        for (const conn of doomed) {
+        for (const connection of doomed) {
           // Closed from now on: frames still queued on it are not carried out for a revoked session.
-          conn.close(CloseCode.sessionRevoked, "session revoked");
+          connection.disconnect(CloseCode.sessionRevoked, "session revoked");
         }
         return;
       }
     }
   };
 
-  private sendEphemeral(conns: Iterable<Connection>, frame: string, skipUserId?: string) {
-    for (const conn of conns) {
-      if (!conn.active || conn.userId === skipUserId || conn.congested) continue;
-      conn.socket.send(frame);
+  private sendEphemeral(connections: Iterable<Connection>, frame: string, skipUserId?: string) {
+    for (const connection of connections) {
+      if (!connection.active || connection.userId === skipUserId || connection.congested) continue;
+      connection.socket.send(frame);
     }
   }
 
@@ -152,19 +153,19 @@ export class LocalDelivery {
    * socket is closed instead, so that no message is ever lost without the client knowing.
    * The others that got a `message.new` from someone else mark it delivered.
    */
-  private afterPublish(conns: Iterable<Connection>, roomId?: string, delivered?: { senderId: string; seq: number }) {
+  private afterPublish(connections: Iterable<Connection>, roomId?: string, delivered?: { senderId: string; seq: number }) {
     let overflowed: Connection[] | null = null;
     let marked: Set<string> | null = null;
-    for (const conn of conns) {
-      if (!conn.active) continue;
-      if (conn.socket.getBufferedAmount() > this.options.backpressureLimit) {
-        (overflowed ??= []).push(conn);
+    for (const connection of connections) {
+      if (!connection.active) continue;
+      if (connection.socket.getBufferedAmount() > this.options.backpressureLimit) {
+        (overflowed ??= []).push(connection);
         continue;
       }
-      if (!delivered || conn.userId === delivered.senderId || marked?.has(conn.userId)) continue;
-      (marked ??= new Set()).add(conn.userId);
-      this.options.onDelivered(conn.userId, roomId!, delivered.seq);
+      if (!delivered || connection.userId === delivered.senderId || marked?.has(connection.userId)) continue;
+      (marked ??= new Set()).add(connection.userId);
+      this.options.onDelivered(connection.userId, roomId!, delivered.seq);
     }
-    if (overflowed) for (const conn of overflowed) this.options.onOverflow(conn);
+    if (overflowed) for (const connection of overflowed) this.options.onOverflow(connection);
   }
 }

@@ -97,7 +97,7 @@ test("a backed-up socket loses typing and presence frames but no message; past t
   raw.pause();
 
   const hub = server.services.realtime.hub;
-  const rawConn = () => [...hub.socketsOf(r.id)][0];
+  const rawConn = () => [...hub.connectionsOf(r.id)][0];
   const big = "x".repeat(4000);
   let sent = 0;
   const burst = async (count: number) => {

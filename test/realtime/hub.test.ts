@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { InMemoryBroker, type BrokerMessage } from "../../src/realtime/broker";
-import { Connection, Hub, type Socket } from "../../src/realtime/hub";
+import { Connection, type ConnectionHandler, type Socket } from "../../src/realtime/connection";
+import { Hub } from "../../src/realtime/hub";
 import { parseFrame } from "../../src/realtime/protocol";
 import { LocalDelivery, messageJson, Publisher } from "../../src/realtime/publisher";
 
@@ -33,11 +34,17 @@ class FakeSocket implements Socket {
   }
 }
 
+const ignored: ConnectionHandler = { message() {}, close() {} };
+
+function connection(userId: string, session = "s1") {
+  return new Connection(new FakeSocket(), userId, session, { handler: ignored, framesPerSecond: 0, highWater: 0, ready: Promise.resolve() });
+}
+
 function socketOf(hub: Hub<FakeSocket>, userId: string, rooms: string[] = [], session = "s1") {
-  const conn = new Connection(userId, session, new FakeSocket());
-  const first = hub.add(conn);
-  hub.activate(conn, rooms);
-  return { conn, socket: conn.socket, first };
+  const added = connection(userId, session);
+  const first = hub.add(added);
+  hub.activate(added, rooms);
+  return { connection: added, socket: added.socket, first };
 }
 
 describe("Hub", () => {
@@ -47,18 +54,18 @@ describe("Hub", () => {
     const a2 = socketOf(hub, "a");
     expect(a1.first).toBe(true);
     expect(a2.first).toBe(false);
-    expect(hub.remove(a1.conn)).toBe(false);
+    expect(hub.remove(a1.connection)).toBe(false);
     expect(hub.isConnected("a")).toBe(true);
-    expect(hub.remove(a2.conn)).toBe(true);
+    expect(hub.remove(a2.connection)).toBe(true);
     expect(hub.isConnected("a")).toBe(false);
-    expect(hub.remove(a2.conn)).toBe(false);
+    expect(hub.remove(a2.connection)).toBe(false);
   });
 
   test("activation subscribes the user topic and the loaded rooms", () => {
     const hub = new Hub<FakeSocket>();
-    const { socket, conn } = socketOf(hub, "a", ["r1", "r2"]);
+    const { socket, connection: added } = socketOf(hub, "a", ["r1", "r2"]);
     expect([...socket.topics].sort()).toEqual(["room:r1", "room:r2", "user:a"]);
-    expect([...hub.socketsIn("r1")]).toEqual([conn]);
+    expect([...hub.connectionsIn("r1")]).toEqual([added]);
   });
 
   test("join and leave reach every socket of the user at once, and only theirs", () => {
@@ -70,22 +77,22 @@ describe("Hub", () => {
     expect(a1.socket.topics.has("room:r")).toBe(true);
     expect(a2.socket.topics.has("room:r")).toBe(true);
     expect(b.socket.topics.has("room:r")).toBe(false);
-    expect(hub.socketsIn("r").size).toBe(2);
+    expect(hub.connectionsIn("r").size).toBe(2);
     hub.leave("a", "r");
     expect(a1.socket.topics.has("room:r")).toBe(false);
     expect(a2.socket.topics.has("room:r")).toBe(false);
-    expect(hub.socketsIn("r").size).toBe(0);
+    expect(hub.connectionsIn("r").size).toBe(0);
   });
 
   test("a change that happens while the room list loads wins over the list", () => {
     const hub = new Hub<FakeSocket>();
-    const conn = new Connection("a", "s", new FakeSocket());
-    hub.add(conn);
+    const loading = connection("a", "s");
+    hub.add(loading);
     hub.leave("a", "gone"); // left after the list was read
     hub.join("a", "new"); // joined after the list was read
-    expect(conn.socket.topics.size).toBe(0); // nothing is subscribed before activation
-    hub.activate(conn, ["gone", "kept"]);
-    expect([...conn.socket.topics].sort()).toEqual(["room:kept", "room:new", "user:a"]);
+    expect(loading.socket.topics.size).toBe(0); // nothing is subscribed before activation
+    hub.activate(loading, ["gone", "kept"]);
+    expect([...loading.socket.topics].sort()).toEqual(["room:kept", "room:new", "user:a"]);
   });
 
   test("dropping a room unsubscribes every socket from it", () => {
@@ -95,15 +102,15 @@ describe("Hub", () => {
     hub.dropRoom("r");
     expect(a.socket.topics.has("room:r")).toBe(false);
     expect(b.socket.topics.has("room:r")).toBe(false);
-    expect(a.conn.rooms.has("s")).toBe(true);
-    expect(hub.socketsIn("r").size).toBe(0);
+    expect(a.connection.rooms.has("s")).toBe(true);
+    expect(hub.connectionsIn("r").size).toBe(0);
   });
 
   test("removing a socket takes it out of its rooms", () => {
     const hub = new Hub<FakeSocket>();
     const a = socketOf(hub, "a", ["r"]);
-    hub.remove(a.conn);
-    expect(hub.socketsIn("r").size).toBe(0);
+    hub.remove(a.connection);
+    expect(hub.connectionsIn("r").size).toBe(0);
     expect(hub.size).toBe(0);
   });
 });
@@ -117,13 +124,13 @@ describe("Publisher and local delivery", () => {
     const overflowed: string[] = [];
     const delivery = new LocalDelivery(hub, {
       backpressureLimit: 1000,
-      onOverflow: (conn) => overflowed.push(conn.userId),
+      onOverflow: (overflowing) => overflowed.push(overflowing.userId),
       onDelivered: (u, r, s) => delivered.push([u, r, s]),
     });
     // As Bun answers: 0 when a subscriber past the limit dropped the frame, -1 when one is backed up, else the bytes.
     const subscribers = (topic: string) => {
       const [kind, id] = topic.split(":") as [string, string];
-      return [...(kind === "room" ? hub.socketsIn(id) : hub.socketsOf(id))].map((c) => c.socket.buffered);
+      return [...(kind === "room" ? hub.connectionsIn(id) : hub.connectionsOf(id))].map((c) => c.socket.buffered);
     };
     delivery.attach({
       publish: (topic, data) => {

@@ -60,7 +60,7 @@ test("a room created for the user while their socket loads is in ready, and its 
 
   const ready = await client.next("ready");
   expect(ready.rooms).toEqual([{ id: roomId, lastSeq: 0 }]);
-  expect([...server.services.realtime.hub.socketsIn(roomId)].map((c) => c.userId)).toEqual([b.id]);
+  expect([...server.services.realtime.hub.connectionsIn(roomId)].map((c) => c.userId)).toEqual([b.id]);
 
   const sent = await server.call("POST", `/api/rooms/${roomId}/messages`, { token: a.token, body: { content: "hello" } });
   expect(sent.status).toBe(201);

@@ -312,8 +312,8 @@ describe("membership changes", () => {
     expect((await server.call("DELETE", `/api/rooms/${roomId}`, { token: a.token })).status).toBe(204);
     for (const client of [a1, b1, b2]) expect(await client.next("room.deleted")).toEqual({ type: "room.deleted", roomId });
     const hub = server.services.realtime.hub;
-    await eventually(() => hub.socketsIn(roomId).size === 0, "no socket left in the deleted room");
-    for (const conn of hub.connections()) expect(conn.rooms.has(roomId)).toBe(false);
+    await eventually(() => hub.connectionsIn(roomId).size === 0, "no socket left in the deleted room");
+    for (const connection of hub.connections()) expect(connection.rooms.has(roomId)).toBe(false);
     // The room's events no longer reach anyone, even if something published to it.
     server.services.events.toRoom(roomId, { type: "member.joined", roomId, userId: "ghost" });
     await settle(a1, b1, b2);

@@ -155,7 +155,7 @@ export class MessageService {
     // Membership is checked inside the write transaction, which also reads the room's kind
     // and the sender's name, so a send costs no queries of its own outside the batch.
     // Nothing is awaited before the write is queued: WebSocket sends rely on it to pipeline
-    // (src/realtime/client.ts).
+    // (src/realtime/connection.ts).
     let outcome: WriteOutcome;
     try {
       outcome = await this.writer.write({ id: Bun.randomUUIDv7(), roomId, senderId: userId, content, metadata, replyToId, clientId });

@@ -104,8 +104,10 @@ export class UserService {
       throw error;
     }
   }
+}
 
-  async touchLastSeen(id: string, at: Date): Promise<void> {
-    await this.database.tx((db) => db.update(this.t.users).set({ lastSeenAt: at }).where(eq(this.t.users.id, id)));
-  }
+/** Stores when the user was last seen online (presence, once their last socket is gone). */
+export async function touchLastSeen(database: Database, id: string, at: Date): Promise<void> {
+  const { users } = database.tables;
+  await database.tx((db) => db.update(users).set({ lastSeenAt: at }).where(eq(users.id, id)));
 }

@@ -1,6 +1,5 @@
 import { expect, test } from "bun:test";
-import { Client } from "../../src/realtime/client";
-import { Connection, type Socket } from "../../src/realtime/hub";
+import { Connection, type ConnectionHandler, type Socket } from "../../src/realtime/connection";
 
 class FakeSocket implements Socket {
   readonly sent: string[] = [];
@@ -25,14 +24,40 @@ class FakeSocket implements Socket {
   }
 }
 
-function client(framesPerSecond = 10, highWater = 100, ready: Promise<void> = Promise.resolve()) {
-  const socket = new FakeSocket();
-  const conn = new Connection("u", "s", socket);
-  return { socket, conn, client: new Client(conn, framesPerSecond, highWater, ready) };
+/** The real-time layer's side: it records what the connection hands it. */
+class FakeHandler implements ConnectionHandler {
+  readonly frames: unknown[] = [];
+  closes = 0;
+  closedWhenTold: boolean | null = null;
+  message(_connection: Connection, data: unknown) {
+    this.frames.push(data);
+  }
+  close(connection: Connection) {
+    this.closes++;
+    this.closedWhenTold = connection.closed;
+  }
 }
 
+function connect(framesPerSecond = 10, highWater = 100, ready: Promise<void> = Promise.resolve()) {
+  const socket = new FakeSocket();
+  const handler = new FakeHandler();
+  const connection = new Connection(socket, "u", "s", { handler, framesPerSecond, highWater, ready });
+  return { socket, handler, connection };
+}
+
+test("the socket's frames and its close, as Bun reports them, go to the handler; a closed connection is already marked closed", () => {
+  const { connection: c, socket, handler } = connect();
+  c.message(socket, "one");
+  c.message(socket, "two");
+  expect(handler.frames).toEqual(["one", "two"]);
+  c.close();
+  expect(handler.closes).toBe(1);
+  expect(handler.closedWhenTold).toBe(true);
+  expect(socket.closedWith).toBeNull(); // closed by the peer: nothing to close here
+});
+
 test("frames are allowed in bursts up to the rate, then refill with time", () => {
-  const { client: c } = client(3);
+  const { connection: c } = connect(3);
   const t = performance.now();
   expect([c.allowFrame(t), c.allowFrame(t), c.allowFrame(t), c.allowFrame(t)]).toEqual([true, true, true, false]);
   expect(c.allowFrame(t + 200)).toEqual(false); // 0.6 of a frame refilled
@@ -40,13 +65,13 @@ test("frames are allowed in bursts up to the rate, then refill with time", () =>
 });
 
 test("a rate of 0 allows everything", () => {
-  const { client: c } = client(0);
+  const { connection: c } = connect(0);
   for (let i = 0; i < 1000; i++) expect(c.allowFrame(0)).toBe(true);
 });
 
 test("tasks wait for ready and run one at a time in arrival order", async () => {
   let open!: () => void;
-  const { client: c } = client(10, 100, new Promise<void>((resolve) => (open = resolve)));
+  const { connection: c } = connect(10, 100, new Promise<void>((resolve) => (open = resolve)));
   const log: string[] = [];
   c.enqueue(async () => {
     log.push("a start");
@@ -64,7 +89,7 @@ test("tasks wait for ready and run one at a time in arrival order", async () => 
 });
 
 test("a task that throws closes the socket with 1011 and later tasks are skipped", async () => {
-  const { client: c, socket } = client();
+  const { connection: c, socket } = connect();
   let ran = false;
   c.enqueue(async () => {
     throw new Error("boom");
@@ -76,7 +101,7 @@ test("a task that throws closes the socket with 1011 and later tasks are skipped
 });
 
 test("sends are pipelined: the next one starts at once; other frames wait until the sends before them are done", async () => {
-  const { client: c } = client();
+  const { connection: c } = connect();
   const log: string[] = [];
   const finish: (() => void)[] = [];
   const send = (name: string) =>
@@ -106,7 +131,7 @@ test("sends are pipelined: the next one starts at once; other frames wait until 
 
 test("once ready, a send with nothing ahead of it is handed on within enqueue; one behind another frame waits for it", async () => {
   let open!: () => void;
-  const { client: c, conn } = client(10, 100, new Promise<void>((resolve) => (open = resolve)));
+  const { connection: c } = connect(10, 100, new Promise<void>((resolve) => (open = resolve)));
   const log: string[] = [];
   c.enqueue(async () => void log.push("before ready"), true);
   await Bun.sleep(0);
@@ -136,7 +161,7 @@ test("once ready, a send with nothing ahead of it is handed on within enqueue; o
   expect(c.busy).toBe(false);
 
   // A closed socket's send is not carried out, and leaves nothing pending.
-  conn.close(1000, "bye");
+  c.disconnect(1000, "bye");
   c.enqueue(async () => void log.push("after close"), true);
   await c.idle();
   expect(log.at(-1)).toBe("c");
@@ -144,7 +169,7 @@ test("once ready, a send with nothing ahead of it is handed on within enqueue; o
 });
 
 test("a pipelined send that throws closes the socket with 1011; idle waits for sends in flight", async () => {
-  const { client: c, socket } = client();
+  const { connection: c, socket } = connect();
   let release!: () => void;
   let acked = false;
   c.enqueue(async () => {
@@ -164,7 +189,7 @@ test("a pipelined send that throws closes the socket with 1011; idle waits for s
 });
 
 test("a paced send waits while the socket is backed up and goes out once it drains", async () => {
-  const { client: c, socket } = client(10, 100);
+  const { connection: c, socket } = connect(10, 100);
   socket.buffered = 500;
   let done = false;
   const sending = c.sendPaced("frame").then((ok) => ((done = true), ok));
@@ -172,23 +197,23 @@ test("a paced send waits while the socket is backed up and goes out once it drai
   expect(done).toBe(false);
   expect(socket.sent).toEqual([]);
   socket.buffered = 0;
-  c.drained();
+  c.drain();
   expect(await sending).toBe(true);
   expect(socket.sent).toEqual(["frame"]);
 });
 
 test("a paced send that waits on a socket that closes gives up", async () => {
-  const { client: c, socket, conn } = client(10, 100);
+  const { connection: c, socket, handler } = connect(10, 100);
   socket.buffered = 500;
   const sending = c.sendPaced("frame");
-  conn.closed = true;
-  c.closed();
+  c.close();
   expect(await sending).toBe(false);
+  expect(handler.closes).toBe(1);
   expect(socket.sent).toEqual([]);
 });
 
 test("frames sent in one turn of the event loop leave together, corked, in order; a paced send and a close write them first", async () => {
-  const { client: c, socket, conn } = client();
+  const { connection: c, socket } = connect();
   c.send({ n: 1 });
   c.send({ n: 2 });
   c.send({ n: 3 });
@@ -202,7 +227,7 @@ test("frames sent in one turn of the event loop leave together, corked, in order
   expect(socket.sent.slice(3)).toEqual(['{"n":4}', "paced"]);
 
   c.send({ n: 5 });
-  conn.close(1001, "server shutting down");
+  c.disconnect(1001, "server shutting down");
   expect(socket.sent.slice(5)).toEqual(['{"n":5}']);
   expect(socket.closedWith).toEqual([1001, "server shutting down"]);
   // Closed: nothing more is written, not even at the end of the turn.
