@@ -1,3 +1,4 @@
+-- Custom SQL: Drizzle cannot declare a text search configuration or an index over an expression that uses it.
 -- Full-text search over live message content with PostgreSQL's own text search.
 -- Words are lower-cased and stripped of diacritics, as SQLite's unicode61 tokenizer with
 -- remove_diacritics does; no stemming and no stop words, so every word can be found.

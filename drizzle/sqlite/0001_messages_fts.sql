@@ -1,3 +1,4 @@
+-- Custom SQL: Drizzle cannot declare an FTS5 virtual table or triggers.
 -- Full-text index over live message content, kept in step by triggers.
 -- A soft-deleted message (deleted_at set) leaves the index.
 CREATE VIRTUAL TABLE `messages_fts` USING fts5(content, content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');

@@ -1,3 +1,4 @@
+-- Custom SQL: Drizzle cannot declare triggers or seed rows (the table is declared in src/db/schema.sqlite-state.ts).
 -- A counter that moves whenever a room membership, a room, or a member's public name may
 -- have changed, whichever connection (or process) changed it. The message writer keeps the
 -- memberships of recent senders in memory for as long as the counter stays the same.

@@ -1,3 +1,4 @@
+-- Custom SQL: Drizzle cannot declare triggers or seed rows (the table is declared in src/db/schema.sqlite-state.ts).
 -- Full-text indexing leaves the message commit. New messages wait in a backlog, the rows above
 -- search_state.indexed_upto (a messages rowid), and are indexed together: by the message
 -- writer once enough wait, and before every search (src/db/messages/sqlite/search.ts).

@@ -1,3 +1,4 @@
+-- Custom SQL: Drizzle cannot declare triggers or a WITHOUT ROWID table (dropped again by 0011).
 -- clientIds leave the message commit too (0007 dropped messages_client_id_uq): an index entry
 -- per send, in an index ordered by room and sender, cost every commit a log page per sender.
 -- message_client_ids holds the clientIds of the messages up to search_state.indexed_upto; the

@@ -1,3 +1,4 @@
+-- Custom SQL: Drizzle cannot declare triggers or data fixes.
 -- New messages always wait in the backlog. SQLite gives a new row the rowid after the largest
 -- one in the table, so once search_state.indexed_upto never exceeds that largest rowid, no new
 -- row can take a rowid at or below it, and the insert triggers of 0006 and 0008 (which indexed

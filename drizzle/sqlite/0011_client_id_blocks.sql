@@ -1,3 +1,4 @@
+-- Custom SQL: Drizzle cannot declare triggers; the blocks of existing rows are written in code (the table is declared in src/db/schema.sqlite-state.ts).
 -- The clientIds of indexed messages leave the B-tree message_client_ids, where each batch of
 -- the backlog cost about a log page per message, for blocks of fingerprints and rowids, one
 -- row per indexed batch, which every writing connection holds in memory

@@ -91,8 +91,10 @@ for (const [name, store] of stores) {
         { messageId: ids[4], emoji: "👍", count: 2, me: true },
         { messageId: ids[5], emoji: "🎉", count: 1, me: false },
       ];
-      expect(await store().reactions(bob.id, page, true)).toEqual(expected);
-      expect(await store().reactions(bob.id, page, false)).toEqual(expected);
+      // Ordered by when each emoji was first used on its message (ties by emoji): these may share a millisecond.
+      const byMessage = (list: { messageId: string }[]) => list.sort((a, b) => a.messageId.localeCompare(b.messageId));
+      expect(byMessage(await store().reactions(bob.id, page, true))).toEqual(expected);
+      expect(byMessage(await store().reactions(bob.id, page, false))).toEqual(expected);
       expect(await store().reactions(outsider.id, await store().byIds([ids[4]!]), false)).toEqual([{ messageId: ids[4], emoji: "👍", count: 2, me: false }]);
     });
 
