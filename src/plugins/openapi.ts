@@ -79,7 +79,7 @@ export function openapiPlugin(version: string) {
             version,
             description:
               "A lightweight chat server. Authenticate with `POST /api/auth/login`, then send `Authorization: Bearer <accessToken>`. " +
-              "Real-time events arrive over one WebSocket at `GET /ws` (see the README for its frames). " +
+              "Real-time events arrive over one WebSocket at `GET /ws` (its frames: docs/protocol.md). " +
               // No double quotes: the UI page copies this into an HTML attribute unescaped.
               "Every error has the shape `{ error: { code, message, details? } }`.",
           },
