@@ -11,8 +11,6 @@ import {
   created,
   type Delivered,
   type DeliveryMark,
-  type HistoryRange,
-  type MessageRecord,
   type MessageStore,
   newRow,
   type NewMessage,
@@ -20,11 +18,9 @@ import {
   type SendOutcome,
 } from "../../src/db/messages/store";
 
-export class ReferenceMessageStore implements MessageStore {
-  private readonly queries: MessageQueries;
-
+export class ReferenceMessageStore extends MessageQueries implements MessageStore {
   constructor(private readonly database: Database) {
-    this.queries = new MessageQueries(() => database.db, database.tables);
+    super(() => database.db, database.tables);
   }
 
   insert(batch: NewMessage[], now: () => number): Promise<SendOutcome[]> {
@@ -115,26 +111,6 @@ export class ReferenceMessageStore implements MessageStore {
       results.push(moved.length > 0 ? { ...mark, roomKind: room.kind } : null);
     }
     return results;
-  }
-
-  history(roomId: string, _roomKind: string, range: HistoryRange) {
-    return this.queries.history(roomId, range);
-  }
-
-  byIds(ids: string[]) {
-    return this.queries.byIds(ids);
-  }
-
-  replies(parentId: string, after: number | undefined, limit: number) {
-    return this.queries.replies(parentId, after, limit);
-  }
-
-  changedSince(roomId: string, since: Date, through: number, limit: number) {
-    return this.queries.changedSince(roomId, since, through, limit);
-  }
-
-  reactions(viewerId: string, records: MessageRecord[]) {
-    return this.queries.reactions(viewerId, records);
   }
 
   /** Search is each dialect's own index; the reference defers to the database's store. */

@@ -1,19 +1,20 @@
 /**
- * Message reads through Drizzle, for either dialect: what PostgreSQL runs, and what SQLite
- * runs off its hot paths (its store prepares history pages by hand).
+ * Message reads through Drizzle, for either dialect: the read half of a MessageStore. What
+ * PostgreSQL runs, and what SQLite runs off its hot paths (its store prepares history pages
+ * and their reactions by hand). Stores extend it with their writes and their search.
  */
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { DB, Tables } from "../tables";
 import type { HistoryRange, MessageRecord, ReactionCount, RecordPage } from "./store";
 
-export class MessageQueries {
+export abstract class MessageQueries {
   constructor(
     /** The active builder: the transaction's inside one. */
     private readonly builder: () => DB,
     private readonly t: Tables,
   ) {}
 
-  async history(roomId: string, range: HistoryRange): Promise<RecordPage> {
+  async history(roomId: string, _roomKind: string, range: HistoryRange): Promise<RecordPage> {
     const { messages } = this.t;
     const inRoom = eq(messages.roomId, roomId);
     const below = range.before !== undefined ? lt(messages.seq, range.before) : undefined;
@@ -38,7 +39,7 @@ export class MessageQueries {
     return this.page(and(eq(messages.roomId, roomId), gte(messages.changedAt, since), lte(sql`${messages.seq} + 0`, through)), limit);
   }
 
-  async reactions(viewerId: string, records: MessageRecord[]): Promise<ReactionCount[]> {
+  async reactions(viewerId: string, records: MessageRecord[], _contiguous = false): Promise<ReactionCount[]> {
     if (records.length === 0) return [];
     const { reactions } = this.t;
     const rows = await this.builder()

@@ -7,16 +7,15 @@
 import type { DB, PgDB, Tables, TxOptions } from "../../database";
 import type * as pgSchema from "../../schema.pg";
 import { MessageQueries } from "../queries";
-import type { DeliveryMark, HistoryRange, MessageRecord, MessageStore, NewMessage, SearchQuery } from "../store";
+import type { DeliveryMark, MessageStore, NewMessage, SearchQuery } from "../store";
 import { PgBatchWriter } from "./batch";
 import { searchPg } from "./search";
 
 /** The writer's transactions: see ./batch.ts for why READ COMMITTED keeps seqs gap-free. */
 const WRITE: TxOptions = { readCommitted: true };
 
-export class PgMessageStore implements MessageStore {
+export class PgMessageStore extends MessageQueries implements MessageStore {
   private readonly writer = new PgBatchWriter();
-  private readonly queries: MessageQueries;
 
   constructor(
     /** The active builder: the transaction's inside one, else the pool's. */
@@ -26,7 +25,7 @@ export class PgMessageStore implements MessageStore {
     portable: Tables,
     private readonly tx: <T>(fn: () => Promise<T>, options?: TxOptions) => Promise<T>,
   ) {
-    this.queries = new MessageQueries(db, portable);
+    super(db, portable);
   }
 
   insert(batch: NewMessage[], now: () => number) {
@@ -35,26 +34,6 @@ export class PgMessageStore implements MessageStore {
 
   deliver(marks: DeliveryMark[]) {
     return this.tx(() => this.writer.deliver(this.pg(), marks), WRITE);
-  }
-
-  history(roomId: string, _roomKind: string, range: HistoryRange) {
-    return this.queries.history(roomId, range);
-  }
-
-  byIds(ids: string[]) {
-    return this.queries.byIds(ids);
-  }
-
-  replies(parentId: string, after: number | undefined, limit: number) {
-    return this.queries.replies(parentId, after, limit);
-  }
-
-  changedSince(roomId: string, since: Date, through: number, limit: number) {
-    return this.queries.changedSince(roomId, since, through, limit);
-  }
-
-  reactions(viewerId: string, records: MessageRecord[]) {
-    return this.queries.reactions(viewerId, records);
   }
 
   search(query: SearchQuery) {

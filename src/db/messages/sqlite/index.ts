@@ -13,12 +13,11 @@ import { SqliteBatchWriter } from "./batch";
 import { SqlitePages } from "./pages";
 import { SqliteSearch } from "./search";
 
-export class SqliteMessageStore implements MessageStore {
+export class SqliteMessageStore extends MessageQueries implements MessageStore {
   /** The messages not yet indexed; the writer adds to it and indexes it, searches catch it up. */
   readonly backlog: SqliteBacklog;
   private readonly writer: SqliteBatchWriter;
   private readonly pages: SqlitePages;
-  private readonly queries: MessageQueries;
   private readonly fullText: SqliteSearch;
 
   constructor(
@@ -28,12 +27,12 @@ export class SqliteMessageStore implements MessageStore {
     /** The database's transactions: queued, one at a time, on the one connection. */
     private readonly tx: <T>(fn: () => Promise<T>) => Promise<T>,
   ) {
+    super(() => db, tables);
     this.backlog = new SqliteBacklog(sqlite);
     // The clientIds of indexed messages are read now, not by the first send (70 to 130 ms a million).
     this.backlog.clientIds.refresh();
     this.writer = new SqliteBatchWriter(sqlite, this.backlog);
     this.pages = new SqlitePages(sqlite);
-    this.queries = new MessageQueries(() => db, tables);
     this.fullText = new SqliteSearch(sqlite, this.backlog, tx);
   }
 
@@ -45,7 +44,7 @@ export class SqliteMessageStore implements MessageStore {
     return this.tx(async () => this.writer.deliver(marks));
   }
 
-  async history(roomId: string, roomKind: string, range: HistoryRange) {
+  override async history(roomId: string, roomKind: string, range: HistoryRange) {
     const before = range.before ?? Number.MAX_SAFE_INTEGER;
     if (range.after !== undefined) {
       const rows = this.pages.oldestAbove(roomId, roomKind, range.after, before, range.limit + 1);
@@ -55,20 +54,8 @@ export class SqliteMessageStore implements MessageStore {
     return { records: rows.slice(0, range.limit).reverse(), hasMore: rows.length > range.limit };
   }
 
-  byIds(ids: string[]) {
-    return this.queries.byIds(ids);
-  }
-
-  replies(parentId: string, after: number | undefined, limit: number) {
-    return this.queries.replies(parentId, after, limit);
-  }
-
-  changedSince(roomId: string, since: Date, through: number, limit: number) {
-    return this.queries.changedSince(roomId, since, through, limit);
-  }
-
-  async reactions(viewerId: string, records: MessageRecord[], contiguous: boolean) {
-    if (!contiguous || records.length === 0) return this.queries.reactions(viewerId, records);
+  override async reactions(viewerId: string, records: MessageRecord[], contiguous = false) {
+    if (!contiguous || records.length === 0) return super.reactions(viewerId, records);
     const first = records[0]!.message;
     return this.pages.reactionsBetween(viewerId, first.roomId, first.seq, records.at(-1)!.message.seq);
   }
