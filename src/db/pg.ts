@@ -36,14 +36,11 @@ export function openPg(url: string, options: OpenOptions = {}): PgDatabase {
   // The transaction a piece of async work runs in; see `db` below. `open` turns false when it
   // ends, so work that outlives it (a timer started inside one) falls back to the pool.
   const current = new AsyncLocalStorage<{ db: PgDB; open: boolean }>();
-  const active = (): PgDB => {
-    const scope = current.getStore();
-    return scope?.open ? scope.db : root;
-  };
   const inTransaction = (): PgDB | undefined => {
     const scope = current.getStore();
     return scope?.open ? scope.db : undefined;
   };
+  const active = (): PgDB => inTransaction() ?? root;
   const tables = portableTables(pgSchema);
   const db = () => portableBuilder(active());
 

@@ -193,10 +193,10 @@ export class MessageService {
   /** Changes the content (author only); the previous version is kept. */
   async edit(userId: string, messageId: string, rawContent: string): Promise<Message> {
     const content = this.checkContent(rawContent);
-    const row = await this.actable(userId, messageId);
-    if (row.message.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
-    if (row.message.deletedAt) throw new Conflict("The message was deleted.");
-    if (row.message.content === content) return first(await this.present(userId, [row]))!;
+    const record = await this.actable(userId, messageId);
+    if (record.message.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
+    if (record.message.deletedAt) throw new Conflict("The message was deleted.");
+    if (record.message.content === content) return first(await this.present(userId, [record]))!;
     const updated = await this.database.tx(async (db) => {
       // Read again inside the transaction: the version kept must be the one replaced.
       const current = first(await db.select().from(this.t.messages).where(eq(this.t.messages.id, messageId)).limit(1));
@@ -208,8 +208,8 @@ export class MessageService {
       await db.insert(this.t.messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
       return first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
     });
-    const message = first(await this.present(userId, [{ ...row, message: updated }]))!;
-    this.events.toRoom(row.message.roomId, { type: "message.updated", message: forEveryone(message) });
+    const message = first(await this.present(userId, [{ ...record, message: updated }]))!;
+    this.events.toRoom(record.message.roomId, { type: "message.updated", message: forEveryone(message) });
     return message;
   }
 
@@ -229,10 +229,10 @@ export class MessageService {
    * versions and reactions go, and the search index drops it. Deleting twice is a no-op.
    */
   async delete(userId: string, messageId: string): Promise<void> {
-    const row = await this.actable(userId, messageId);
-    if (row.message.senderId !== userId && !atLeast(row.role, "admin"))
+    const record = await this.actable(userId, messageId);
+    if (record.message.senderId !== userId && !atLeast(record.role, "admin"))
       throw new Forbidden("Only the author or a room admin may delete a message.");
-    if (row.message.deletedAt) return;
+    if (record.message.deletedAt) return;
     const deleted = await this.database.tx(async (db) => {
       const at = new Date(this.now());
       const done = first(
@@ -253,8 +253,8 @@ export class MessageService {
   /** Adds (idempotently) or removes the caller's reaction; the event goes out only when something changed. */
   async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
     const emoji = checkEmoji(rawEmoji);
-    const row = await this.actable(userId, messageId);
-    if (row.message.deletedAt) throw new Conflict("The message was deleted.");
+    const record = await this.actable(userId, messageId);
+    if (record.message.deletedAt) throw new Conflict("The message was deleted.");
     const changed = await this.database.tx(async (db) => {
       const live = first(
         await db
@@ -277,14 +277,14 @@ export class MessageService {
       return true;
     });
     if (changed)
-      this.events.toRoom(row.message.roomId, {
+      this.events.toRoom(record.message.roomId, {
         type: add ? "reaction.added" : "reaction.removed",
-        roomId: row.message.roomId,
+        roomId: record.message.roomId,
         messageId,
         emoji,
         userId,
       });
-    return first(await this.present(userId, [row]))!;
+    return first(await this.present(userId, [record]))!;
   }
 
   /**
