@@ -5,6 +5,7 @@ import type { Database } from "../../db";
 import { first, messageEdits, messages, reactions, roomMembers, rooms, users } from "../../db/schema";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
+import { JSON_MAX_DEPTH } from "../../lib/json-scan";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import type { UserRef } from "../users/model";
@@ -53,6 +54,27 @@ function longerThan(text: string, max: number): boolean {
  * bidi marks…) and the Hangul fillers that render blank.
  */
 const INVISIBLE = /^[\s\p{Cf}\u115F\u1160\u3164\uFFA0]*$/u;
+
+/**
+ * What is wrong with a metadata object, walked in a loop (never recursively) and at most
+ * `maxBytes` values far: nesting deeper than JSON_MAX_DEPTH; more values than the JSON may have
+ * bytes (each takes one at least); or a key `__proto__`, which JSON.parse keeps but a copy into
+ * a plain object would turn into a prototype and lose. Null when nothing is.
+ */
+function metadataProblem(metadata: object, maxBytes: number): string | null {
+  const stack: [value: object, depth: number][] = [[metadata, 1]];
+  let values = 1;
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [value, depth] = next;
+    if (depth > JSON_MAX_DEPTH) return `must be nested at most ${JSON_MAX_DEPTH} levels deep`;
+    if (!Array.isArray(value) && Object.hasOwn(value, "__proto__")) return 'must not have a key "__proto__"';
+    for (const child of Object.values(value)) {
+      if (++values > maxBytes) return `must be at most ${maxBytes} bytes as JSON`;
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return null;
+}
 
 const SHORTCODE = /^:[a-z0-9_+-]{1,32}:$/;
 /** Emoji as Unicode recommends them for general interchange: whole sequences, fully qualified. */
@@ -355,17 +377,22 @@ export class MessageService {
     return content;
   }
 
-  /** The metadata as JSON text, or null. */
+  /**
+   * The metadata as JSON text, or null. Its shape is checked first, in a loop (see
+   * metadataProblem), so that JSON.stringify never meets a value nested too deep or too many.
+   */
   private checkMetadata(raw: unknown): string | null {
     if (raw === undefined || raw === null) return null;
     if (typeof raw !== "object" || Array.isArray(raw)) throw invalid("metadata", "must be a JSON object");
+    const max = this.config.limits.metadataMaxBytes;
+    const problem = metadataProblem(raw, max);
+    if (problem) throw invalid("metadata", problem);
     let json: string;
     try {
       json = JSON.stringify(raw);
     } catch {
       throw invalid("metadata", "must be a JSON object");
     }
-    const max = this.config.limits.metadataMaxBytes;
     if (Buffer.byteLength(json) > max) throw invalid("metadata", `must be at most ${max} bytes as JSON`);
     return json;
   }
