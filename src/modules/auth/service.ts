@@ -4,6 +4,7 @@ import type { Database } from "../../db";
 import { first, refreshTokens, sessions, users, wsTickets } from "../../db/schema";
 import { Conflict, RateLimited, Unauthenticated } from "../../errors";
 import type { Events, PresenceView } from "../../events";
+import { cleanName } from "../text";
 import { isUniqueViolation, toOwnUser } from "../users/service";
 import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
 
@@ -92,8 +93,8 @@ export class AuthService {
   }
 
   async register(input: RegisterBody, userAgent?: string): Promise<AuthResult> {
+    const displayName = input.displayName === undefined ? input.username : cleanName(input.displayName, "displayName");
     const passwordHash = await this.hash(input.password);
-    const displayName = input.displayName?.trim() || input.username;
     try {
       return await this.database.tx(async (db) => {
         const [user] = await db

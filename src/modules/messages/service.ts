@@ -8,6 +8,7 @@ import { type Events, messageDeleted } from "../../events";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { atLeast, RoomAccess } from "../rooms/access";
+import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
 import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
 import { searchMessageIds } from "./search";
@@ -48,12 +49,6 @@ function longerThan(text: string, max: number): boolean {
   for (const _ of text) if (++count > max) return true;
   return false;
 }
-
-/**
- * Nothing to see: whitespace, format characters (zero-width spaces and joiners, word joiners,
- * bidi marks…) and the Hangul fillers that render blank.
- */
-const INVISIBLE = /^[\s\p{Cf}\u115F\u1160\u3164\uFFA0]*$/u;
 
 /**
  * What is wrong with a metadata object, walked in a loop (never recursively) and at most
@@ -365,13 +360,13 @@ export class MessageService {
     if (d.roomKind === "direct") this.events.toRoom(d.roomId, { type: "delivered", roomId: d.roomId, userId: d.userId, seq: d.seq });
   }
 
-  /** Trimmed content; content that shows nothing (see INVISIBLE) counts as empty. */
+  /** Trimmed content; content that shows nothing (see showsNothing) counts as empty. */
   private checkContent(raw: unknown): string {
     if (typeof raw !== "string") throw invalid("content", "must be a string");
     // PostgreSQL can't store U+0000; the WebSocket path has no HTTP schema to catch it.
     if (raw.includes("\u0000")) throw invalid("content", "must not contain U+0000");
     const content = raw.trim();
-    if (INVISIBLE.test(content)) throw invalid("content", "must not be empty");
+    if (showsNothing(content)) throw invalid("content", "must not be empty");
     const max = this.config.limits.contentMax;
     if (longerThan(content, max)) throw invalid("content", `must be at most ${max} characters`);
     return content;

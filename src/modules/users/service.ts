@@ -3,6 +3,7 @@ import type { Database } from "../../db";
 import { first, users } from "../../db/schema";
 import { BadRequest, Conflict, NotFound } from "../../errors";
 import type { PresenceView } from "../../events";
+import { cleanName } from "../text";
 import type { OwnUser, PublicUser, UpdateProfile, UserRef } from "./model";
 
 export type UserRow = typeof users.$inferSelect;
@@ -109,7 +110,7 @@ export class UserService {
   async update(id: string, patch: UpdateProfile): Promise<UserRow> {
     const values: Partial<typeof users.$inferInsert> = {};
     if (patch.displayName !== undefined) {
-      values.displayName = patch.displayName.trim();
+      values.displayName = cleanName(patch.displayName, "displayName");
       values.displayNameLower = values.displayName.toLowerCase();
     }
     if (patch.avatarUrl !== undefined) values.avatarUrl = patch.avatarUrl;
