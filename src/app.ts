@@ -17,7 +17,7 @@ import { teamsModule } from "./modules/teams";
 import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { UserService } from "./modules/users/service";
-import { createSigner } from "./plugins/auth";
+import { authBeforeBody, createSigner } from "./plugins/auth";
 import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
 import { openapiPlugin } from "./plugins/openapi";
@@ -114,6 +114,7 @@ export function createApp(deps: Deps | Services) {
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
+    .use(authBeforeBody(s.auth))
     .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined))
     .use(openapiPlugin(pkg.version, schemas))
     .use(healthModule(() => s.database.ping()))
