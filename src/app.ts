@@ -17,7 +17,7 @@ import { teamsModule } from "./modules/teams";
 import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { UserService } from "./modules/users/service";
-import { authBeforeBody, createSigner } from "./plugins/auth";
+import { anonymousRateLimit, authBeforeBody, createSigner } from "./plugins/auth";
 import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
 import { openapiPlugin } from "./plugins/openapi";
@@ -78,6 +78,7 @@ export function createServices(deps: Deps) {
     teams,
     now,
     authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
+    anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now),
     messageLimiter,
     messages,
     realtime,
@@ -114,6 +115,7 @@ export function createApp(deps: Deps | Services) {
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
+    .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy))
     .use(authBeforeBody(s.auth))
     .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined))
     .use(openapiPlugin(pkg.version, schemas))

@@ -2,6 +2,8 @@ import { jwt } from "@elysiajs/jwt";
 import { Elysia } from "elysia";
 import { Unauthenticated } from "../errors";
 import type { AccessClaims, AuthService, Caller, TokenSigner } from "../modules/auth/service";
+import { clientAddress } from "./client-address";
+import type { RateLimiter } from "./rate-limit";
 
 /**
  * An access-token signer on @elysiajs/jwt, HS256 only (so `alg: none` and key confusion fail).
@@ -94,5 +96,42 @@ export function authPlugin(auth: AuthService) {
 export function authBeforeBody(auth: AuthService) {
   return new Elysia({ name: "auth-before-body", seed: auth.instanceId }).onParse({ as: "global" }, async ({ request, route }) => {
     if (needsToken(route)) await requireCaller(auth, request);
+  });
+}
+
+/** Paths that load balancers and orchestrators poll: never counted as anonymous traffic. */
+const PROBES = new Set(["/health", "/ready", "/health/", "/ready/"]);
+
+/**
+ * The access token a WebSocket upgrade presents in its query or as the `bearer, <token>`
+ * subprotocol (as the gateway reads them). A ticket is no token: it can be checked only by
+ * spending it.
+ */
+function upgradeToken(request: Request): string | null {
+  const query = new URL(request.url).searchParams.get("token");
+  if (query) return query;
+  const protocols = request.headers.get("sec-websocket-protocol")?.split(",").map((p) => p.trim()) ?? [];
+  const at = protocols.indexOf("bearer");
+  return at >= 0 ? (protocols[at + 1] ?? null) : null;
+}
+
+/**
+ * RATE_LIMIT_ANON: requests without a valid access token (anything but the probes) take from
+ * one bucket per client address, as they arrive, before anything else is done for them.
+ * `trustProxy`: proxies in front whose X-Forwarded-For names the client (TRUST_PROXY).
+ */
+export function anonymousRateLimit(auth: AuthService, limiter: RateLimiter, trustProxy: number) {
+  const plugin = new Elysia({ name: "anonymous-rate-limit", seed: auth.instanceId });
+  if (!limiter.enabled) return plugin;
+  return plugin.onRequest(async ({ request, server }) => {
+    const path = pathOf(request);
+    if (PROBES.has(path)) return;
+    if (request.headers.has("authorization")) {
+      if (await callerOf(auth, request)) return;
+    } else if (path === "/ws" || path === "/ws/") {
+      const token = upgradeToken(request);
+      if (token && (await auth.authenticate(token))) return;
+    }
+    limiter.take(clientAddress(request, server, trustProxy));
   });
 }
