@@ -64,6 +64,7 @@ async function deploy(name: string, processes: number, database: "sqlite" | "pg"
     DATABASE_URL: url,
     JWT_SECRET: "cluster-bench-secret-cluster-bench-secret-0123",
     RATE_LIMIT_AUTH: "0",
+    RATE_LIMIT_ANON: "0",
     RATE_LIMIT_MESSAGES: "0",
     WS_RATE_LIMIT: "0",
     LOG_LEVEL: "warn",

@@ -58,6 +58,7 @@ async function startServer(name: string) {
       DATABASE_URL: `sqlite://${join(dir, `${name}.db`)}`,
       JWT_SECRET: "fanout-bench-secret-fanout-bench-secret-0123",
       RATE_LIMIT_AUTH: "0",
+      RATE_LIMIT_ANON: "0",
       RATE_LIMIT_MESSAGES: "0",
       WS_RATE_LIMIT: "0",
       LOG_LEVEL: "warn",

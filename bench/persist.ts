@@ -29,6 +29,7 @@ const config = loadConfig(
     JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123",
     RATE_LIMIT_MESSAGES: "0",
     RATE_LIMIT_AUTH: "0",
+    RATE_LIMIT_ANON: "0",
     LOG_LEVEL: "error",
     PASSWORD_MEMORY_KIB: "1024",
     PASSWORD_TIME_COST: "1",

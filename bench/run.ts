@@ -105,6 +105,7 @@ const ourEnv: Record<string, string> = {
   JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123456789",
   ACCESS_TOKEN_TTL: "7200",
   RATE_LIMIT_AUTH: "0",
+  RATE_LIMIT_ANON: "0",
   RATE_LIMIT_MESSAGES: "0",
   WS_RATE_LIMIT: "0",
   // Users go offline as their sockets close, inside the scenario that closes them, not seconds

@@ -17,7 +17,7 @@ import { teamsModule } from "./modules/teams";
 import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { touchLastSeen, UserService } from "./modules/users/service";
-import { createSigner } from "./plugins/auth";
+import { anonymousRateLimit, authBeforeBody, createSigner } from "./plugins/auth";
 import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
 import { openapiPlugin } from "./plugins/openapi";
@@ -98,6 +98,7 @@ export function createServices(deps: Deps) {
     teams,
     now,
     authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
+    anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now),
     messageLimiter,
     messages,
     realtime,
@@ -134,8 +135,10 @@ export function createApp(deps: Deps | Services) {
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
-    .use(requestBodies(maxBodyBytes))
-    .use(openapiPlugin(pkg.version))
+    .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy))
+    .use(authBeforeBody(s.auth))
+    .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined))
+    .use(openapiPlugin(pkg.version, schemas))
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth))
     .use(usersModule(s.auth, s.users, s.presence))

@@ -13,6 +13,8 @@ export interface Config {
   corsOrigins: string[] | "*" | null;
   rateLimitAuth: number;
   rateLimitMessages: number;
+  /** Requests per minute per client address without a valid access token; 0: off. */
+  rateLimitAnon: number;
   /** Proxies in front of the server whose X-Forwarded-For is believed (see plugins/client-address.ts). */
   trustProxy: number;
   logLevel: LogLevel;
@@ -146,6 +148,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     corsOrigins: corsOrigins(env),
     rateLimitAuth: int(env, "RATE_LIMIT_AUTH", 20, 0),
     rateLimitMessages: int(env, "RATE_LIMIT_MESSAGES", 30, 0),
+    rateLimitAnon: int(env, "RATE_LIMIT_ANON", 120, 0),
     trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
     logLevel,
     production,
@@ -175,6 +178,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       JWT_SECRET: "test-secret-test-secret-test-secret-0123456789",
       RATE_LIMIT_AUTH: "0",
       RATE_LIMIT_MESSAGES: "0",
+      RATE_LIMIT_ANON: "0",
       LOG_LEVEL: "error",
       PRESENCE_GRACE_MS: "50",
       // Cheap hashing keeps tests fast; production keeps argon2id's defaults.

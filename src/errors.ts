@@ -88,7 +88,7 @@ function jsonResponse(status: number, body: ErrorBody, headers: Record<string, s
 }
 
 /** The request schemas of the route a request matched (Elysia's `route`, e.g. `/api/users/:id`). */
-export type RouteSchemas = (method: string, route: string) => { query?: unknown; params?: unknown } | undefined;
+export type RouteSchemas = (method: string, route: string) => { body?: unknown; query?: unknown; params?: unknown } | undefined;
 
 interface Where {
   url: URL;
@@ -219,8 +219,12 @@ export function errorHandler(logger: Logger, schemas?: RouteSchemas) {
           );
         case "NOT_FOUND":
           return json(404, errorBody("NOT_FOUND", "No such route."), extra);
-        case "PARSE":
+        case "PARSE": {
+          // Elysia wraps what a parse hook throws: a refusal of ours keeps its own answer.
+          const cause = (error as Error).cause;
+          if (cause instanceof AppError) return json(cause.status, errorBody(cause.code, cause.message, cause.details), { ...extra, ...cause.headers });
           return json(400, errorBody("BAD_REQUEST", "The request body could not be parsed."), extra);
+        }
         case "INVALID_COOKIE_SIGNATURE":
           return json(400, errorBody("BAD_REQUEST", "Invalid cookie."), extra);
       }

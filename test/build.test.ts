@@ -79,6 +79,7 @@ async function start() {
       DATABASE_URL: "sqlite://./data/chat.db",
       LOG_LEVEL: "info",
       RATE_LIMIT_AUTH: "0",
+      RATE_LIMIT_ANON: "0",
     },
     stdout: "pipe",
     stderr: "pipe",

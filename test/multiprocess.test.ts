@@ -111,6 +111,7 @@ describe.if(!!REDIS_URL)("two processes on one database and one Redis", () => {
       REDIS_URL: REDIS_URL!,
       JWT_SECRET: "multiprocess-secret-multiprocess-secret-0123",
       RATE_LIMIT_AUTH: "0",
+      RATE_LIMIT_ANON: "0",
       RATE_LIMIT_MESSAGES: "0",
       PRESENCE_GRACE_MS: "50",
       PASSWORD_MEMORY_KIB: "1024",

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
-import { BadRequest, PayloadTooLarge } from "../errors";
+import { BadRequest, PayloadTooLarge, ValidationFailed } from "../errors";
+import { JSON_MAX_DEPTH, scanJson, shownKey } from "../lib/json-scan";
 
 /**
  * What Bun itself accepts, beyond the app's own limit: a body without Content-Length (chunked)
@@ -20,12 +21,33 @@ function hasBody(request: Request, length: string | null): boolean {
   return request.headers.has("transfer-encoding") || request.body !== null;
 }
 
+/** Whether the route (Elysia's pattern, e.g. `/api/rooms/:id`) declares a body schema. */
+export type TakesBody = (method: string, route: string) => boolean;
+
+/**
+ * JSON text as a value, once it is known to nest no deeper than a body holding free JSON may
+ * (one level above JSON_MAX_DEPTH): the scan is a loop over the text, so a body nested
+ * thousands deep is refused before anything recursive (parse, validation) sees it.
+ */
+function parseJsonBody(text: string): unknown {
+  const { tooDeepAt } = scanJson(text, JSON_MAX_DEPTH + 1);
+  if (tooDeepAt !== undefined) {
+    const field = tooDeepAt === "" ? "body" : shownKey(tooDeepAt);
+    const problem = `must be nested at most ${JSON_MAX_DEPTH} levels deep`;
+    throw new ValidationFailed(`Invalid body: ${field} ${problem}`, { in: "body", fields: [{ field, message: problem }] });
+  }
+  return JSON.parse(text);
+}
+
 /**
  * Request bodies are JSON of at most `maxBytes` (MAX_BODY_BYTES), refused before any of it is
  * read: a bigger declared Content-Length gets 413, and a body of another type (a form,
  * multipart, text) 400 rather than being parsed as something the contract never promised.
+ * A body is read only for a route that declares one (`takesBody`), and its JSON is parsed by
+ * parseJsonBody, never by Elysia's own parser. Mount it after the authentication of routes
+ * that need a token (plugins/auth.ts), whose parse hook must come first.
  */
-export function requestBodies(maxBytes: number) {
+export function requestBodies(maxBytes: number, takesBody: TakesBody) {
   return new Elysia({ name: "request-bodies", seed: maxBytes }).onRequest(({ request }) => {
     if (request.method === "GET" || request.method === "HEAD") return;
     const length = request.headers.get("content-length");
@@ -34,5 +56,11 @@ export function requestBodies(maxBytes: number) {
     const type = request.headers.get("content-type");
     if (type !== null && isJson(type)) return;
     if (hasBody(request, length)) throw new BadRequest("Send the request body as JSON, with Content-Type: application/json.");
+  }).onParse({ as: "global" }, async ({ request, route, contentType }) => {
+    // Without JSON there is no body (others were refused above): Elysia leaves it undefined.
+    if (!isJson(contentType)) return;
+    // A value other than undefined ends parsing: the body of a route that takes none stays unread.
+    if (!takesBody(request.method, route)) return null;
+    return parseJsonBody(await request.text());
   });
 }

@@ -1,6 +1,8 @@
 import { openapi } from "@elysiajs/openapi";
+import { unwrapSchema } from "@elysiajs/openapi/openapi";
+import type { TSchema } from "@sinclair/typebox";
 import { Elysia } from "elysia";
-import { NotFound } from "../errors";
+import { NotFound, type RouteSchemas } from "../errors";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
 
@@ -11,6 +13,7 @@ const assets: Record<string, { path: string; type: string }> = {
 };
 
 const SPEC = "/swagger/json";
+const VERSION = "3.1.0";
 
 type Operation = {
   requestBody?: { content?: Record<string, unknown> };
@@ -32,17 +35,22 @@ const ignoringUnknownFields = (media: unknown): unknown =>
 /**
  * Mends what the generator gets wrong, in place (the document is cached, so this is idempotent):
  * a body-less response (`t.Void()`, e.g. a 204) comes out as `content: { type: "void" }`, which
- * is not valid OpenAPI: such a response has no `content` at all. Request bodies are offered as
- * forms and multipart too, which the server refuses (plugins/body.ts): JSON only, and without
- * refusing unknown fields, which the server ignores. And the generator has no way to declare
- * response headers: a 429 gets its Retry-After here.
+ * is not valid OpenAPI: such a response has no `content` at all. Request bodies are JSON only,
+ * which the server's own parser reads (plugins/body.ts), and without refusing unknown fields,
+ * which the server ignores: the generator, seeing a parse hook, lists no media type at all, so
+ * the route's body schema (`schemas`) is given as JSON here. And the generator has no way to
+ * declare response headers: a 429 gets its Retry-After here.
  */
-function repair(document: unknown) {
+function repair(document: unknown, schemas: RouteSchemas) {
   const paths = (document as { paths?: Record<string, Record<string, Operation>> })?.paths;
-  for (const operations of Object.values(paths ?? {}))
-    for (const operation of Object.values(operations)) {
-      const json = operation?.requestBody?.content?.["application/json"];
-      if (json) operation.requestBody!.content = { "application/json": ignoringUnknownFields(json) };
+  for (const [path, operations] of Object.entries(paths ?? {}))
+    for (const [method, operation] of Object.entries(operations)) {
+      const requestBody = operation?.requestBody;
+      const body = requestBody && schemas(method.toUpperCase(), path.replace(/\{(\w+)\}/g, ":$1"))?.body;
+      if (body) {
+        delete requestBody.content; // and set again, last, where the generator puts it
+        requestBody.content = { "application/json": ignoringUnknownFields({ schema: unwrapSchema(body as TSchema, undefined, "input", VERSION) }) };
+      }
       for (const response of Object.values(operation?.responses ?? {}))
         if (response?.content && "type" in response.content) delete response.content;
       const limited = operation?.responses?.["429"];
@@ -50,19 +58,22 @@ function repair(document: unknown) {
     }
 }
 
-/** Swagger UI at /swagger and the OpenAPI document at /swagger/json, served with no CDN. */
-export function openapiPlugin(version: string) {
+/**
+ * Swagger UI at /swagger and the OpenAPI document at /swagger/json, served with no CDN.
+ * `schemas` finds a route's request schemas by method and Elysia path.
+ */
+export function openapiPlugin(version: string, schemas: RouteSchemas) {
   return new Elysia({ name: "openapi" })
     // Local to this plugin: runs for the document and UI routes only.
     .onAfterHandle(({ path, response }) => {
-      if (path === SPEC) repair(response);
+      if (path === SPEC) repair(response, schemas);
     })
     .use(
       openapi({
         path: "/swagger",
         specPath: SPEC,
         provider: "swagger-ui",
-        openapiVersion: "3.1.0",
+        openapiVersion: VERSION,
         swagger: {
           cdn: `${ASSETS}/swagger-ui-bundle.js`,
           theme: `${ASSETS}/swagger-ui.css`,

@@ -5,6 +5,7 @@
  */
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { t, type TSchema } from "elysia";
+import { JSON_MAX_DEPTH, scanJson, shownKey } from "../lib/json-scan";
 import { Message } from "../modules/messages/model";
 import { Text } from "../modules/schemas";
 import { OwnUser, Presence } from "../modules/users/model";
@@ -74,10 +75,14 @@ const EXPECTED = Object.keys(clientFrames).join(", ");
 
 /**
  * Turns what arrived on the socket into a client frame, or says what is wrong with it.
- * `data` is the raw text, or a value Elysia already parsed from JSON text.
+ * `data` is the raw text, or a value Elysia already parsed from JSON text. Text nested deeper
+ * than a frame holding free JSON may (one level above JSON_MAX_DEPTH) is refused before it is
+ * parsed: the scan is a loop, so nothing recursive ever sees such a value.
  */
 export function parseFrame(data: unknown): Parsed {
   if (typeof data === "string") {
+    const scan = scanJson(data, JSON_MAX_DEPTH + 1, ["type", "clientId"]);
+    if (scan.tooDeepAt !== undefined) return tooDeep(scan.tooDeepAt, scan.strings.type, scan.strings.clientId);
     try {
       data = JSON.parse(data);
     } catch {
@@ -120,6 +125,22 @@ export function parseFrame(data: unknown): Parsed {
 
 function bad(message: string, clientId?: string): Parsed {
   return { ok: false, clientId, error: { code: "BAD_REQUEST", message } };
+}
+
+/** The refusal of a frame that nests too deep under top-level `key`, named by what the scan saw of it. */
+function tooDeep(key: string, type: string | undefined, clientId: string | undefined): Parsed {
+  const field = key === "" ? "frame" : shownKey(key);
+  const problem = `must be nested at most ${JSON_MAX_DEPTH} levels deep`;
+  const known = type !== undefined && Object.hasOwn(checkers, type) ? type : undefined;
+  return {
+    ok: false,
+    clientId: clientId?.slice(0, 128),
+    error: {
+      code: "VALIDATION_FAILED",
+      message: `Invalid ${known ? `${known} frame` : "frame"}: ${field} ${problem}`,
+      details: { frame: known ?? "unknown", fields: [{ field, message: problem }] },
+    },
+  };
 }
 
 // ---- server → client ----

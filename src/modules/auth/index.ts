@@ -1,29 +1,24 @@
 import { Elysia, t } from "elysia";
 import { ErrorResponse } from "../../errors";
-import { authPlugin } from "../../plugins/auth";
+import { authPlugin, OPEN_ROUTES, pathOf } from "../../plugins/auth";
 import { clientAddress } from "../../plugins/client-address";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { OwnUser } from "../users/model";
 import { AuthResult, LoginBody, RefreshBody, RegisterBody, Tokens, WsTicket } from "./model";
 import type { AuthService } from "./service";
 
-/** The routes RATE_LIMIT_AUTH counts, per client address, together. */
-const RATE_LIMITED = new Set(["/api/auth/register", "/api/auth/login", "/api/auth/refresh"]);
-
 /**
  * RATE_LIMIT_AUTH, when the request arrives: before its body is read, parsed or validated, so
  * floods of unreadable or invalid bodies are limited too. Mount it before anything that refuses
  * bodies. `trustProxy`: proxies in front whose X-Forwarded-For names the client (TRUST_PROXY).
+ * It counts the routes open without a token (register, login, refresh) together.
  */
 export function authRateLimit(limiter: RateLimiter, trustProxy = 0) {
   return new Elysia({ name: "auth-rate-limit" }).onRequest(({ request, server }) => {
     if (!limiter.enabled || request.method !== "POST") return;
-    const { url } = request;
-    const start = url.indexOf("/", url.indexOf("//") + 2);
-    const query = url.indexOf("?", start);
-    const path = start === -1 ? "/" : url.slice(start, query === -1 ? undefined : query);
+    const path = pathOf(request);
     // Elysia also routes the path with a trailing slash.
-    if (RATE_LIMITED.has(path) || (path.endsWith("/") && RATE_LIMITED.has(path.slice(0, -1))))
+    if (OPEN_ROUTES.has(path) || (path.endsWith("/") && OPEN_ROUTES.has(path.slice(0, -1))))
       limiter.take(clientAddress(request, server, trustProxy));
   });
 }

@@ -5,6 +5,7 @@ import { first } from "../../db";
 import { Conflict, RateLimited, Unauthenticated } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
+import { cleanName } from "../text";
 import { toOwnUser } from "../users/service";
 import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
 
@@ -98,8 +99,8 @@ export class AuthService {
   }
 
   async register(input: RegisterBody, userAgent?: string): Promise<AuthResult> {
+    const displayName = input.displayName === undefined ? input.username : cleanName(input.displayName, "displayName");
     const passwordHash = await this.hash(input.password);
-    const displayName = input.displayName?.trim() || input.username;
     try {
       return await this.database.tx(async (db) => {
         const [user] = await db

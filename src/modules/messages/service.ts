@@ -5,8 +5,10 @@ import type { Database, Tables } from "../../db";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
+import { JSON_MAX_DEPTH } from "../../lib/json-scan";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { atLeast, RoomAccess } from "../rooms/access";
+import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
 import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
 import type { MessageRecord, RecordPage } from "../../db/messages/store";
@@ -48,10 +50,25 @@ function longerThan(text: string, max: number): boolean {
 }
 
 /**
- * Nothing to see: whitespace, format characters (zero-width spaces and joiners, word joiners,
- * bidi marks…) and the Hangul fillers that render blank.
+ * What is wrong with a metadata object, walked in a loop (never recursively) and at most
+ * `maxBytes` values far: nesting deeper than JSON_MAX_DEPTH; more values than the JSON may have
+ * bytes (each takes one at least); or a key `__proto__`, which JSON.parse keeps but a copy into
+ * a plain object would turn into a prototype and lose. Null when nothing is.
  */
-const INVISIBLE = /^[\s\p{Cf}\u115F\u1160\u3164\uFFA0]*$/u;
+function metadataProblem(metadata: object, maxBytes: number): string | null {
+  const stack: [value: object, depth: number][] = [[metadata, 1]];
+  let values = 1;
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [value, depth] = next;
+    if (depth > JSON_MAX_DEPTH) return `must be nested at most ${JSON_MAX_DEPTH} levels deep`;
+    if (!Array.isArray(value) && Object.hasOwn(value, "__proto__")) return 'must not have a key "__proto__"';
+    for (const child of Object.values(value)) {
+      if (++values > maxBytes) return `must be at most ${maxBytes} bytes as JSON`;
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return null;
+}
 
 const MAX_TERMS = 16;
 
@@ -333,29 +350,34 @@ export class MessageService {
     if (d.roomKind === "direct") this.events.toRoom(d.roomId, { type: "delivered", roomId: d.roomId, userId: d.userId, seq: d.seq });
   }
 
-  /** Trimmed content; content that shows nothing (see INVISIBLE) counts as empty. */
+  /** Trimmed content; content that shows nothing (see showsNothing) counts as empty. */
   private checkContent(raw: unknown): string {
     if (typeof raw !== "string") throw invalid("content", "must be a string");
     // PostgreSQL can't store U+0000; the WebSocket path has no HTTP schema to catch it.
     if (raw.includes("\u0000")) throw invalid("content", "must not contain U+0000");
     const content = raw.trim();
-    if (INVISIBLE.test(content)) throw invalid("content", "must not be empty");
+    if (showsNothing(content)) throw invalid("content", "must not be empty");
     const max = this.config.limits.contentMax;
     if (longerThan(content, max)) throw invalid("content", `must be at most ${max} characters`);
     return content;
   }
 
-  /** The metadata as JSON text, or null. */
+  /**
+   * The metadata as JSON text, or null. Its shape is checked first, in a loop (see
+   * metadataProblem), so that JSON.stringify never meets a value nested too deep or too many.
+   */
   private checkMetadata(raw: unknown): string | null {
     if (raw === undefined || raw === null) return null;
     if (typeof raw !== "object" || Array.isArray(raw)) throw invalid("metadata", "must be a JSON object");
+    const max = this.config.limits.metadataMaxBytes;
+    const problem = metadataProblem(raw, max);
+    if (problem) throw invalid("metadata", problem);
     let json: string;
     try {
       json = JSON.stringify(raw);
     } catch {
       throw invalid("metadata", "must be a JSON object");
     }
-    const max = this.config.limits.metadataMaxBytes;
     if (Buffer.byteLength(json) > max) throw invalid("metadata", `must be at most ${max} bytes as JSON`);
     return json;
   }

@@ -6,6 +6,7 @@ import { first } from "../../db";
 import { Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import { cleanName } from "../text";
 import { toPublicUser, type UserRow } from "../users/service";
 import { atLeast, effectiveRole, type Role, RoomAccess, type RoomRow } from "./access";
 import type { AddMember, CreateRoom, LastMessage, ReadState, Room, RoomMember, RoomPage, UpdateRoom, Visibility } from "./model";
@@ -60,13 +61,6 @@ export function toRoom(
 
 function toMember(row: { user: UserRow; role: Role; joinedAt: Date; lastReadSeq: number }, presence: PresenceView): RoomMember {
   return { user: toPublicUser(row.user, presence), role: row.role, joinedAt: iso(row.joinedAt), lastReadSeq: row.lastReadSeq };
-}
-
-/** A name with its outer whitespace removed; blank names are refused with the 422 envelope. */
-export function cleanName(name: string, field = "name"): string {
-  const trimmed = name.trim();
-  if (!trimmed) throw new ValidationFailed(`Invalid body: ${field} must not be blank`, { in: "body", fields: [{ field, message: "must not be blank" }] });
-  return trimmed;
 }
 
 const cleanTopic = (topic: string | null | undefined) => (topic == null ? null : topic.trim() || null);

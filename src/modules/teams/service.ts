@@ -7,8 +7,9 @@ import type { Events, PresenceView } from "../../events";
 import { atLeast, effectiveRole, higher, type Role } from "../rooms/access";
 import type { Room } from "../rooms/model";
 import { Outbox, writeThenAnnounce } from "../rooms/outbox";
-import { cleanName, type RoomService } from "../rooms/service";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import type { RoomService } from "../rooms/service";
+import { cleanName } from "../text";
 import { toPublicUser } from "../users/service";
 import {
   type AddTeamMember,

@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { Conflict, NotFound } from "../../errors";
 import type { PresenceView } from "../../events";
+import { cleanName } from "../text";
 import type { OwnUser, PublicUser, UpdateProfile, UserRef } from "./model";
 
 export type UserRow = Tables["users"]["$inferSelect"];
@@ -83,7 +84,7 @@ export class UserService {
   async update(id: string, patch: UpdateProfile): Promise<UserRow> {
     const values: Partial<Tables["users"]["$inferInsert"]> = {};
     if (patch.displayName !== undefined) {
-      values.displayName = patch.displayName.trim();
+      values.displayName = cleanName(patch.displayName, "displayName");
       values.displayNameLower = values.displayName.toLowerCase();
     }
     if (patch.avatarUrl !== undefined) values.avatarUrl = patch.avatarUrl;
