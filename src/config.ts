@@ -17,6 +17,8 @@ export interface Config {
   rateLimitAnon: number;
   /** Proxies in front of the server whose X-Forwarded-For is believed (see plugins/client-address.ts). */
   trustProxy: number;
+  /** Where email verification codes are sent through (SMTP_URL); null: emails are never verified. */
+  smtp: SmtpConfig | null;
   logLevel: LogLevel;
   production: boolean;
   limits: Limits;
@@ -36,6 +38,17 @@ export interface Limits {
   /** argon2id cost: memory in KiB and passes. */
   passwordMemoryKib: number;
   passwordTimeCost: number;
+}
+
+export interface SmtpConfig {
+  host: string;
+  port: number;
+  /** smtps://: TLS from the start; smtp://: STARTTLS when the server offers it. */
+  secure: boolean;
+  user: string | null;
+  password: string | null;
+  /** The sender of the codes: `?from=` in SMTP_URL, else the user name when it is an address, else no-reply@<host>. */
+  from: string;
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -97,6 +110,51 @@ function corsOrigins(env: Env): Config["corsOrigins"] {
   return origins;
 }
 
+/** An address fit for a From header: one line, one @, no spaces or angle brackets. */
+const ADDRESS = /^[^\s@<>,;"]+@[^\s@<>,;"]+$/;
+
+/** A URL as it may be shown: whatever stands between the user name and the host is hidden. */
+function withoutPassword(url: string): string {
+  const scheme = url.indexOf("://");
+  const start = scheme === -1 ? 0 : scheme + 3;
+  const query = url.indexOf("?", start);
+  const head = query === -1 ? url : url.slice(0, query);
+  const at = head.includes("@") ? head.lastIndexOf("@") : url.lastIndexOf("@");
+  const colon = url.indexOf(":", start);
+  return at < start || colon === -1 || colon > at ? url : `${url.slice(0, colon)}:***${url.slice(at)}`;
+}
+
+/** SMTP_URL: `smtp://user:pass@host:port` or `smtps://…`, optionally `?from=<address>`. */
+function smtp(env: Env): SmtpConfig | null {
+  const raw = env.SMTP_URL?.trim();
+  if (!raw) return null;
+  const bad = (problem: string) => new ConfigError("SMTP_URL", `${problem}, got ${shown(withoutPassword(raw))}`);
+  const form = "must be smtp://user:pass@host:port or smtps://user:pass@host:port";
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw bad(form);
+  }
+  if ((url.protocol !== "smtp:" && url.protocol !== "smtps:") || !url.hostname) throw bad(form);
+  if (url.pathname !== "" && url.pathname !== "/") throw bad(`${form} (no path)`);
+  if ([...url.searchParams.keys()].some((key) => key !== "from")) throw bad(`${form}, with no parameter but ?from=`);
+  const secure = url.protocol === "smtps:";
+  const port = url.port === "" ? (secure ? 465 : 587) : Number(url.port);
+  if (port < 1) throw bad(`${form} with a port from 1 to 65535`);
+  let user: string | null = null;
+  let password: string | null = null;
+  try {
+    user = url.username ? decodeURIComponent(url.username) : null;
+    password = url.password ? decodeURIComponent(url.password) : null;
+  } catch {
+    throw bad(`${form} with user and password percent-encoded`);
+  }
+  const from = url.searchParams.get("from") ?? (user && ADDRESS.test(user) ? user : `no-reply@${url.hostname}`);
+  if (!ADDRESS.test(from)) throw bad(`${form}; ?from= must be an email address`);
+  return { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port, secure, user, password, from };
+}
+
 /**
  * Outside production a missing JWT_SECRET is generated once and kept beside the
  * default database, so tokens survive restarts of a development server.
@@ -150,6 +208,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     rateLimitMessages: int(env, "RATE_LIMIT_MESSAGES", 30, 0),
     rateLimitAnon: int(env, "RATE_LIMIT_ANON", 120, 0),
     trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
+    smtp: smtp(env),
     logLevel,
     production,
     limits: {

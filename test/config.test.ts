@@ -112,6 +112,15 @@ describe("loadConfig", () => {
     ["WS_MAX_PAYLOAD", "10"],
     ["MAX_BODY_BYTES", "1mb"],
     ["MAX_BODY_BYTES", "100"],
+    ["SMTP_URL", "mail.example.com:587"],
+    ["SMTP_URL", "http://mail.example.com"],
+    ["SMTP_URL", "smtp://user:pass@"],
+    ["SMTP_URL", "smtp://user:pass@mail.example.com:0"],
+    ["SMTP_URL", "smtp://user:pass@mail.example.com:70000"],
+    ["SMTP_URL", "smtp://user:pass@mail.example.com/path"],
+    ["SMTP_URL", "smtp://user:pass@mail.example.com?tls=off"],
+    ["SMTP_URL", "smtp://user:pass@mail.example.com?from=not-an-address"],
+    ["SMTP_URL", "smtp://user:%E0%A4%A@mail.example.com"],
   ];
   for (const [variable, value] of bad)
     test(`${variable}=${JSON.stringify(value)} stops start-up with one line naming it`, () => {
@@ -120,6 +129,31 @@ describe("loadConfig", () => {
       expect(error.message).toStartWith(`Invalid configuration: ${variable} `);
       expect(error.message).not.toContain("\n");
     });
+
+  test("SMTP_URL: server, port, TLS, credentials and sender", () => {
+    const smtp = (url: string) => loadConfig({ JWT_SECRET: SECRET, SMTP_URL: url }, secretPath()).smtp;
+    expect(loadConfig({ JWT_SECRET: SECRET }, secretPath()).smtp).toBeNull();
+    expect(smtp("smtp://bunchat:p%40ss%3Aword@mail.example.com:2525")).toEqual({
+      host: "mail.example.com",
+      port: 2525,
+      secure: false,
+      user: "bunchat",
+      password: "p@ss:word",
+      from: "no-reply@mail.example.com",
+    });
+    expect(smtp("smtps://chat@example.com:secret@mail.example.com")).toMatchObject({ port: 465, secure: true, user: "chat@example.com", from: "chat@example.com" });
+    expect(smtp("smtp://127.0.0.1")).toMatchObject({ host: "127.0.0.1", port: 587, user: null, password: null });
+    expect(smtp("smtp://u:p@mail.example.com:25?from=chat@example.com")!.from).toBe("chat@example.com");
+  });
+
+  test("a bad SMTP_URL is named without its password", () => {
+    for (const url of ["smtp://user:hunter2-secret@mail.example.com:0", "smtps://me@example.com:hunter2-secret@mail.example.com/x", "user:hunter2-secret@mail.example.com"]) {
+      const error = configError({ SMTP_URL: url });
+      expect(error.variable).toBe("SMTP_URL");
+      expect(error.message).not.toContain("hunter2");
+      expect(error.message).toContain("mail.example.com");
+    }
+  });
 
   test("a bad variable leaves no generated secret behind", () => {
     const file = secretPath();
