@@ -6,6 +6,7 @@ import type { Database } from "./db";
 import { errorHandler, type RouteSchemas } from "./errors";
 import type { Events, PresenceView } from "./events";
 import { createLogger, type Logger } from "./logger";
+import { type Mailer, smtpMailer } from "./mailer";
 import { authModule, authRateLimit } from "./modules/auth";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
@@ -16,6 +17,7 @@ import { RoomService } from "./modules/rooms/service";
 import { teamsModule } from "./modules/teams";
 import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
+import { EmailVerification } from "./modules/users/email";
 import { touchLastSeen, UserService } from "./modules/users/service";
 import { anonymousRateLimit, authBeforeBody, createSigner } from "./plugins/auth";
 import { bodyBackstop, requestBodies } from "./plugins/body";
@@ -45,6 +47,8 @@ export interface Deps {
   logger?: Logger;
   /** The clock in ms for expiries, throttles and rate limits; tests pass one they control. */
   now?: () => number;
+  /** Where verification codes are mailed; defaults to SMTP_URL's server, or none when it is unset. */
+  mailer?: Mailer | null;
 }
 
 /**
@@ -52,6 +56,9 @@ export interface Deps {
  * requests are awaited and the database is closed: e.g. closing WebSockets with 1001.
  */
 export type ShutdownHook = () => void | Promise<void>;
+
+/** New email addresses (or new codes) per user and hour: each sends mail to an address of the user's choosing. */
+const EMAIL_CHANGES_PER_HOUR = 5;
 
 /**
  * Everything the app is made of, built once from its dependencies, each part after what it
@@ -79,8 +86,10 @@ export function createServices(deps: Deps) {
   const events = deps.events ?? publisher;
   const presence = deps.presence ?? livePresence;
   const signer = createSigner(config.jwtSecret, now);
-  const auth = new AuthService(database, config, signer, events, presence, now);
-  const users = new UserService(database, presence);
+  const mailer = deps.mailer !== undefined ? deps.mailer : config.smtp && smtpMailer(config.smtp);
+  const emails = new EmailVerification(database, config.jwtSecret, mailer, new RateLimiter(EMAIL_CHANGES_PER_HOUR, 3_600_000, now), logger, now);
+  const auth = new AuthService(database, config, signer, events, presence, emails, now);
+  const users = new UserService(database, presence, emails);
   const rooms = new RoomService(database, events, presence, now);
   const teams = new TeamService(database, events, rooms, presence, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
@@ -93,6 +102,7 @@ export function createServices(deps: Deps) {
     presence,
     logger,
     auth,
+    emails,
     users,
     rooms,
     teams,
@@ -103,8 +113,9 @@ export function createServices(deps: Deps) {
     messages,
     realtime,
     /** Modules push their clean-up here; src/index.ts runs them in order on shutdown. */
-    // Sockets first: their in-flight sends commit and are acknowledged, then the writer drains.
-    shutdownHooks: [() => realtime.shutdown(), () => messages.drain()] as ShutdownHook[],
+    // Sockets first: their in-flight sends commit and are acknowledged, then the writer drains;
+    // codes being mailed are sent (or fail) before the process exits.
+    shutdownHooks: [() => realtime.shutdown(), () => messages.drain(), () => emails.drain()] as ShutdownHook[],
   };
 }
 export type Services = ReturnType<typeof createServices>;

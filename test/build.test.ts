@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json";
+import { type MailSink, startMailSink } from "./mail-sink";
 
 const root = join(import.meta.dir, "..");
 const dirs: string[] = [];
@@ -23,6 +24,7 @@ let proc: ReturnType<typeof Bun.spawn> | null = null;
 let output = "";
 let base = "";
 let accessToken = "";
+let sink: MailSink;
 
 /** Polls `check` every 20 ms until it returns a value, for at most `ms`. */
 async function until<T>(what: string, check: () => T | null | undefined | Promise<T | null | undefined>, ms = 15_000): Promise<T> {
@@ -63,6 +65,7 @@ beforeAll(async () => {
   Bun.spawnSync(["chmod", "+x", binary]);
   expect(readdirSync(runDir)).toEqual(["bunchat"]);
 
+  sink = await startMailSink();
   await start();
 }, 120_000);
 
@@ -80,6 +83,7 @@ async function start() {
       LOG_LEVEL: "info",
       RATE_LIMIT_AUTH: "0",
       RATE_LIMIT_ANON: "0",
+      SMTP_URL: sink.url,
     },
     stdout: "pipe",
     stderr: "pipe",
@@ -90,8 +94,9 @@ async function start() {
   base = `http://127.0.0.1:${port}`;
 }
 
-afterAll(() => {
+afterAll(async () => {
   if (proc && proc.exitCode === null) proc.kill("SIGKILL");
+  await sink?.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -111,6 +116,14 @@ describe("the compiled binary, alone in an empty directory", () => {
       body: JSON.stringify({ username: "binary_user", password: "correct-horse-battery", email: "bin@example.com" }),
     });
     expect(reg.status).toBe(201);
+    // The code reaches the mail server (nodemailer works in the binary); the address becomes a login name.
+    const verified = await json("/api/auth/email/verify", {
+      method: "POST",
+      headers: { authorization: `Bearer ${reg.body.accessToken}` },
+      body: JSON.stringify({ code: await sink.nextCode("bin@example.com") }),
+    });
+    expect(verified.status).toBe(200);
+    expect(verified.body.emailVerified).toBe(true);
     const login = await json("/api/auth/login", {
       method: "POST",
       body: JSON.stringify({ username: "bin@example.com", password: "correct-horse-battery" }),

@@ -7,3 +7,6 @@ import { type AnyColumn, sql } from "drizzle-orm";
 
 /** The rooms room discovery lists: public group rooms (rooms_discovery_idx holds only these). */
 export const discoverableRoom = (t: { visibility: AnyColumn; kind: AnyColumn }) => sql`${t.visibility} = 'public' AND ${t.kind} = 'group'`;
+
+/** Users whose email is verified (users_verified_email_uq holds only these): the only unique addresses and login names. */
+export const verifiedEmail = (t: { emailVerifiedAt: AnyColumn }) => sql`${t.emailVerifiedAt} IS NOT NULL`;

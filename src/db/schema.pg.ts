@@ -7,7 +7,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import { discoverableRoom } from "./conditions";
+import { discoverableRoom, verifiedEmail } from "./conditions";
 
 const time = (name: string) => timestamp(name, { mode: "date", withTimezone: true, precision: 3 });
 
@@ -19,6 +19,8 @@ export const users = pgTable(
     usernameLower: text("username_lower").notNull(),
     email: text("email"),
     emailLower: text("email_lower"),
+    /** When its owner proved the address with a code; null: unverified (never unique, never a login name). */
+    emailVerifiedAt: time("email_verified_at"),
     passwordHash: text("password_hash").notNull(),
     displayName: text("display_name").notNull(),
     displayNameLower: text("display_name_lower").notNull(),
@@ -29,7 +31,8 @@ export const users = pgTable(
   },
   (t) => [
     uniqueIndex("users_username_lower_uq").on(t.usernameLower),
-    uniqueIndex("users_email_lower_uq").on(t.emailLower),
+    // Only verified addresses are unique: an address someone merely typed blocks nobody.
+    uniqueIndex("users_verified_email_uq").on(t.emailLower).where(verifiedEmail(t)),
     index("users_display_name_lower_idx").on(t.displayNameLower),
   ],
 );
@@ -64,6 +67,22 @@ export const refreshTokens = pgTable(
   },
   (t) => [index("refresh_tokens_session_idx").on(t.sessionId)],
 );
+
+/**
+ * An email verification in progress: one per user (a new code replaces the old), for the
+ * address the code was sent to. The code is stored only as a keyed hash.
+ */
+export const emailVerifications = pgTable("email_verifications", {
+  userId: text("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  emailLower: text("email_lower").notNull(),
+  codeHash: text("code_hash").notNull(),
+  /** Codes tried against this one, right or wrong; it dies after a few. */
+  attempts: integer("attempts").notNull().default(0),
+  createdAt: time("created_at").notNull(),
+  expiresAt: time("expires_at").notNull(),
+});
 
 export const wsTickets = pgTable(
   "ws_tickets",

@@ -5,7 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { discoverableRoom } from "./conditions";
+import { discoverableRoom, verifiedEmail } from "./conditions";
 
 const time = (name: string) => integer(name, { mode: "timestamp_ms" });
 
@@ -17,6 +17,8 @@ export const users = sqliteTable(
     usernameLower: text("username_lower").notNull(),
     email: text("email"),
     emailLower: text("email_lower"),
+    /** When its owner proved the address with a code; null: unverified (never unique, never a login name). */
+    emailVerifiedAt: time("email_verified_at"),
     passwordHash: text("password_hash").notNull(),
     displayName: text("display_name").notNull(),
     displayNameLower: text("display_name_lower").notNull(),
@@ -27,7 +29,8 @@ export const users = sqliteTable(
   },
   (t) => [
     uniqueIndex("users_username_lower_uq").on(t.usernameLower),
-    uniqueIndex("users_email_lower_uq").on(t.emailLower),
+    // Only verified addresses are unique: an address someone merely typed blocks nobody.
+    uniqueIndex("users_verified_email_uq").on(t.emailLower).where(verifiedEmail(t)),
     index("users_display_name_lower_idx").on(t.displayNameLower),
   ],
 );
@@ -62,6 +65,22 @@ export const refreshTokens = sqliteTable(
   },
   (t) => [index("refresh_tokens_session_idx").on(t.sessionId)],
 );
+
+/**
+ * An email verification in progress: one per user (a new code replaces the old), for the
+ * address the code was sent to. The code is stored only as a keyed hash.
+ */
+export const emailVerifications = sqliteTable("email_verifications", {
+  userId: text("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  emailLower: text("email_lower").notNull(),
+  codeHash: text("code_hash").notNull(),
+  /** Codes tried against this one, right or wrong; it dies after a few. */
+  attempts: integer("attempts").notNull().default(0),
+  createdAt: time("created_at").notNull(),
+  expiresAt: time("expires_at").notNull(),
+});
 
 export const wsTickets = sqliteTable(
   "ws_tickets",

@@ -1,14 +1,35 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createSigner } from "../../src/plugins/auth";
 import { errorCode, manualClock, setup, type TestContext, type TestResponse } from "../helpers";
+import { type MailSink, startMailSink } from "../mail-sink";
 
 const PASSWORD = "correct-horse-battery";
-const OWN_USER_KEYS = ["avatarUrl", "createdAt", "displayName", "email", "id", "lastSeenAt", "presence", "statusText", "username"];
+const OWN_USER_KEYS = ["avatarUrl", "createdAt", "displayName", "email", "emailVerified", "id", "lastSeenAt", "presence", "statusText", "username"];
 
 let ctx: TestContext;
+let sink: MailSink | undefined;
 afterEach(async () => {
+  await ctx?.services.emails.drain();
   await ctx?.close();
+  await sink?.close();
+  sink = undefined;
 });
+
+/** An app that mails verification codes to a local sink. */
+async function setupWithMail() {
+  sink = await startMailSink();
+  return setup({ smtp: sink.smtp });
+}
+
+/** Registers a user with a verified email. */
+async function registerVerified(username: string, email: string) {
+  const res = await register({ username, password: PASSWORD, email });
+  expect(res.status).toBe(201);
+  const verified = await ctx.call("POST", "/api/auth/email/verify", { token: res.body.accessToken, body: { code: await sink!.nextCode(email) } });
+  expect(verified.status).toBe(200);
+  expect(verified.body.emailVerified).toBe(true);
+  return res;
+}
 
 const register = (body: unknown) => ctx.call("POST", "/api/auth/register", { body });
 const login = (username: string, password: string) => ctx.call("POST", "/api/auth/login", { body: { username, password } });
@@ -44,6 +65,7 @@ describe("POST /api/auth/register", () => {
       username: "Alice",
       displayName: "Alice A.",
       email: "alice@example.com",
+      emailVerified: false,
       avatarUrl: null,
       statusText: null,
       presence: "offline",
@@ -104,32 +126,42 @@ describe("POST /api/auth/register", () => {
     }
   });
 
-  test("an email in use in any letter case gets 409", async () => {
+  test("an email someone else has is no conflict: only usernames are unique names of a new account", async () => {
     ctx = setup();
     expect((await register({ username: "alice", password: PASSWORD, email: "a@example.com" })).status).toBe(201);
     const res = await register({ username: "bob", password: PASSWORD, email: "A@Example.COM" });
-    expect(res.status).toBe(409);
-    expect(errorCode(res)).toBe("CONFLICT");
-    expect(res.body.error.message).toContain("email");
-    // Nothing was half-created: the name is still free.
-    expect((await register({ username: "bob", password: PASSWORD })).status).toBe(201);
+    expect(res.status).toBe(201);
+    expect(res.body.user).toMatchObject({ email: "A@Example.COM", emailVerified: false });
+    // A taken username is still 409, and nothing was half-created.
+    const taken = await register({ username: "ALICE", password: PASSWORD, email: "c@example.com" });
+    expect(taken.status).toBe(409);
+    expect(errorCode(taken)).toBe("CONFLICT");
+    expect(taken.body.error.message).toContain("username");
+    expect((await register({ username: "carol", password: PASSWORD, email: "c@example.com" })).status).toBe(201);
   });
 });
 
 describe("POST /api/auth/login", () => {
-  test("by username (any case) and by email, each a new session", async () => {
-    ctx = setup();
-    const reg = await register({ username: "Alice", password: PASSWORD, email: "alice@example.com" });
+  test("by username (any case) and by verified email, each a new session", async () => {
+    ctx = await setupWithMail();
+    const reg = await registerVerified("Alice", "alice@example.com");
     const byName = await login("alice", PASSWORD);
     expect(byName.status).toBe(200);
     expect(Object.keys(byName.body).sort()).toEqual(["accessToken", "expiresIn", "refreshToken", "user"]);
-    expect(byName.body.user).toEqual(reg.body.user);
+    expect(byName.body.user).toEqual({ ...reg.body.user, emailVerified: true });
     const byEmail = await login("ALICE@example.com", PASSWORD);
     expect(byEmail.status).toBe(200);
     expect(byEmail.body.user.id).toBe(reg.body.user.id);
     const sids = new Set([reg, byName, byEmail].map((r) => claims(r.body.accessToken).sid));
     expect(sids.size).toBe(3);
     for (const r of [reg, byName, byEmail]) expect((await me(r.body.accessToken)).status).toBe(200);
+  });
+
+  test("an unverified email is no login name", async () => {
+    ctx = await setupWithMail();
+    await register({ username: "alice", password: PASSWORD, email: "alice@example.com" });
+    expectUnauthenticated(await login("alice@example.com", PASSWORD));
+    expect((await login("alice", PASSWORD)).status).toBe(200);
   });
 
   test("an unknown user and a wrong password get the same 401", async () => {
@@ -330,6 +362,7 @@ describe("GET /api/auth/me", () => {
     expect(res.status).toBe(200);
     expect(Object.keys(res.body).sort()).toEqual(OWN_USER_KEYS);
     expect(res.body.email).toBe("alice@example.com");
+    expect(res.body.emailVerified).toBe(false);
   });
 });
 
@@ -435,15 +468,18 @@ describe("rate limits", () => {
     expect(ghosts.map((r) => r.status).sort()).toEqual(statuses.sort());
   });
 
-  test("a user's username and email share one count; unknown names each have their own", async () => {
-    ctx = setup();
-    const res = await register({ username: "alice", password: PASSWORD, email: "alice@example.com" });
-    expect(res.status).toBe(201);
-    for (const name of ["alice", "ALICE@example.com", "alice", "alice@example.com", "Alice"])
-      expectUnauthenticated(await login(name, "wrong-password"));
-    expectRateLimited(await login("alice@example.com", PASSWORD), 1);
+  test("each name has its own count: a locked username tells nothing about which address is the user's", async () => {
+    ctx = await setupWithMail();
+    await registerVerified("alice", "alice@example.com");
+    for (let i = 0; i < 5; i++) expectUnauthenticated(await login(i % 2 ? "ALICE" : "alice", "wrong-password"));
     expectRateLimited(await login("alice", PASSWORD), 1);
-    // Unknown names: as before, five free failures each, whatever they look like.
+    // The user's verified address answers as any other name: 401 for a wrong password, not 429.
+    const address = await login("alice@example.com", "wrong-password");
+    const nobody = await login("nobody@example.com", "wrong-password");
+    expectUnauthenticated(address);
+    expect(address.body).toEqual(nobody.body);
+    expect((await login("Alice@example.com", PASSWORD)).status).toBe(200);
+    // Unknown names: five free failures each, whatever they look like.
     for (const name of ["ghost", "ghost@example.com"]) {
       for (let i = 0; i < 5; i++) expectUnauthenticated(await login(i % 2 ? name.toUpperCase() : name, "wrong-password"));
       expectRateLimited(await login(name, "wrong-password"), 1);

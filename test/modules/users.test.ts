@@ -3,7 +3,7 @@ import { encodeCursor } from "../../src/lib/cursor";
 import { errorCode, setup, type TestContext, type TestResponse, type TestUser } from "../helpers";
 
 const PUBLIC_KEYS = ["avatarUrl", "createdAt", "displayName", "id", "lastSeenAt", "presence", "statusText", "username"];
-const OWN_KEYS = [...PUBLIC_KEYS, "email"].sort();
+const OWN_KEYS = [...PUBLIC_KEYS, "email", "emailVerified"].sort();
 
 let ctx: TestContext;
 afterEach(async () => {
@@ -165,6 +165,7 @@ describe("PATCH /api/users/me", () => {
       avatarUrl: "https://example.com/a.png",
       statusText: "in Wonderland",
       email: "alice@example.com",
+      emailVerified: false,
     });
     const again = await patchMe(me.token, { statusText: "back" });
     expect(again.body).toMatchObject({ displayName: "Alice Liddell", avatarUrl: "https://example.com/a.png", statusText: "back" });
@@ -191,21 +192,20 @@ describe("PATCH /api/users/me", () => {
     await register("bob", { email: "alice@example.com" });
   });
 
-  test("a new email is used for login; one in use gets 409", async () => {
+  test("a new email is stored unverified: no conflict with anyone's, no login name (no SMTP_URL)", async () => {
     ctx = setup();
     const alice = await register("alice", { email: "alice@example.com" });
     const bob = await register("bob", { email: "bob@example.com" });
-    const taken = await patchMe(bob.token, { email: "ALICE@example.com" });
-    expect(taken.status).toBe(409);
-    expect(errorCode(taken)).toBe("CONFLICT");
-    expect((await ctx.call("GET", "/api/auth/me", { token: bob.token })).body.email).toBe("bob@example.com");
+    const same = await patchMe(bob.token, { email: "ALICE@example.com" });
+    expect(same.status).toBe(200);
+    expect(same.body).toMatchObject({ email: "ALICE@example.com", emailVerified: false });
+    expect((await ctx.call("GET", "/api/auth/me", { token: alice.token })).body.email).toBe("alice@example.com");
 
     expect((await patchMe(alice.token, { email: "alice@wonderland.example" })).status).toBe(200);
     const login = await ctx.call("POST", "/api/auth/login", {
       body: { username: "alice@wonderland.example", password: "correct-horse-battery" },
     });
-    expect(login.status).toBe(200);
-    // Setting one's own current email again is no conflict.
+    expect(login.status).toBe(401);
     expect((await patchMe(bob.token, { email: "bob@example.com" })).status).toBe(200);
   });
 

@@ -4,7 +4,7 @@ import { authPlugin, OPEN_ROUTES, pathOf } from "../../plugins/auth";
 import { clientAddress } from "../../plugins/client-address";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { OwnUser } from "../users/model";
-import { AuthResult, LoginBody, RefreshBody, RegisterBody, Tokens, WsTicket } from "./model";
+import { AuthResult, LoginBody, RefreshBody, RegisterBody, Tokens, VerifyEmailBody, WsTicket } from "./model";
 import type { AuthService } from "./service";
 
 /**
@@ -35,7 +35,12 @@ export function authModule(auth: AuthService) {
       {
         body: RegisterBody,
         response: { 201: AuthResult, 400: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
-        detail: { summary: "Create an account", description: "Creates a user and a session; answers with tokens." },
+        detail: {
+          summary: "Create an account",
+          description:
+            "Creates a user and a session; answers with tokens. An `email` is stored unverified whoever else has it " +
+            "(409 is for a taken username only); when the server sends codes (SMTP_URL), one goes to the address.",
+        },
       },
     )
     .post("/login", ({ body, headers }) => auth.login(body, headers["user-agent"]), {
@@ -44,8 +49,8 @@ export function authModule(auth: AuthService) {
       detail: {
         summary: "Log in",
         description:
-          "With a username or email. Unknown users and wrong passwords get the same 401. " +
-          "Repeated failures slow the account down, whichever of its names they used, and an unknown name alike " +
+          "With a username or a verified email (an unverified one is no login name). Unknown users and wrong passwords " +
+          "get the same 401. Repeated failures slow the name they used down, whether or not it is anyone's " +
           "(429 with Retry-After).",
       },
     })
@@ -73,6 +78,19 @@ export function authModule(auth: AuthService) {
         },
       },
     )
+    .post("/email/verify", ({ caller, body }) => auth.verifyEmail(caller.userId, body.code), {
+      auth: true,
+      body: VerifyEmailBody,
+      response: { 200: OwnUser, 400: ErrorResponse, 401: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+      detail: {
+        summary: "Verify my email",
+        description:
+          "Confirms the caller's email with the code sent to it (on register or `PATCH /api/users/me`); answers with the " +
+          "caller's own user, `emailVerified: true`. A code is good for 30 minutes and 5 tries, once, and only for the " +
+          "address it was sent to; a new one replaces it. 422 for a code that is no good, 409 when another account has " +
+          "verified the address, 400 when the server sends no codes (no SMTP_URL).",
+      },
+    })
     .get("/me", ({ caller }) => auth.me(caller.userId), {
       auth: true,
       response: { 200: OwnUser, 401: ErrorResponse },

@@ -13,10 +13,14 @@ export const RegisterBody = t.Object({
 export type RegisterBody = typeof RegisterBody.static;
 
 export const LoginBody = t.Object({
-  username: Text({ minLength: 1, maxLength: 254, description: "username or email" }),
+  username: Text({ minLength: 1, maxLength: 254, description: "username or verified email" }),
   password: Text({ minLength: 1, maxLength: 128 }),
 });
 export type LoginBody = typeof LoginBody.static;
+
+export const VerifyEmailBody = t.Object({
+  code: Text({ minLength: 1, maxLength: 32, description: "the code mailed to the address, e.g. 7KX4-M2QD (case, dash and spaces ignored)" }),
+});
 
 export const RefreshBody = t.Object({ refreshToken: Text({ minLength: 1, maxLength: 512 }) });
 

@@ -2,10 +2,12 @@ import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, Tables } from "../../db";
 import { first } from "../../db";
+import { verifiedEmail } from "../../db/conditions";
 import { Conflict, RateLimited, Unauthenticated } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { cleanName } from "../text";
+import type { EmailVerification } from "../users/email";
 import { toOwnUser } from "../users/service";
 import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
 
@@ -30,9 +32,10 @@ const sha256 = (value: string) => new Bun.CryptoHasher("sha256").update(value).d
 const randomToken = (bytes = 32) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
 
 /**
- * Failed logins slow an account down: keyed by the user when the name (username or email) is
- * one, so its aliases share one count, and by the submitted name otherwise, so an unknown name
- * is slowed down just the same and the answer tells an attacker nothing.
+ * Failed logins slow a name down (a username or a verified email, as submitted, ignoring case),
+ * whether or not it is anyone's, so the answer tells an attacker nothing. Each name has its own
+ * count: were a user's names to share one, locking one name and trying an address would show
+ * whether the address is that user's.
  */
 class LoginThrottle {
   private readonly failures = new Map<string, { count: number; until: number; last: number }>();
@@ -83,6 +86,7 @@ export class AuthService {
     private readonly signer: TokenSigner,
     private readonly events: Events,
     private readonly presence: PresenceView,
+    private readonly emails: EmailVerification,
     /** The time in ms; tests pass a controllable clock. JWT expiry follows it too (see createSigner). */
     private readonly now: () => number = Date.now,
   ) {
@@ -98,11 +102,13 @@ export class AuthService {
     return Bun.password.hash(password, { algorithm: "argon2id", memoryCost: passwordMemoryKib, timeCost: passwordTimeCost });
   }
 
+  /** An `email` is stored unverified, never conflicting with anyone's; a code is sent to it once committed. */
   async register(input: RegisterBody, userAgent?: string): Promise<AuthResult> {
     const displayName = input.displayName === undefined ? input.username : cleanName(input.displayName, "displayName");
     const passwordHash = await this.hash(input.password);
+    let registered;
     try {
-      return await this.database.tx(async (db) => {
+      registered = await this.database.tx(async (db) => {
         const [user] = await db
           .insert(this.t.users)
           .values({
@@ -117,37 +123,40 @@ export class AuthService {
             createdAt: new Date(this.now()),
           })
           .returning();
-        return { user: toOwnUser(user!, this.presence), ...(await this.startSession(user!.id, userAgent)) };
+        const code = await this.emails.start(user!.id, input.email ?? null);
+        return { code, result: { user: toOwnUser(user!, this.presence), ...(await this.startSession(user!.id, userAgent)) } };
       });
     } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
-      const taken = first(
-        await this.db
-          .select({ id: this.t.users.id })
-          .from(this.t.users)
-          .where(eq(this.t.users.usernameLower, input.username.toLowerCase()))
-          .limit(1),
-      );
-      throw new Conflict(taken ? "That username is taken." : "That email is already in use.");
+      // Usernames are the only unique names a new account has.
+      if (isUniqueViolation(error)) throw new Conflict("That username is taken.");
+      throw error;
     }
+    this.emails.send(registered.code);
+    return registered.result;
   }
 
+  /** By username or verified email: an address nobody proved logs nobody in. */
   async login(input: LoginBody, userAgent?: string): Promise<AuthResult> {
     const name = input.username.trim().toLowerCase();
+    const { users } = this.t;
     const user = first(
       await this.db
         .select()
-        .from(this.t.users)
-        .where(or(eq(this.t.users.usernameLower, name), eq(this.t.users.emailLower, name)))
+        .from(users)
+        .where(or(eq(users.usernameLower, name), and(eq(users.emailLower, name), verifiedEmail(users))))
         .limit(1),
     );
-    const key = user ? `user:${user.id}` : `name:${name}`;
-    this.throttle.attempt(key, this.now());
+    this.throttle.attempt(name, this.now());
     const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok) throw new Unauthenticated("Wrong username or password.");
-    this.throttle.succeed(key);
+    this.throttle.succeed(name);
     const tokens = await this.database.tx(() => this.startSession(user.id, userAgent));
     return { user: toOwnUser(user, this.presence), ...tokens };
+  }
+
+  /** Confirms the caller's email with the code sent to it; answers with the caller's own user. */
+  async verifyEmail(userId: string, code: string) {
+    return toOwnUser(await this.emails.verify(userId, code), this.presence);
   }
 
   /** Rotates a refresh token. A token presented twice means it leaked: the whole session ends. */

@@ -21,10 +21,14 @@ export function usersModule(auth: AuthService, users: UserService, presence: Pre
     .patch("/me", async ({ caller, body }) => toOwnUser(await users.update(caller.userId, body), presence), {
       auth: true,
       body: UpdateProfile,
-      response: { 200: OwnUser, 400: ErrorResponse, 401: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+      response: { 200: OwnUser, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
       detail: {
         summary: "Update my profile",
-        description: "Send only the fields to change; null clears one. Unknown fields are ignored.",
+        description:
+          "Send only the fields to change; null clears one. Unknown fields are ignored. A new `email` is unverified " +
+          "(`emailVerified: false`) whoever else has it; when the server sends codes (SMTP_URL), one goes to the address, " +
+          "to confirm with `POST /api/auth/email/verify`. Setting the same unverified address again sends a new code. " +
+          "At most 5 new addresses or codes an hour per user (429 with Retry-After).",
       },
     })
     .get("/:id", async ({ params }) => toPublicUser(await users.get(params.id), presence), {

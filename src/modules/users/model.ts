@@ -18,9 +18,20 @@ export const PublicUser = t.Object(
 );
 export type PublicUser = typeof PublicUser.static;
 
-export const OwnUser = t.Composite([PublicUser, t.Object({ email: t.Nullable(t.String()) })], {
-  description: "The caller's own user, with email",
-});
+export const OwnUser = t.Composite(
+  [
+    PublicUser,
+    t.Object({
+      email: t.Nullable(t.String()),
+      emailVerified: t.Boolean({
+        description:
+          "Whether the owner has proved the address with the code sent to it: only a verified address is unique and a login name. " +
+          "A server without SMTP_URL sends no codes, so an address set there stays unverified.",
+      }),
+    }),
+  ],
+  { description: "The caller's own user, with email" },
+);
 export type OwnUser = typeof OwnUser.static;
 
 /** The compact sender shown on messages. */

@@ -2,10 +2,10 @@ import { and, asc, eq, gt, gte, lt, or } from "drizzle-orm";
 import type { Database, Tables } from "../../db";
 import { first } from "../../db";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
-import { isUniqueViolation } from "../../lib/db-errors";
-import { Conflict, NotFound } from "../../errors";
+import { NotFound } from "../../errors";
 import type { PresenceView } from "../../events";
 import { cleanName } from "../text";
+import type { CodeToSend, EmailVerification } from "./email";
 import type { OwnUser, PublicUser, UpdateProfile, UserRef } from "./model";
 
 export type UserRow = Tables["users"]["$inferSelect"];
@@ -26,7 +26,7 @@ export function toPublicUser(row: UserRow, presence: PresenceView): PublicUser {
 }
 
 export function toOwnUser(row: UserRow, presence: PresenceView): OwnUser {
-  return { ...toPublicUser(row, presence), email: row.email };
+  return { ...toPublicUser(row, presence), email: row.email, emailVerified: row.email !== null && row.emailVerifiedAt !== null };
 }
 
 export function toUserRef(row: Pick<UserRow, "id" | "username" | "displayName" | "avatarUrl">): UserRef {
@@ -45,6 +45,7 @@ export class UserService {
   constructor(
     private readonly database: Database,
     private readonly presence: PresenceView,
+    private readonly emails: EmailVerification,
   ) {}
 
   async get(id: string): Promise<UserRow> {
@@ -81,6 +82,11 @@ export class UserService {
     };
   }
 
+  /**
+   * A new email starts unverified, with a code sent to it once committed (when SMTP_URL is
+   * set). It never conflicts with anyone's: only verifying can, so the answer says nothing
+   * about who else has the address. New addresses are limited per user (429).
+   */
   async update(id: string, patch: UpdateProfile): Promise<UserRow> {
     const values: Partial<Tables["users"]["$inferInsert"]> = {};
     if (patch.displayName !== undefined) {
@@ -89,21 +95,23 @@ export class UserService {
     }
     if (patch.avatarUrl !== undefined) values.avatarUrl = patch.avatarUrl;
     if (patch.statusText !== undefined) values.statusText = patch.statusText;
-    if (patch.email !== undefined) {
-      values.email = patch.email;
-      values.emailLower = patch.email?.toLowerCase() ?? null;
-    }
-    if (Object.keys(values).length === 0) return this.get(id);
-    try {
-      const row = first(
-        await this.database.tx((db) => db.update(this.t.users).set(values).where(eq(this.t.users.id, id)).returning()),
-      );
+    const email = patch.email;
+    if (email !== undefined && this.emails.change(await this.get(id), email).isNew) this.emails.countChange(id);
+    if (Object.keys(values).length === 0 && email === undefined) return this.get(id);
+    const { row, code } = await this.database.tx(async (db) => {
+      let code: CodeToSend | null = null;
+      if (email !== undefined) {
+        // Decided again on the row as this transaction sees it.
+        const change = this.emails.change(await this.get(id), email);
+        Object.assign(values, change.values);
+        if (change.restart) code = await this.emails.start(id, email);
+      }
+      const row = first(await db.update(this.t.users).set(values).where(eq(this.t.users.id, id)).returning());
       if (!row) throw new NotFound("User");
-      return row;
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new Conflict("That email is already in use.");
-      throw error;
-    }
+      return { row, code };
+    });
+    this.emails.send(code);
+    return row;
   }
 }
 
