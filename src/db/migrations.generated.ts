@@ -12,6 +12,7 @@ import sqlite9 from "../../drizzle/sqlite/0009_public_rooms_discovery.sql" with 
 import sqlite10 from "../../drizzle/sqlite/0010_backlog_above_indexed.sql" with { type: "text" };
 import sqlite11 from "../../drizzle/sqlite/0011_client_id_blocks.sql" with { type: "text" };
 import sqlite12 from "../../drizzle/sqlite/0012_verified_emails.sql" with { type: "text" };
+import sqlite13 from "../../drizzle/sqlite/0013_refresh_successors.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -19,6 +20,7 @@ import pg3 from "../../drizzle/pg/0003_partial_message_indexes.sql" with { type:
 import pg4 from "../../drizzle/pg/0004_message_changes.sql" with { type: "text" };
 import pg5 from "../../drizzle/pg/0005_public_rooms_discovery.sql" with { type: "text" };
 import pg6 from "../../drizzle/pg/0006_verified_emails.sql" with { type: "text" };
+import pg7 from "../../drizzle/pg/0007_refresh_successors.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
@@ -34,6 +36,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0010_backlog_above_indexed", sql: sqlite10 },
   { tag: "0011_client_id_blocks", sql: sqlite11 },
   { tag: "0012_verified_emails", sql: sqlite12 },
+  { tag: "0013_refresh_successors", sql: sqlite13 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -44,4 +47,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0004_message_changes", sql: pg4 },
   { tag: "0005_public_rooms_discovery", sql: pg5 },
   { tag: "0006_verified_emails", sql: pg6 },
+  { tag: "0007_refresh_successors", sql: pg7 },
 ];

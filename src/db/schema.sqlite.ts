@@ -51,7 +51,7 @@ export const sessions = sqliteTable(
   (t) => [index("sessions_user_idx").on(t.userId)],
 );
 
-/** Refresh tokens are stored only as SHA-256 hashes; a used one is kept to detect reuse. */
+/** Refresh tokens are stored only as SHA-256 hashes; a used one is kept to detect reuse (and a double submit). */
 export const refreshTokens = sqliteTable(
   "refresh_tokens",
   {
@@ -62,6 +62,14 @@ export const refreshTokens = sqliteTable(
     createdAt: time("created_at").notNull(),
     expiresAt: time("expires_at").notNull(),
     usedAt: time("used_at"),
+    /** The hash of the refresh token this one was exchanged for. */
+    successorHash: text("successor_hash"),
+    /**
+     * The pair this one was exchanged for, sealed with a key derived from this token (which is
+     * stored only as a hash), so a double submit within the grace window gets the same pair;
+     * cleared when the session rotates again. See modules/auth/successor.ts.
+     */
+    successorSealed: text("successor_sealed"),
   },
   (t) => [index("refresh_tokens_session_idx").on(t.sessionId)],
 );

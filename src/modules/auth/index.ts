@@ -59,7 +59,9 @@ export function authModule(auth: AuthService) {
       response: { 200: Tokens, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
       detail: {
         summary: "Rotate tokens",
-        description: "Each refresh token works once. Presenting a used one ends the whole session.",
+        description:
+          "Each refresh token works once. Presenting a used one ends the whole session, except a double submit: " +
+          "within 10 s of its use, while the new refresh token is unused, the same token gets the same new pair.",
       },
     })
     .post(

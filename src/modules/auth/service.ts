@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
+import { and, eq, gt, isNotNull, isNull, lt, ne, or } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, Tables } from "../../db";
 import { first } from "../../db";
@@ -10,6 +10,7 @@ import { cleanName } from "../text";
 import type { EmailVerification } from "../users/email";
 import { toOwnUser } from "../users/service";
 import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
+import { seal, unseal } from "./successor";
 
 export interface AccessClaims {
   sub: string;
@@ -28,6 +29,9 @@ export interface Caller {
 }
 
 const WS_TICKET_TTL = 30;
+/** How long after a refresh the same refresh token still gets the same new pair (while that pair is unused). */
+export const REFRESH_GRACE_MS = 10_000;
+type RefreshTokenRow = Tables["refreshTokens"]["$inferSelect"];
 const sha256 = (value: string) => new Bun.CryptoHasher("sha256").update(value).digest("base64url");
 const randomToken = (bytes = 32) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
 
@@ -159,34 +163,85 @@ export class AuthService {
     return toOwnUser(await this.emails.verify(userId, code), this.presence);
   }
 
-  /** Rotates a refresh token. A token presented twice means it leaked: the whole session ends. */
+  /**
+   * Rotates a refresh token. A token presented again within REFRESH_GRACE_MS of its use, while
+   * the pair it was exchanged for is unused, gets that same pair (two tabs refreshing at once, a
+   * retried request). Any other reuse means the token leaked: the whole session ends, in the
+   * same transaction that saw the reuse, so no answer ever carries tokens of an ended session.
+   */
   async refresh(refreshToken: string): Promise<Tokens> {
-    const now = new Date(this.now());
     const hash = sha256(refreshToken);
-    const outcome = await this.database.tx(async (db) => {
+    const { refreshTokens, sessions } = this.t;
+    const outcome = await this.database.tx(async (db): Promise<{ tokens: Tokens } | { ended: string | null }> => {
+      // Read in the transaction: one that runs again (PostgreSQL) sees the time of its last run.
+      const nowMs = this.now();
+      const now = new Date(nowMs);
       const row = first(
         await db
-          .select({ token: this.t.refreshTokens, session: this.t.sessions })
-          .from(this.t.refreshTokens)
-          .innerJoin(this.t.sessions, eq(this.t.sessions.id, this.t.refreshTokens.sessionId))
-          .where(eq(this.t.refreshTokens.tokenHash, hash))
+          .select({ token: refreshTokens, session: sessions })
+          .from(refreshTokens)
+          .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+          .where(eq(refreshTokens.tokenHash, hash))
           .limit(1),
       );
-      if (!row || row.session.revokedAt || row.session.expiresAt <= now || row.token.expiresAt <= now) return null;
-      const claimed = await db
-        .update(this.t.refreshTokens)
-        .set({ usedAt: now })
-        .where(and(eq(this.t.refreshTokens.tokenHash, hash), isNull(this.t.refreshTokens.usedAt)))
-        .returning({ tokenHash: this.t.refreshTokens.tokenHash });
-      if (claimed.length === 0) return { reusedSession: row.session.id, tokens: null };
-      return { reusedSession: null, tokens: await this.issueTokens(row.session.userId, row.session.id, now) };
+      if (!row || row.session.revokedAt || row.session.expiresAt <= now || row.token.expiresAt <= now) return { ended: null };
+      const sessionId = row.session.id;
+      if (row.token.usedAt === null) {
+        const tokens = await this.newTokens(row.session.userId, sessionId);
+        const claimed = await db
+          .update(refreshTokens)
+          .set({ usedAt: now, successorHash: sha256(tokens.refreshToken), successorSealed: seal(refreshToken, tokens) })
+          .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.usedAt)))
+          .returning({ tokenHash: refreshTokens.tokenHash });
+        if (claimed.length === 1) {
+          // Only the newest exchange can be asked for again: older sealed pairs go.
+          await db
+            .update(refreshTokens)
+            .set({ successorSealed: null })
+            .where(and(eq(refreshTokens.sessionId, sessionId), ne(refreshTokens.tokenHash, hash), isNotNull(refreshTokens.successorSealed)));
+          await this.storeTokens(sessionId, tokens.refreshToken, now);
+          return { tokens };
+        }
+        // Not reached: transactions run one at a time (SQLite) or SERIALIZABLE (PostgreSQL, where
+        // a concurrent claim fails this one with 40001, and it runs again and sees the token used).
+      } else {
+        const again = await this.sameSuccessor(row.token, row.session.userId, refreshToken, nowMs);
+        if (again) return { tokens: again };
+      }
+      await db.update(sessions).set({ revokedAt: now }).where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)));
+      return { ended: sessionId };
     });
-    if (!outcome) throw new Unauthenticated("The refresh token is not valid.");
-    if (outcome.reusedSession !== null) {
-      await this.revokeSession(outcome.reusedSession);
-      throw new Unauthenticated("The refresh token was already used; the session has been ended.");
-    }
-    return outcome.tokens!;
+    if ("tokens" in outcome) return outcome.tokens;
+    if (outcome.ended === null) throw new Unauthenticated("The refresh token is not valid.");
+    this.events.sessionRevoked(outcome.ended);
+    throw new Unauthenticated("The refresh token was already used; the session has been ended.");
+  }
+
+  /**
+   * Call inside a transaction. The pair `token` (used, presented again as `presented`) was
+   * exchanged for, while the grace window lasts and that pair's refresh token is unused; else null.
+   */
+  private async sameSuccessor(token: RefreshTokenRow, userId: string, presented: string, nowMs: number): Promise<Tokens | null> {
+    if (!token.usedAt || !token.successorHash || !token.successorSealed) return null;
+    // Below 0 when this request read the clock just before the one that used the token.
+    if (nowMs - token.usedAt.getTime() > REFRESH_GRACE_MS) return null;
+    const { refreshTokens } = this.t;
+    const successor = first(
+      await this.db
+        .select({ usedAt: refreshTokens.usedAt, expiresAt: refreshTokens.expiresAt, sessionId: refreshTokens.sessionId })
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, token.successorHash))
+        .limit(1),
+    );
+    if (!successor || successor.usedAt || successor.expiresAt.getTime() <= nowMs || successor.sessionId !== token.sessionId) return null;
+    const pair = unseal(presented, token.successorSealed);
+    if (!pair) return null;
+    // The access token was signed when the token was used. One that has expired since (with an
+    // ACCESS_TOKEN_TTL shorter than the grace window) is signed anew: access tokens are not stored.
+    const ttl = this.config.accessTokenTtl;
+    const expiresIn = Math.min(ttl, Math.floor(token.usedAt.getTime() / 1000) + ttl - Math.floor(nowMs / 1000));
+    if (expiresIn > 0) return { ...pair, expiresIn };
+    return { accessToken: await this.signer.sign({ sub: userId, sid: token.sessionId }, ttl), refreshToken: pair.refreshToken, expiresIn: ttl };
   }
 
   /**
@@ -275,16 +330,21 @@ export class AuthService {
       expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000),
       userAgent: userAgent?.slice(0, 256) ?? null,
     });
-    return this.issueTokens(userId, sessionId, now);
+    const tokens = await this.newTokens(userId, sessionId);
+    await this.storeTokens(sessionId, tokens.refreshToken, now);
+    return tokens;
   }
 
-  /** Call inside a transaction. Each refresh slides the session's end forward. */
-  private async issueTokens(userId: string, sessionId: string, now: Date): Promise<Tokens> {
-    const refreshToken = randomToken();
+  /** A new pair for the session; its refresh token works once stored (storeTokens). */
+  private async newTokens(userId: string, sessionId: string): Promise<Tokens> {
+    const accessToken = await this.signer.sign({ sub: userId, sid: sessionId }, this.config.accessTokenTtl);
+    return { accessToken, refreshToken: randomToken(), expiresIn: this.config.accessTokenTtl };
+  }
+
+  /** Call inside a transaction. Stores the refresh token's hash; each refresh slides the session's end forward. */
+  private async storeTokens(sessionId: string, refreshToken: string, now: Date): Promise<void> {
     const expiresAt = new Date(now.getTime() + this.config.refreshTokenTtl * 1000);
     await this.db.insert(this.t.refreshTokens).values({ tokenHash: sha256(refreshToken), sessionId, createdAt: now, expiresAt });
     await this.db.update(this.t.sessions).set({ expiresAt }).where(eq(this.t.sessions.id, sessionId));
-    const accessToken = await this.signer.sign({ sub: userId, sid: sessionId }, this.config.accessTokenTtl);
-    return { accessToken, refreshToken, expiresIn: this.config.accessTokenTtl };
   }
 }
