@@ -11,6 +11,7 @@ import sqlite8 from "../../drizzle/sqlite/0008_message_client_ids.sql" with { ty
 import sqlite9 from "../../drizzle/sqlite/0009_public_rooms_discovery.sql" with { type: "text" };
 import sqlite10 from "../../drizzle/sqlite/0010_backlog_above_indexed.sql" with { type: "text" };
 import sqlite11 from "../../drizzle/sqlite/0011_client_id_blocks.sql" with { type: "text" };
+import sqlite12 from "../../drizzle/sqlite/0012_client_id_seed.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -31,6 +32,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0009_public_rooms_discovery", sql: sqlite9 },
   { tag: "0010_backlog_above_indexed", sql: sqlite10 },
   { tag: "0011_client_id_blocks", sql: sqlite11 },
+  { tag: "0012_client_id_seed", sql: sqlite12 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
