@@ -11,6 +11,7 @@ import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
 import type { Broker } from "./broker";
+import { ConnectionCaps } from "./caps";
 import { Connection, type ConnectionHandler, type Socket } from "./connection";
 import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
 import type { Hub } from "./hub";
@@ -52,6 +53,7 @@ export class Realtime implements ConnectionHandler {
   private readonly delivery: LocalDelivery;
   private readonly frames: FrameContext;
   private readonly now: () => number;
+  private readonly caps: ConnectionCaps;
   private readonly unsubscribe: () => void;
   private closing = false;
 
@@ -62,6 +64,7 @@ export class Realtime implements ConnectionHandler {
     this.presence = options.presence;
     this.services = services;
     this.now = options.now ?? Date.now;
+    this.caps = new ConnectionCaps(config.limits.wsMaxPerUser, config.limits.wsMaxPerAddress);
     this.delivery = new LocalDelivery(hub, {
       backpressureLimit: config.limits.wsBackpressureLimit,
       onOverflow: (connection) => connection.disconnect(CloseCode.policy, "too far behind: reconnect and sync"),
@@ -88,12 +91,19 @@ export class Realtime implements ConnectionHandler {
   }
 
   /**
-   * A socket was upgraded for `caller`: register it, subscribe it and say `ready`. The returned
-   * connection hands its frames and its close back to `message` and `close`.
+   * A socket was upgraded for `caller` from client `address` ("" when it has none, as for an
+   * in-process caller): register it, subscribe it and say `ready`. The returned connection hands
+   * its frames and its close back to `message` and `close`. A socket beyond the user's or the
+   * address's cap is closed at once (4008) and nothing is loaded for it.
    */
-  open(socket: Socket, caller: Caller): Connection | null {
+  open(socket: Socket, caller: Caller, address = ""): Connection | null {
     if (this.closing) {
       socket.close(CloseCode.goingAway, "server shutting down");
+      return null;
+    }
+    const refusal = this.caps.admit(caller.userId, address);
+    if (refusal !== null) {
+      socket.close(CloseCode.tooManyConnections, refusal);
       return null;
     }
     const { wsFramesPerSecond, wsBackpressureLimit } = this.options.config.limits;
@@ -103,6 +113,7 @@ export class Realtime implements ConnectionHandler {
       framesPerSecond: wsFramesPerSecond,
       highWater: wsBackpressureLimit / 2,
       ready: loaded.promise,
+      address,
     });
     if (this.hub.add(connection)) this.presence.connected(caller.userId);
     void this.load(connection).then(loaded.resolve);
@@ -134,6 +145,7 @@ export class Realtime implements ConnectionHandler {
 
   /** The connection's socket closed. */
   close(connection: Connection): void {
+    this.caps.release(connection.userId, connection.address);
     if (this.hub.remove(connection)) this.presence.disconnected(connection.userId, new Date(this.now()));
   }
 
@@ -212,5 +224,5 @@ export class Realtime implements ConnectionHandler {
       this.options.logger.error("marking delivered failed", { userId, roomId, error: String(error) });
     }
   }
-}
 
+}

@@ -236,6 +236,8 @@ export const CloseCode = {
   tooBig: 1009,
   internal: 1011,
   sessionRevoked: 4001,
+  /** The user or the client address holds as many sockets as it may (WS_MAX_PER_USER, WS_MAX_PER_ADDRESS). */
+  tooManyConnections: 4008,
 } as const;
 
 export const roomTopic = (roomId: string) => `room:${roomId}`;
