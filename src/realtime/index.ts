@@ -6,17 +6,19 @@
  * before the services (they emit on the publisher and read presence), this after them.
  */
 import type { Config } from "../config";
+import { RateLimited } from "../errors";
 import type { Logger } from "../logger";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
+import { RateLimiter } from "../plugins/rate-limit";
 import type { Broker } from "./broker";
 import { ConnectionCaps } from "./caps";
 import { Connection, type ConnectionHandler, type Socket } from "./connection";
 import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
 import type { Hub } from "./hub";
 import type { Presence } from "./presence";
-import { CloseCode, parseFrame, type ReadyFrame } from "./protocol";
+import { CloseCode, parseFrame, type ErrorFrame, type ReadyFrame } from "./protocol";
 import { LocalDelivery, type Publisher, type TopicServer } from "./publisher";
 
 /** What the real-time layer uses of the services. */
@@ -40,6 +42,8 @@ export interface RealtimeOptions {
   now?: () => number;
 }
 
+/** The window WS_SYNC_RATE_LIMIT counts sync frames in. */
+const SYNC_WINDOW_MS = 10_000;
 /** How long shutdown waits for frames being handled (a send being committed) before closing anyway. */
 const SHUTDOWN_WAIT_MS = 10_000;
 /** How often a socket's room list is read while rooms keep being joined during the read. */
@@ -54,6 +58,8 @@ export class Realtime implements ConnectionHandler {
   private readonly frames: FrameContext;
   private readonly now: () => number;
   private readonly caps: ConnectionCaps;
+  /** WS_SYNC_RATE_LIMIT: sync frames per user, taken as they arrive. */
+  private readonly syncLimiter: RateLimiter;
   private readonly unsubscribe: () => void;
   private closing = false;
 
@@ -65,6 +71,7 @@ export class Realtime implements ConnectionHandler {
     this.services = services;
     this.now = options.now ?? Date.now;
     this.caps = new ConnectionCaps(config.limits.wsMaxPerUser, config.limits.wsMaxPerAddress);
+    this.syncLimiter = new RateLimiter(config.limits.wsSyncRateLimit, SYNC_WINDOW_MS, this.now);
     this.delivery = new LocalDelivery(hub, {
       backpressureLimit: config.limits.wsBackpressureLimit,
       onOverflow: (connection) => connection.disconnect(CloseCode.policy, "too far behind: reconnect and sync"),
@@ -137,6 +144,8 @@ export class Realtime implements ConnectionHandler {
     // Sends are pipelined (see Connection): handleFrame hands a send to the writer before it first awaits.
     if (parsed.ok) {
       const frame = parsed.frame;
+      const refused = frame.type === "sync" ? this.refusedSync(connection) : null;
+      if (refused) return connection.enqueue(async () => connection.send(refused));
       return connection.enqueue(() => handleFrame(connection, frame, this.frames), frame.type === "message.send");
     }
     const error = parsed.error;
@@ -225,4 +234,26 @@ export class Realtime implements ConnectionHandler {
     }
   }
 
+  /**
+   * A sync takes a token of its user's bucket as it arrives, before it is queued: beyond the
+   * limit it is answered with RATE_LIMITED (in its turn, after the frames before it) and never read.
+   */
+  private refusedSync(connection: Connection): ErrorFrame | null {
+    try {
+      this.syncLimiter.take(connection.userId);
+      return null;
+    } catch (error) {
+      if (!(error instanceof RateLimited)) throw error;
+      const limit = this.syncLimiter.capacity;
+      const retryAfter = error.retryAfterSeconds;
+      return {
+        type: "error",
+        error: {
+          code: "RATE_LIMITED",
+          message: `Too many sync requests: at most ${limit} per ${SYNC_WINDOW_MS / 1000} s; try again in ${retryAfter} s.`,
+          details: { retryAfter },
+        },
+      };
+    }
+  }
 }
