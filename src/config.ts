@@ -36,6 +36,8 @@ export interface Limits {
   wsMaxPerAddress: number;
   /** `sync` frames per 10 s per user, bursts allowed; 0: no limit. */
   wsSyncRateLimit: number;
+  /** Bytes of frames one `sync` replays at most, across its rooms. */
+  wsSyncMaxBytes: number;
   presenceGraceMs: number;
   typingThrottleMs: number;
   /** argon2id cost: memory in KiB and passes. */
@@ -168,6 +170,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
       wsMaxPerUser: int(env, "WS_MAX_PER_USER", 20, 0),
       wsMaxPerAddress: int(env, "WS_MAX_PER_ADDRESS", 100, 0),
       wsSyncRateLimit: int(env, "WS_SYNC_RATE_LIMIT", 10, 0),
+      wsSyncMaxBytes: int(env, "WS_SYNC_MAX_BYTES", 4 * 1024 * 1024, 64 * 1024),
       presenceGraceMs: int(env, "PRESENCE_GRACE_MS", 5000, 0),
       typingThrottleMs: int(env, "TYPING_THROTTLE_MS", 2000, 0),
       passwordMemoryKib: int(env, "PASSWORD_MEMORY_KIB", 65536, 1024),

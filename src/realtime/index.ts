@@ -82,6 +82,7 @@ export class Realtime implements ConnectionHandler {
       rooms: services.rooms,
       publisher: options.publisher,
       typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
+      syncMaxBytes: config.limits.wsSyncMaxBytes,
       markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
       logger,
     };
