@@ -106,6 +106,9 @@ const ourEnv: Record<string, string> = {
   ACCESS_TOKEN_TTL: "7200",
   RATE_LIMIT_AUTH: "0",
   RATE_LIMIT_ANON: "0",
+  WS_MAX_PER_USER: "0",
+  WS_MAX_PER_ADDRESS: "0",
+  WS_SYNC_RATE_LIMIT: "0",
   RATE_LIMIT_MESSAGES: "0",
   WS_RATE_LIMIT: "0",
   // Users go offline as their sockets close, inside the scenario that closes them, not seconds

@@ -156,7 +156,7 @@ export function createApp(deps: Deps | Services) {
     .use(roomsModule(s.auth, s.rooms))
     .use(teamsModule(s.auth, s.teams))
     .use(messagesModule(s.auth, s.messages))
-    .use(gateway(s.realtime, s.auth));
+    .use(gateway(s.realtime, s.auth, s.config.trustProxy));
   return app;
 }
 

@@ -33,6 +33,13 @@ export interface Limits {
   wsFramesPerSecond: number;
   wsBackpressureLimit: number;
   wsIdleTimeout: number;
+  /** Open sockets per user (WS_MAX_PER_USER) and per client address (WS_MAX_PER_ADDRESS) in this process; 0: no cap. */
+  wsMaxPerUser: number;
+  wsMaxPerAddress: number;
+  /** `sync` frames per 10 s per user, bursts allowed; 0: no limit. */
+  wsSyncRateLimit: number;
+  /** Bytes of frames one `sync` replays at most, across its rooms. */
+  wsSyncMaxBytes: number;
   presenceGraceMs: number;
   typingThrottleMs: number;
   /** argon2id cost: memory in KiB and passes. */
@@ -219,6 +226,10 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
       wsFramesPerSecond: int(env, "WS_RATE_LIMIT", 50, 0),
       wsBackpressureLimit: int(env, "WS_BACKPRESSURE_LIMIT", 1024 * 1024, 1024),
       wsIdleTimeout: int(env, "WS_IDLE_TIMEOUT", 60, 0, 960),
+      wsMaxPerUser: int(env, "WS_MAX_PER_USER", 20, 0),
+      wsMaxPerAddress: int(env, "WS_MAX_PER_ADDRESS", 100, 0),
+      wsSyncRateLimit: int(env, "WS_SYNC_RATE_LIMIT", 10, 0),
+      wsSyncMaxBytes: int(env, "WS_SYNC_MAX_BYTES", 4 * 1024 * 1024, 64 * 1024),
       presenceGraceMs: int(env, "PRESENCE_GRACE_MS", 5000, 0),
       typingThrottleMs: int(env, "TYPING_THROTTLE_MS", 2000, 0),
       passwordMemoryKib: int(env, "PASSWORD_MEMORY_KIB", 65536, 1024),
@@ -238,6 +249,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       RATE_LIMIT_AUTH: "0",
       RATE_LIMIT_MESSAGES: "0",
       RATE_LIMIT_ANON: "0",
+      WS_MAX_PER_USER: "0",
+      WS_MAX_PER_ADDRESS: "0",
+      WS_SYNC_RATE_LIMIT: "0",
       LOG_LEVEL: "error",
       PRESENCE_GRACE_MS: "50",
       // Cheap hashing keeps tests fast; production keeps argon2id's defaults.

@@ -11,8 +11,9 @@ import sqlite8 from "../../drizzle/sqlite/0008_message_client_ids.sql" with { ty
 import sqlite9 from "../../drizzle/sqlite/0009_public_rooms_discovery.sql" with { type: "text" };
 import sqlite10 from "../../drizzle/sqlite/0010_backlog_above_indexed.sql" with { type: "text" };
 import sqlite11 from "../../drizzle/sqlite/0011_client_id_blocks.sql" with { type: "text" };
-import sqlite12 from "../../drizzle/sqlite/0012_verified_emails.sql" with { type: "text" };
-import sqlite13 from "../../drizzle/sqlite/0013_refresh_successors.sql" with { type: "text" };
+import sqlite12 from "../../drizzle/sqlite/0012_client_id_seed.sql" with { type: "text" };
+import sqlite13 from "../../drizzle/sqlite/0013_verified_emails.sql" with { type: "text" };
+import sqlite14 from "../../drizzle/sqlite/0014_refresh_successors.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -35,8 +36,9 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0009_public_rooms_discovery", sql: sqlite9 },
   { tag: "0010_backlog_above_indexed", sql: sqlite10 },
   { tag: "0011_client_id_blocks", sql: sqlite11 },
-  { tag: "0012_verified_emails", sql: sqlite12 },
-  { tag: "0013_refresh_successors", sql: sqlite13 },
+  { tag: "0012_client_id_seed", sql: sqlite12 },
+  { tag: "0013_verified_emails", sql: sqlite13 },
+  { tag: "0014_refresh_successors", sql: sqlite14 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [

@@ -11,10 +11,20 @@ export const membershipEpoch = sqliteTable("membership_epoch", { id: integer().p
   check("membership_epoch_one_row", sql`${t.id} = 1`),
 ]);
 
-/** One row: messages up to this rowid are in the full-text index and the clientId blocks; the rest wait. */
-export const searchState = sqliteTable("search_state", { id: integer().primaryKey(), indexedUpto: integer("indexed_upto").notNull() }, (t) => [
-  check("search_state_one_row", sql`${t.id} = 1`),
-]);
+/**
+ * One row: messages up to `indexedUpto` (a rowid) are in the full-text index and the clientId
+ * blocks; the rest wait. `clientIdSeed` keys the clientIds' fingerprints: random per database
+ * and never sent to clients, so keys that collide cannot be made offline.
+ */
+export const searchState = sqliteTable(
+  "search_state",
+  {
+    id: integer().primaryKey(),
+    indexedUpto: integer("indexed_upto").notNull(),
+    clientIdSeed: integer("client_id_seed").notNull().default(0),
+  },
+  (t) => [check("search_state_one_row", sql`${t.id} = 1`)],
+);
 
 /** One row per indexed batch: its clientIds as fingerprints and rowids (src/db/messages/sqlite/client-ids.ts). */
 export const clientIdBlocks = sqliteTable("client_id_blocks", {

@@ -6,7 +6,7 @@ import { drizzle } from "drizzle-orm/bun-sqlite";
 import { startCheckpointer } from "./checkpointer";
 import type { DB, SqliteDatabase } from "./database";
 import { sqliteLookups } from "./lookups";
-import { ensureBlocks } from "./messages/sqlite/client-ids";
+import { rekeyBlocks } from "./messages/sqlite/client-ids";
 import { SqliteMessageStore } from "./messages/sqlite";
 import { sqliteMigrations } from "./migrations.generated";
 import * as sqliteSchema from "./schema.sqlite";
@@ -99,7 +99,9 @@ export function untilUnlocked<T>(fn: () => T, timeoutMs = 5000): T {
 
 /** Steps a migration needs that SQL cannot do, run right after it, in its transaction. */
 const afterMigration: Record<string, (sqlite: SQLite) => void> = {
-  "0011_client_id_blocks": ensureBlocks,
+  // Writes the blocks of the messages indexed so far, keyed (0011's own step, writing them
+  // unkeyed, is covered by it: both run in the one transaction that migrates).
+  "0012_client_id_seed": rekeyBlocks,
 };
 
 /** Runs one migration and records it in __migrations (which must exist), inside the caller's transaction. */

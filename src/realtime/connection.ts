@@ -31,6 +31,8 @@ export interface ConnectionOptions {
   highWater: number;
   /** Settles when the socket is subscribed and told `ready`; frames wait for it. */
   ready: Promise<void>;
+  /** The client address the upgrade came from (see plugins/client-address.ts). */
+  address?: string;
 }
 
 /** Connections with frames posted in this turn of the event loop, written out by one setImmediate. */
@@ -60,6 +62,8 @@ export class Connection<S extends Socket = Socket> {
   closed = false;
   /** Rooms joined or left while the initial room list was loading: those events are newer. */
   touched: Set<string> | null = new Set();
+  /** The client address the upgrade came from; "" when unknown. */
+  readonly address: string;
   /** Frames posted in this turn of the event loop, not yet written. */
   private posted: string[] | null = null;
 
@@ -86,6 +90,7 @@ export class Connection<S extends Socket = Socket> {
     options: ConnectionOptions,
   ) {
     this.handler = options.handler;
+    this.address = options.address ?? "";
     this.framesPerSecond = options.framesPerSecond;
     this.highWater = options.highWater;
     this.tokens = options.framesPerSecond;

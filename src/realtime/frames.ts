@@ -16,6 +16,8 @@ export interface FrameContext {
   rooms: Pick<RoomService, "markRead" | "syncStateOf">;
   publisher: Publisher;
   typing: TypingThrottle;
+  /** Bytes of frames one sync replays at most, across its rooms (WS_SYNC_MAX_BYTES). */
+  syncMaxBytes: number;
   /** Records that a socket of the member received `seq` (the live path's way too); never rejects. */
   markDelivered(userId: string, roomId: string, seq: number): Promise<void>;
   logger: Logger;
@@ -71,30 +73,43 @@ async function read(connection: Connection, frame: ReadFrame, ctx: FrameContext)
  * messages by (roomId, seq), so a duplicate is harmless. With `since`, then the changes
  * to the messages up to that seq (see replayChanges). Rooms the user is not a member
  * of are left out of `sync.done` and named in one NOT_FOUND error frame.
+ *
+ * One sync replays at most `syncMaxBytes` of frames (the first always goes): once they are
+ * spent, the room being replayed stops there and later rooms are not read; their entries
+ * say what is left (hasMore, changesHaveMore), so another sync or REST continues.
  */
 async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext) {
   const since = frame.since === undefined ? undefined : sinceTime(frame.since);
   const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
   const unknown: string[] = [];
   const marks: Promise<void>[] = [];
+  const budget = new Budget(ctx.syncMaxBytes);
+  // The last seqs of all the user's rooms, read once per sync the first time one is needed.
   let lastSeqs: Map<string, number> | undefined;
+  const lastSeqOf = async (roomId: string) => {
+    lastSeqs ??= new Map((await ctx.rooms.syncStateOf(connection.userId)).map((r) => [r.id, r.lastSeq]));
+    return lastSeqs.get(roomId);
+  };
   for (const [roomId, after] of Object.entries(frame.rooms)) {
     if (!connection.rooms.has(roomId)) {
       unknown.push(roomId);
+      continue;
+    }
+    if (budget.spent) {
+      // Not read: the room's last seq tells whether anything was missed.
+      const last = await lastSeqOf(roomId);
+      if (last === undefined) unknown.push(roomId);
+      else done.rooms[roomId] = { lastSeq: Math.min(after, last), hasMore: last > after, ...(since && changesLeft(after)) };
       continue;
     }
     let page: Awaited<ReturnType<FrameContext["messages"]["history"]>>;
     let lastSeq = after;
     try {
       page = await ctx.messages.history(connection.userId, roomId, { after, limit: SYNC_PAGE });
-      // Nothing after the claimed seq: it may be beyond the room's last seq, which bounds it. The
-      // last seqs of all the user's rooms are read once per sync, the first time one is needed
-      // (most rooms of a reconnecting client are up to date); a message committed since only
-      // makes the bound lower than it could be, never higher than the client holds.
-      if (page.messages.length === 0 && after > 0) {
-        lastSeqs ??= new Map((await ctx.rooms.syncStateOf(connection.userId)).map((r) => [r.id, r.lastSeq]));
-        lastSeq = Math.min(after, lastSeqs.get(roomId) ?? 0);
-      }
+      // Nothing after the claimed seq: it may be beyond the room's last seq, which bounds it (most
+      // rooms of a reconnecting client are up to date); a message committed since only makes the
+      // bound lower than it could be, never higher than the client holds.
+      if (page.messages.length === 0 && after > 0) lastSeq = Math.min(after, (await lastSeqOf(roomId)) ?? 0);
     } catch (error) {
       // Deleted or left since the socket was subscribed: reported like any room that is not the user's.
       if (!(error instanceof AppError && error.status === 404)) throw error;
@@ -102,16 +117,21 @@ async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext)
       continue;
     }
     let delivered = 0;
+    let cut = false;
     for (const message of page.messages) {
-      if (!(await connection.sendPaced(JSON.stringify({ type: "message.new", message })))) return;
+      if (budget.spent) {
+        cut = true;
+        break;
+      }
+      if (!(await connection.sendPaced(budget.take(JSON.stringify({ type: "message.new", message }))))) return;
       lastSeq = message.seq;
       // As for live messages: those with a status (direct rooms) from the other member are now delivered.
       if (message.status !== undefined && message.senderId !== connection.userId) delivered = message.seq;
     }
     if (delivered > 0) marks.push(ctx.markDelivered(connection.userId, roomId, delivered));
-    const room: SyncDoneFrame["rooms"][string] = { lastSeq, hasMore: page.hasMore };
+    const room: SyncDoneFrame["rooms"][string] = { lastSeq, hasMore: page.hasMore || cut };
     if (since) {
-      const changes = await replayChanges(connection, roomId, since, after, ctx);
+      const changes = cut ? changesLeft(after) : await replayChanges(connection, roomId, since, after, budget, ctx);
       if (changes === "closed") return;
       if (changes === "gone") {
         unknown.push(roomId);
@@ -131,18 +151,42 @@ async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext)
   connection.send(done);
 }
 
+/** What a sync may still send, in bytes of frames; spent once they are used up. */
+class Budget {
+  constructor(private left: number) {}
+
+  get spent(): boolean {
+    return this.left <= 0;
+  }
+
+  /** Counts `text` against the budget and returns it. */
+  take(text: string): string {
+    this.left -= Buffer.byteLength(text);
+    return text;
+  }
+}
+
+/** A room whose changes were not replayed: none to replay when the client held nothing. */
+function changesLeft(through: number): { changesHaveMore: boolean; changesLastSeq?: number } {
+  return through > 0 ? { changesHaveMore: true, changesLastSeq: 0 } : { changesHaveMore: false };
+}
+
 /**
  * The messages up to seq `through` that changed at or after `since`, in seq order, each as the
  * live path tells it: `message.deleted` for a deleted one, else `message.updated` with the whole
  * message as everyone sees it. So the client ends with what a socket that never closed heard.
+ * Stops where the sync's budget is spent.
  */
 async function replayChanges(
   connection: Connection,
   roomId: string,
   since: Date,
   through: number,
+  budget: Budget,
   ctx: FrameContext,
 ): Promise<{ changesHaveMore: boolean; changesLastSeq?: number } | "gone" | "closed"> {
+  if (through === 0) return { changesHaveMore: false };
+  if (budget.spent) return changesLeft(through);
   let page: Awaited<ReturnType<FrameContext["messages"]["changedSince"]>>;
   try {
     page = await ctx.messages.changedSince(connection.userId, roomId, { since, through, limit: SYNC_PAGE });
@@ -150,12 +194,15 @@ async function replayChanges(
     if (!(error instanceof AppError && error.status === 404)) throw error;
     return "gone";
   }
+  let replayed = 0;
   for (const message of page.messages) {
+    if (budget.spent) return { changesHaveMore: true, changesLastSeq: replayed };
     const frame = message.deletedAt ? messageDeleted(message) : { type: "message.updated", message };
-    if (!(await connection.sendPaced(JSON.stringify(frame)))) return "closed";
+    if (!(await connection.sendPaced(budget.take(JSON.stringify(frame))))) return "closed";
+    replayed = message.seq;
   }
   if (!page.hasMore) return { changesHaveMore: false };
-  return { changesHaveMore: true, changesLastSeq: page.messages.at(-1)!.seq };
+  return { changesHaveMore: true, changesLastSeq: replayed };
 }
 
 /** `since` as a time; the schema checked its form, but not every such string is a time both databases take. */

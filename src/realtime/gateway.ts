@@ -2,6 +2,7 @@ import type { Server, ServerWebSocket } from "bun";
 import { Elysia, NotFoundError, t } from "elysia";
 import { AppError, ErrorResponse, Unauthenticated } from "../errors";
 import type { AuthService, Caller } from "../modules/auth/service";
+import { clientAddress } from "../plugins/client-address";
 import type { Realtime } from ".";
 import type { Connection } from "./connection";
 
@@ -16,11 +17,12 @@ class Opening {
   constructor(
     private readonly realtime: Realtime,
     private readonly caller: Caller,
+    private readonly address: string,
   ) {}
 
   open(ws: ServerWebSocket<Opening | Connection>) {
-    const connection = this.realtime.open(ws, this.caller);
-    // Refused (shutting down): the socket is closing and this data takes none of its events.
+    const connection = this.realtime.open(ws, this.caller, this.address);
+    // Refused (shutting down, or over a connection cap): the socket is closing and this data takes none of its events.
     if (connection) ws.data = connection;
   }
 }
@@ -31,9 +33,10 @@ const errorContent = { "application/json": { schema: JSON.parse(JSON.stringify(E
 /**
  * `GET /ws`: the one WebSocket route. Only an upgrade request is this route (a plain GET is
  * 404 and spends no ticket). The caller is authenticated before the upgrade, so a refusal is an
- * ordinary 401 response; then the socket belongs to the real-time layer.
+ * ordinary 401 response; then the socket belongs to the real-time layer. `trustProxy`: proxies
+ * in front whose X-Forwarded-For names the client (TRUST_PROXY), for the per-address cap.
  */
-export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticate" | "redeemWsTicket">) {
+export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticate" | "redeemWsTicket">, trustProxy: number) {
   return new Elysia({ name: "realtime-gateway" })
     .onStart(({ server }) => realtime.attach(server))
     .get(
@@ -45,7 +48,7 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
         const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], responseHeaders);
         const upgraded = (server as Server<Opening>).upgrade(request, {
           headers: responseHeaders,
-          data: new Opening(realtime, caller),
+          data: new Opening(realtime, caller, clientAddress(request, server, trustProxy)),
         });
         if (!upgraded) throw new AppError(400, "BAD_REQUEST", "Expected a WebSocket upgrade request.");
         // Bun answers the upgrade itself; the handler's result is not sent.
@@ -61,7 +64,9 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
           description:
             "Authenticate with `?ticket=` (from POST /api/auth/ws-ticket), `?token=<accessToken>` or the subprotocol " +
             "header `Sec-WebSocket-Protocol: bearer, <accessToken>`; anything else is refused with 401 before the upgrade. " +
-            "A request that does not ask for a WebSocket upgrade is 404; while the server shuts down, upgrades are refused with 503.",
+            "A request that does not ask for a WebSocket upgrade is 404; while the server shuts down, upgrades are refused with 503. " +
+            "A socket beyond WS_MAX_PER_USER open sockets of its user, or WS_MAX_PER_ADDRESS of its client address, is closed " +
+            "at once with close code 4008.",
           tags: ["Real time"],
           responses: {
             "101": { description: "Switching Protocols: the WebSocket is open" },

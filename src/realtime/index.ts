@@ -6,16 +6,19 @@
  * before the services (they emit on the publisher and read presence), this after them.
  */
 import type { Config } from "../config";
+import { RateLimited } from "../errors";
 import type { Logger } from "../logger";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
+import { RateLimiter } from "../plugins/rate-limit";
 import type { Broker } from "./broker";
+import { ConnectionCaps } from "./caps";
 import { Connection, type ConnectionHandler, type Socket } from "./connection";
 import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
 import type { Hub } from "./hub";
 import type { Presence } from "./presence";
-import { CloseCode, parseFrame, type ReadyFrame } from "./protocol";
+import { CloseCode, parseFrame, type ErrorFrame, type ReadyFrame } from "./protocol";
 import { LocalDelivery, type Publisher, type TopicServer } from "./publisher";
 
 /** What the real-time layer uses of the services. */
@@ -39,6 +42,8 @@ export interface RealtimeOptions {
   now?: () => number;
 }
 
+/** The window WS_SYNC_RATE_LIMIT counts sync frames in. */
+const SYNC_WINDOW_MS = 10_000;
 /** How long shutdown waits for frames being handled (a send being committed) before closing anyway. */
 const SHUTDOWN_WAIT_MS = 10_000;
 /** How often a socket's room list is read while rooms keep being joined during the read. */
@@ -52,6 +57,9 @@ export class Realtime implements ConnectionHandler {
   private readonly delivery: LocalDelivery;
   private readonly frames: FrameContext;
   private readonly now: () => number;
+  private readonly caps: ConnectionCaps;
+  /** WS_SYNC_RATE_LIMIT: sync frames per user, taken as they arrive. */
+  private readonly syncLimiter: RateLimiter;
   private readonly unsubscribe: () => void;
   private closing = false;
 
@@ -62,6 +70,8 @@ export class Realtime implements ConnectionHandler {
     this.presence = options.presence;
     this.services = services;
     this.now = options.now ?? Date.now;
+    this.caps = new ConnectionCaps(config.limits.wsMaxPerUser, config.limits.wsMaxPerAddress);
+    this.syncLimiter = new RateLimiter(config.limits.wsSyncRateLimit, SYNC_WINDOW_MS, this.now);
     this.delivery = new LocalDelivery(hub, {
       backpressureLimit: config.limits.wsBackpressureLimit,
       onOverflow: (connection) => connection.disconnect(CloseCode.policy, "too far behind: reconnect and sync"),
@@ -72,6 +82,7 @@ export class Realtime implements ConnectionHandler {
       rooms: services.rooms,
       publisher: options.publisher,
       typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
+      syncMaxBytes: config.limits.wsSyncMaxBytes,
       markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
       logger,
     };
@@ -88,12 +99,19 @@ export class Realtime implements ConnectionHandler {
   }
 
   /**
-   * A socket was upgraded for `caller`: register it, subscribe it and say `ready`. The returned
-   * connection hands its frames and its close back to `message` and `close`.
+   * A socket was upgraded for `caller` from client `address` ("" when it has none, as for an
+   * in-process caller): register it, subscribe it and say `ready`. The returned connection hands
+   * its frames and its close back to `message` and `close`. A socket beyond the user's or the
+   * address's cap is closed at once (4008) and nothing is loaded for it.
    */
-  open(socket: Socket, caller: Caller): Connection | null {
+  open(socket: Socket, caller: Caller, address = ""): Connection | null {
     if (this.closing) {
       socket.close(CloseCode.goingAway, "server shutting down");
+      return null;
+    }
+    const refusal = this.caps.admit(caller.userId, address);
+    if (refusal !== null) {
+      socket.close(CloseCode.tooManyConnections, refusal);
       return null;
     }
     const { wsFramesPerSecond, wsBackpressureLimit } = this.options.config.limits;
@@ -103,6 +121,7 @@ export class Realtime implements ConnectionHandler {
       framesPerSecond: wsFramesPerSecond,
       highWater: wsBackpressureLimit / 2,
       ready: loaded.promise,
+      address,
     });
     if (this.hub.add(connection)) this.presence.connected(caller.userId);
     void this.load(connection).then(loaded.resolve);
@@ -126,6 +145,8 @@ export class Realtime implements ConnectionHandler {
     // Sends are pipelined (see Connection): handleFrame hands a send to the writer before it first awaits.
     if (parsed.ok) {
       const frame = parsed.frame;
+      const refused = frame.type === "sync" ? this.refusedSync(connection) : null;
+      if (refused) return connection.enqueue(async () => connection.send(refused));
       return connection.enqueue(() => handleFrame(connection, frame, this.frames), frame.type === "message.send");
     }
     const error = parsed.error;
@@ -134,6 +155,7 @@ export class Realtime implements ConnectionHandler {
 
   /** The connection's socket closed. */
   close(connection: Connection): void {
+    this.caps.release(connection.userId, connection.address);
     if (this.hub.remove(connection)) this.presence.disconnected(connection.userId, new Date(this.now()));
   }
 
@@ -212,5 +234,27 @@ export class Realtime implements ConnectionHandler {
       this.options.logger.error("marking delivered failed", { userId, roomId, error: String(error) });
     }
   }
-}
 
+  /**
+   * A sync takes a token of its user's bucket as it arrives, before it is queued: beyond the
+   * limit it is answered with RATE_LIMITED (in its turn, after the frames before it) and never read.
+   */
+  private refusedSync(connection: Connection): ErrorFrame | null {
+    try {
+      this.syncLimiter.take(connection.userId);
+      return null;
+    } catch (error) {
+      if (!(error instanceof RateLimited)) throw error;
+      const limit = this.syncLimiter.capacity;
+      const retryAfter = error.retryAfterSeconds;
+      return {
+        type: "error",
+        error: {
+          code: "RATE_LIMITED",
+          message: `Too many sync requests: at most ${limit} per ${SYNC_WINDOW_MS / 1000} s; try again in ${retryAfter} s.`,
+          details: { retryAfter },
+        },
+      };
+    }
+  }
+}

@@ -213,15 +213,20 @@ export const SyncDoneFrame = t.Object({
     t.String(),
     t.Object({
       lastSeq: t.Integer({ description: "the newest seq the client now has in this room" }),
-      hasMore: t.Boolean({ description: "more than 500 were missed: page the rest over REST from lastSeq" }),
+      hasMore: t.Boolean({
+        description:
+          "more were missed than this sync replayed (500 per room, or the sync reached WS_SYNC_MAX_BYTES): page the rest over " +
+          "REST from lastSeq, or send sync again from lastSeq",
+      }),
       changesHaveMore: t.Optional(
         t.Boolean({
           description:
-            "With `since` only: more than 500 messages the client holds changed. The replay covers those up to changesLastSeq; " +
+            "With `since` only: more messages the client holds changed than this sync replayed (500 per room, or the sync reached " +
+            "WS_SYNC_MAX_BYTES). The replay covers those up to changesLastSeq; " +
             "re-read the later ones over REST (GET /api/rooms/:id/messages?after=<changesLastSeq>&before=<the seq you synced from + 1>)",
         }),
       ),
-      changesLastSeq: t.Optional(t.Integer({ description: "With changesHaveMore: the seq of the last change replayed" })),
+      changesLastSeq: t.Optional(t.Integer({ description: "With changesHaveMore: the seq of the last change replayed (0: none was)" })),
     }),
   ),
 });
@@ -236,6 +241,8 @@ export const CloseCode = {
   tooBig: 1009,
   internal: 1011,
   sessionRevoked: 4001,
+  /** The user or the client address holds as many sockets as it may (WS_MAX_PER_USER, WS_MAX_PER_ADDRESS). */
+  tooManyConnections: 4008,
 } as const;
 
 export const roomTopic = (roomId: string) => `room:${roomId}`;

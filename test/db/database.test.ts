@@ -9,10 +9,11 @@ import { join } from "node:path";
 import { Database as SQLite } from "bun:sqlite";
 import { eq, sql } from "drizzle-orm";
 import { type Database, migrateSqlite, openDatabase, type Tables } from "../../src/db";
-import { applyMigration } from "../../src/db/sqlite";
+import { applyMigration, openSqlite } from "../../src/db/sqlite";
 import { pgMigrations, sqliteMigrations } from "../../src/db/migrations.generated";
 import { first } from "../../src/db";
-import { SqliteBacklog } from "../../src/db/messages/sqlite/backlog";
+import { clientKey, SqliteBacklog } from "../../src/db/messages/sqlite/backlog";
+import { decodeBlock, encodeBlock, fingerprint } from "../../src/db/messages/sqlite/client-ids";
 import { freshDatabase } from "../helpers";
 import { freshPgDatabase } from "../pg";
 
@@ -238,6 +239,50 @@ describe("migrations", () => {
       }
     },
   );
+
+  test.if(!Bun.env.TEST_DATABASE_URL)("the clientId fingerprints are keyed by a random seed of each database, also for blocks written before the key", () => {
+    const sqlite = new SQLite(":memory:");
+    try {
+      sqlite.exec("CREATE TABLE __migrations (tag TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)");
+      const keyed = sqliteMigrations.findIndex((m) => m.tag === "0012_client_id_seed");
+      expect(keyed).toBeGreaterThan(0);
+      for (const migration of sqliteMigrations.slice(0, keyed)) applyMigration(sqlite, migration);
+      const insert = sqlite.prepare("INSERT INTO messages (id, room_id, seq, sender_id, content, client_id, created_at) VALUES (?, 'r', ?, 'u', 'm', ?, 0)");
+      const ids = Array.from({ length: 50 }, (_, i) => {
+        const id = Bun.randomUUIDv7();
+        insert.run(id, i + 1, `c${i}`);
+        return id;
+      });
+      // Indexed before the key existed: one block of unkeyed fingerprints.
+      sqlite.exec("UPDATE search_state SET indexed_upto = 50 WHERE id = 1");
+      const unkeyed = encodeBlock(
+        ids.map((_, i) => i + 1),
+        ids.map((_, i) => Bun.hash.xxHash32(clientKey("r", "u", `c${i}`))),
+      );
+      sqlite.query("INSERT INTO client_id_blocks (data) VALUES (?)").run(unkeyed);
+      migrateSqlite(sqlite);
+      const seed = sqlite.query<{ seed: number }, []>("SELECT client_id_seed AS seed FROM search_state").get()!.seed;
+      const blocks = sqlite.query<{ data: Uint8Array }, []>("SELECT data FROM client_id_blocks").all();
+      expect(blocks).toHaveLength(1);
+      expect([...decodeBlock(blocks[0]!.data).prints]).toEqual(ids.map((_, i) => fingerprint(clientKey("r", "u", `c${i}`), seed)));
+      const backlog = new SqliteBacklog(sqlite);
+      expect(backlog.clientIds.seed).toBe(seed);
+      sqlite.transaction(() => {
+        backlog.begin();
+        ids.forEach((id, i) => expect(backlog.find("r", "u", `c${i}`)).toBe(id));
+      })();
+      // Each database draws its own key.
+      const seeds = new Set([seed]);
+      for (let i = 0; i < 3; i++) {
+        const other = openSqlite(":memory:");
+        seeds.add(other.sqlite.query<{ seed: number }, []>("SELECT client_id_seed AS seed FROM search_state").get()!.seed);
+        void other.close();
+      }
+      expect(seeds.size).toBe(4);
+    } finally {
+      sqlite.close();
+    }
+  });
 
   test("ping answers while open and not after close", async () => {
     expect(await database.ping()).toBe(true);

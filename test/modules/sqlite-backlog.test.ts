@@ -162,7 +162,7 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
           const row = db.sqlite
             .query<{ key: string; c: string }, [number]>(`SELECT ${CLIENT_KEY_SQL} AS key, client_id AS c FROM messages WHERE rowid = ?`)
             .get(rowid);
-          if (row && fingerprint(row.key) === prints[i]) out.push(row.c);
+          if (row && fingerprint(row.key, db.messages.backlog.clientIds.seed) === prints[i]) out.push(row.c);
         });
       }
       return out.sort();
@@ -233,12 +233,13 @@ describe.if(!Bun.env.TEST_DATABASE_URL)("SQLite backlog", () => {
     });
 
     test("two clientIds with one fingerprint each get their own message back", async () => {
-      // A pair of clientIds whose keys collide in 32 bits: about 77,000 tries on average.
+      // A pair of clientIds whose keys collide in 32 bits under this database's key: about 77,000 tries on average.
+      const seed = db.messages.backlog.clientIds.seed;
       const seen = new Map<number, string>();
       let pair: [string, string] | undefined;
       for (let i = 0; i < 1_000_000 && !pair; i++) {
         const clientId = `c${i}`;
-        const print = fingerprint(clientKey(room, alice.id, clientId));
+        const print = fingerprint(clientKey(room, alice.id, clientId), seed);
         const earlier = seen.get(print);
         if (earlier !== undefined) pair = [earlier, clientId];
         else seen.set(print, clientId);

@@ -109,8 +109,8 @@ export interface LiveServer {
   user(name?: string): Promise<TestUser>;
   /** Opens a socket for the user and waits for `ready` (taken: its frame is `client.ready`). */
   connect(user: TestUser, how?: Credential): Promise<WsClient & { ready: Frame }>;
-  /** Opens a socket with an arbitrary URL suffix and subprotocols, without waiting for ready. */
-  open(query: string, protocols?: string[]): Promise<WsClient>;
+  /** Opens a socket with an arbitrary URL suffix, subprotocols and upgrade headers, without waiting for ready. */
+  open(query: string, protocols?: string[], headers?: Record<string, string>): Promise<WsClient>;
   /** The HTTP answer to an upgrade request that the server refuses. */
   refusedUpgrade(query: string, headers?: Record<string, string>): Promise<TestResponse>;
   close(): Promise<void>;
@@ -147,9 +147,10 @@ export async function startServer(overrides: Partial<Config> = {}, options: { no
     return { id: res.body.user.id, username, token: res.body.accessToken, refreshToken: res.body.refreshToken };
   };
 
-  const open: LiveServer["open"] = (query, protocols) =>
+  const open: LiveServer["open"] = (query, protocols, headers) =>
     new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://${base}/ws${query}`, protocols);
+      const url = `ws://${base}/ws${query}`;
+      const ws = headers ? new WebSocket(url, { protocols, headers }) : new WebSocket(url, protocols);
       const client = new WsClient(ws);
       clients.push(client);
       const timer = setTimeout(() => reject(new Error("socket did not open in time")), WAIT_MS);

@@ -12,7 +12,7 @@
  * sender and clientId, so a collision, a deleted message or a rowid taken again by another
  * message is never an answer. What must never happen is a missing entry, and none can go
  * missing: every indexed message with a clientId is in a block (the blocks of existing rows
- * are written when this table is created, see ensureBlocks), blocks are only ever added, and
+ * are written when the database gets its fingerprint key, see rekeyBlocks), blocks are only ever added, and
  * a connection loads every block it has not loaded before it looks.
  *
  * Memory: 17 to 34 bytes per message with a clientId (12 bytes a slot, a fingerprint and a
@@ -27,8 +27,12 @@ export const clientKey = (roomId: string, senderId: string, clientId: string) =>
 /** clientKey in SQL, over a row of messages. */
 export const CLIENT_KEY_SQL = "room_id || char(10) || sender_id || char(10) || client_id";
 
-/** The fingerprint of a clientId key (clientKey): 32 bits of xxHash32, stable across versions and processes. */
-export const fingerprint = (key: string): number => Bun.hash.xxHash32(key);
+/**
+ * The fingerprint of a clientId key (clientKey): 32 bits of xxHash32 keyed by the database's
+ * seed (search_state.client_id_seed), the same in every process on that database. Without the
+ * seed nobody can make keys that share a fingerprint, which would make each lookup read many rows.
+ */
+export const fingerprint = (key: string, seed: number): number => Bun.hash.xxHash32(key, seed);
 
 /** A block as stored: the rowids (float64, native order) then the fingerprints (uint32). */
 export function encodeBlock(rowids: readonly number[], prints: readonly number[]): Uint8Array {
@@ -94,8 +98,11 @@ export class ClientIdIndex {
   private readonly rowsOf: Statement<{ rowid: number; key: string }, [number, number]>;
   private readonly addBlock: Statement<unknown, [Uint8Array]>;
   private readonly verify: Statement<{ id: string }, [number, string, string, string]>;
+  /** This database's fingerprint key. */
+  readonly seed: number;
 
   constructor(sqlite: SQLite) {
+    this.seed = sqlite.query<{ seed: number }, []>("SELECT client_id_seed AS seed FROM search_state WHERE id = 1").get()?.seed ?? 0;
     this.newBlocks = sqlite.prepare("SELECT id, data FROM client_id_blocks WHERE id > ?1 ORDER BY id");
     this.newestBlock = sqlite.prepare("SELECT max(id) AS id FROM client_id_blocks");
     this.rowsOf = sqlite.prepare(
@@ -122,7 +129,7 @@ export class ClientIdIndex {
 
   /** The id of the indexed message with this key, if there is one (after refresh). */
   find(key: string, roomId: string, senderId: string, clientId: string): string | undefined {
-    for (const rowid of this.table.candidates(fingerprint(key))) {
+    for (const rowid of this.table.candidates(fingerprint(key, this.seed))) {
       const row = this.verify.get(rowid, roomId, senderId, clientId);
       if (row) return row.id;
     }
@@ -139,7 +146,7 @@ export class ClientIdIndex {
     this.addBlock.run(
       encodeBlock(
         rows.map((r) => r.rowid),
-        rows.map((r) => fingerprint(r.key)),
+        rows.map((r) => fingerprint(r.key, this.seed)),
       ),
     );
   }
@@ -151,11 +158,19 @@ export class ClientIdIndex {
 }
 
 /**
- * Writes the blocks of the messages indexed before client_id_blocks existed (rowids up to
- * search_state.indexed_upto); the migration that creates the table runs it, in its transaction.
+ * Writes the blocks of the messages indexed so far (rowids up to search_state.indexed_upto); the
+ * migrations that create the blocks or change their key run it, in their transaction.
  */
 export function ensureBlocks(sqlite: SQLite, span = 65_536): void {
   const upto = sqlite.query<{ upto: number }, []>("SELECT indexed_upto AS upto FROM search_state WHERE id = 1").get()?.upto ?? 0;
   const index = new ClientIdIndex(sqlite);
   for (let from = 0; from < upto; from += span) index.index(from, Math.min(upto, from + span));
+}
+
+/** Gives the database a random fingerprint key and writes every block again under it (run by the migration that adds the key). */
+export function rekeyBlocks(sqlite: SQLite): void {
+  const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
+  sqlite.query("UPDATE search_state SET client_id_seed = ?1 WHERE id = 1").run(seed);
+  sqlite.exec("DELETE FROM client_id_blocks");
+  ensureBlocks(sqlite);
 }

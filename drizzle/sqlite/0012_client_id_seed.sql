@@ -1,0 +1,1 @@
+ALTER TABLE `search_state` ADD `client_id_seed` integer DEFAULT 0 NOT NULL;
