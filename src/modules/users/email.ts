@@ -44,9 +44,9 @@ const normalise = (code: string) => code.toUpperCase().replace(/[\s-]/g, "");
 /** What a change of email does to the user row, given the row before it. */
 export interface EmailChange {
   values: Pick<Tables["users"]["$inferInsert"], "email" | "emailLower" | "emailVerifiedAt">;
-  /** A new address (or a new code for the same unverified one): counted, and any code in progress dies. */
+  /** A new address, or the same unverified one again for a new code: counted against the limit. */
   isNew: boolean;
-  /** Any code in progress dies (a new address, or none). */
+  /** Any code in progress ends: for a new address, and when the email is cleared. */
   restart: boolean;
 }
 
