@@ -210,23 +210,23 @@ export class MessageService {
   /** Changes the content (author only); the previous version is kept. */
   async edit(userId: string, messageId: string, rawContent: string): Promise<Message> {
     const content = this.checkContent(rawContent);
-    const record = await this.actable(userId, messageId);
-    if (record.message.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
-    if (record.message.deletedAt) throw new Conflict("The message was deleted.");
-    if (record.message.content === content) return first(await this.present(userId, [record]))!;
-    const updated = await this.database.tx(async (db) => {
-      // Read again inside the transaction: the version kept must be the one replaced.
-      const current = first(await db.select().from(this.t.messages).where(eq(this.t.messages.id, messageId)).limit(1));
-      if (!current) throw new NotFound("Message");
+    const { record, changed } = await this.database.tx(async (db) => {
+      // Membership and the message are read in the transaction that writes: a removal that
+      // committed first wins, and the version kept is the one replaced.
+      const record = await this.actable(userId, messageId);
+      const current = record.message;
+      if (current.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
       if (current.deletedAt) throw new Conflict("The message was deleted.");
+      if (current.content === content) return { record, changed: false };
       let now = new Date(this.now());
       const previous = current.editedAt ?? current.createdAt;
       if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
       await db.insert(this.t.messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
-      return first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
+      const updated = first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
+      return { record: { ...record, message: updated }, changed: true };
     });
-    const message = first(await this.present(userId, [{ ...record, message: updated }]))!;
-    this.events.toRoom(record.message.roomId, { type: "message.updated", message: forEveryone(message) });
+    const message = first(await this.present(userId, [record]))!;
+    if (changed) this.events.toRoom(record.message.roomId, { type: "message.updated", message: forEveryone(message) });
     return message;
   }
 
@@ -246,11 +246,12 @@ export class MessageService {
    * versions and reactions go, and the search index drops it. Deleting twice is a no-op.
    */
   async delete(userId: string, messageId: string): Promise<void> {
-    const record = await this.actable(userId, messageId);
-    if (record.message.senderId !== userId && !atLeast(record.role, "admin"))
-      throw new Forbidden("Only the author or a room admin may delete a message.");
-    if (record.message.deletedAt) return;
     const deleted = await this.database.tx(async (db) => {
+      // The caller's membership and role as of this transaction: a removal or demotion that committed first wins.
+      const record = await this.actable(userId, messageId);
+      if (record.message.senderId !== userId && !atLeast(record.role, "admin"))
+        throw new Forbidden("Only the author or a room admin may delete a message.");
+      if (record.message.deletedAt) return null;
       const at = new Date(this.now());
       const done = first(
         await db
@@ -270,17 +271,10 @@ export class MessageService {
   /** Adds (idempotently) or removes the caller's reaction; the event goes out only when something changed. */
   async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
     const emoji = checkEmoji(rawEmoji);
-    const record = await this.actable(userId, messageId);
-    if (record.message.deletedAt) throw new Conflict("The message was deleted.");
-    const changed = await this.database.tx(async (db) => {
-      const live = first(
-        await db
-          .select({ id: this.t.messages.id })
-          .from(this.t.messages)
-          .where(and(eq(this.t.messages.id, messageId), isNull(this.t.messages.deletedAt)))
-          .limit(1),
-      );
-      if (!live) throw new Conflict("The message was deleted.");
+    const { record, changed } = await this.database.tx(async (db) => {
+      // The caller's membership as of this transaction: a removal that committed first wins.
+      const record = await this.actable(userId, messageId);
+      if (record.message.deletedAt) throw new Conflict("The message was deleted.");
       const mine = and(eq(this.t.reactions.messageId, messageId), eq(this.t.reactions.emoji, emoji), eq(this.t.reactions.userId, userId));
       const rows = add
         ? await db
@@ -289,9 +283,9 @@ export class MessageService {
             .onConflictDoNothing()
             .returning({ emoji: this.t.reactions.emoji })
         : await db.delete(this.t.reactions).where(mine).returning({ emoji: this.t.reactions.emoji });
-      if (rows.length === 0) return false;
+      if (rows.length === 0) return { record, changed: false };
       await db.update(this.t.messages).set({ changedAt: new Date(this.now()) }).where(eq(this.t.messages.id, messageId));
-      return true;
+      return { record, changed: true };
     });
     if (changed)
       this.events.toRoom(record.message.roomId, {
@@ -395,7 +389,7 @@ export class MessageService {
     return record;
   }
 
-  /** The message and the caller's role, when the caller is a member of its room. */
+  /** The message and the caller's role, when the caller is a member of its room; inside a transaction, as it sees them. */
   private async actable(userId: string, messageId: string) {
     const record = await this.record(messageId);
     const { role } = await hideRoom(this.access.member(record.message.roomId, userId));
