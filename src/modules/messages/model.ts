@@ -132,6 +132,29 @@ export const SearchPage = t.Object({
 export type SearchPage = typeof SearchPage.static;
 
 export const IdParams = t.Object({ id: IdParam("Message") });
+
+/** 409 of a reaction: the error envelope; `details` names the limit a new emoji would pass. */
+export const ReactionConflict = t.Object(
+  {
+    error: t.Object({
+      code: t.Literal("CONFLICT"),
+      message: t.String(),
+      details: t.Optional(
+        t.Object({
+          limit: t.Union([t.Literal("emojiPerUser"), t.Literal("emojiPerMessage")], {
+            description: "`emojiPerUser`: the caller already put `max` different emoji on the message; `emojiPerMessage`: the message already carries `max` different emoji",
+          }),
+          max: t.Integer({ examples: [20, 50] }),
+        }),
+      ),
+    }),
+  },
+  {
+    description:
+      "The message was deleted (no `details`), or the new emoji would pass a limit: 20 different emoji per user on one " +
+      "message, 50 different emoji per message. Reacting with an emoji the message already carries never passes the second.",
+  },
+);
 export const ReactionParams = t.Object({
   id: IdParam("Message"),
   emoji: t.String({

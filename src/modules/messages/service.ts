@@ -1,7 +1,7 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, asc, eq, inArray, isNull } from "drizzle-orm";
+import { and, asc, countDistinct, eq, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
-import type { Database, Tables } from "../../db";
+import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
@@ -75,6 +75,16 @@ const MAX_TERMS = 16;
 /** The user's words for a search: runs of letters, marks and digits; everything else separates them. */
 export function searchTerms(q: string): string[] {
   return (q.normalize("NFKC").match(/[\p{L}\p{M}\p{N}]+/gu) ?? []).slice(0, MAX_TERMS);
+}
+
+/** Different emoji one user may put on one message. */
+export const REACTIONS_PER_USER = 20;
+/** Different emoji one message may carry. */
+export const REACTIONS_PER_MESSAGE = 50;
+
+/** 409 for a reaction over one of the limits; `details` names it and its maximum. */
+function reactionLimit(limit: "emojiPerUser" | "emojiPerMessage", max: number, message: string): AppError {
+  return new AppError(409, "CONFLICT", message, { limit, max });
 }
 
 const SHORTCODE = /^:[a-z0-9_+-]{1,32}:$/;
@@ -268,13 +278,19 @@ export class MessageService {
     if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
   }
 
-  /** Adds (idempotently) or removes the caller's reaction; the event goes out only when something changed. */
+  /**
+   * Adds (idempotently) or removes the caller's reaction; the event goes out only when something
+   * changed. Each request, add or remove, counts against the message rate limit; a new emoji is
+   * refused (409) past REACTIONS_PER_USER of the caller's or REACTIONS_PER_MESSAGE on the message.
+   */
   async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
+    this.limiter.take(userId);
     const emoji = checkEmoji(rawEmoji);
     const { record, changed } = await this.database.tx(async (db) => {
       // The caller's membership as of this transaction: a removal that committed first wins.
       const record = await this.actable(userId, messageId);
       if (record.message.deletedAt) throw new Conflict("The message was deleted.");
+      if (add) await this.checkReactionLimits(db, messageId, userId, emoji);
       const mine = and(eq(this.t.reactions.messageId, messageId), eq(this.t.reactions.emoji, emoji), eq(this.t.reactions.userId, userId));
       const rows = add
         ? await db
@@ -342,6 +358,34 @@ export class MessageService {
   // In direct rooms the sender's messages turn "delivered"; tell the room so the sender's ticks update.
   private delivered(d: Delivered) {
     if (d.roomKind === "direct") this.events.toRoom(d.roomId, { type: "delivered", roomId: d.roomId, userId: d.userId, seq: d.seq });
+  }
+
+  /**
+   * Refuses a new emoji past the limits, read in the transaction that adds it (concurrent adds
+   * are serialised: SQLite's one writer, PostgreSQL's SERIALIZABLE). One pass over the message's
+   * reactions, which the limits keep to REACTIONS_PER_MESSAGE emoji per member.
+   */
+  private async checkReactionLimits(db: DB, messageId: string, userId: string, emoji: string): Promise<void> {
+    const { reactions } = this.t;
+    const flag = (condition: SQL) => sql<number>`cast(max(case when ${condition} then 1 else 0 end) as integer)`;
+    const [row] = await db
+      .select({
+        emoji: countDistinct(reactions.emoji),
+        mine: sql<number>`cast(sum(case when ${reactions.userId} = ${userId} then 1 else 0 end) as integer)`,
+        mineAlready: flag(and(eq(reactions.userId, userId), eq(reactions.emoji, emoji))!),
+        onMessage: flag(eq(reactions.emoji, emoji)),
+      })
+      .from(reactions)
+      .where(eq(reactions.messageId, messageId));
+    if (!row || Number(row.mineAlready) === 1) return; // adding again changes nothing
+    if (Number(row.mine) >= REACTIONS_PER_USER)
+      throw reactionLimit("emojiPerUser", REACTIONS_PER_USER, `You already reacted to this message with ${REACTIONS_PER_USER} different emoji: remove one first.`);
+    if (Number(row.onMessage) !== 1 && Number(row.emoji) >= REACTIONS_PER_MESSAGE)
+      throw reactionLimit(
+        "emojiPerMessage",
+        REACTIONS_PER_MESSAGE,
+        `This message already has ${REACTIONS_PER_MESSAGE} different reactions: react with one of those.`,
+      );
   }
 
   /** Trimmed content; content that shows nothing (see showsNothing) counts as empty. */
