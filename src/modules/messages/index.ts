@@ -173,12 +173,13 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
       {
         auth: true,
         query: SearchQuery,
-        response: { 200: SearchPage, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse },
+        response: { 200: SearchPage, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
         detail: {
           summary: "Search messages",
           description:
             "Full-text search over the rooms the caller belongs to, newest first; deleted messages are not found. " +
-            "A query without any letters or digits finds nothing. Page on with `cursor` = `nextCursor`.",
+            "A query without any letters or digits finds nothing. Page on with `cursor` = `nextCursor`. " +
+            "429 with `Retry-After` over RATE_LIMIT_SEARCH (searches per minute per user).",
         },
       },
     );

@@ -6,7 +6,7 @@ import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
-import type { RateLimiter } from "../../plugins/rate-limit";
+import { RateLimiter } from "../../plugins/rate-limit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
@@ -157,6 +157,8 @@ export class MessageService {
 
   private readonly access: RoomAccess;
   private readonly writer: GroupCommitWriter;
+  /** RATE_LIMIT_SEARCH: searches per minute per user. */
+  private readonly searchLimiter: RateLimiter;
 
   constructor(
     private readonly database: Database,
@@ -166,6 +168,7 @@ export class MessageService {
     private readonly now: () => number = Date.now,
   ) {
     this.access = new RoomAccess(database);
+    this.searchLimiter = new RateLimiter(config.rateLimitSearch, 60_000, now);
     this.writer = new GroupCommitWriter(database.messages, { now, onDelivered: (d) => this.delivered(d) });
   }
 
@@ -325,8 +328,9 @@ export class MessageService {
     return { messages: (await this.present(userId, page.records)).map(forEveryone), hasMore: page.hasMore };
   }
 
-  /** Full-text search over the rooms the caller belongs to, newest first. */
+  /** Full-text search over the rooms the caller belongs to, newest first; RATE_LIMIT_SEARCH per user. */
   async search(userId: string, opts: { q: string; roomId?: string; limit: number; cursor?: string }): Promise<SearchPage> {
+    this.searchLimiter.take(userId);
     const terms = searchTerms(opts.q);
     if (terms.length === 0) return { messages: [], nextCursor: null };
     const { ids, nextCursor } = await this.database.messages.search({
