@@ -178,7 +178,9 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
           summary: "Search messages",
           description:
             "Full-text search over the rooms the caller belongs to, newest first; deleted messages are not found. " +
-            "A query without any letters or digits finds nothing. Page on with `cursor` = `nextCursor`. " +
+            "A query without any letters or digits finds nothing. Page on with `cursor` = `nextCursor`. A page holds at most " +
+            "100 messages, and may hold fewer than `limit`, even none, while `nextCursor` is set: each search reads a bounded " +
+            "part of the caller's rooms (a time and row budget) and answers what it found there. " +
             "429 with `Retry-After` over RATE_LIMIT_SEARCH (searches per minute per user).",
         },
       },

@@ -126,8 +126,8 @@ export const SearchQuery = t.Object({
 });
 
 export const SearchPage = t.Object({
-  messages: t.Array(Message, { description: "Newest first" }),
-  nextCursor: t.Nullable(t.String()),
+  messages: t.Array(Message, { description: "Newest first; at most 100, and fewer than asked (even none) when the search stopped at its budget" }),
+  nextCursor: t.Nullable(t.String({ description: "Where to go on from; null once everything was searched" })),
 });
 export type SearchPage = typeof SearchPage.static;
 

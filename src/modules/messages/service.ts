@@ -71,6 +71,8 @@ function metadataProblem(metadata: object, maxBytes: number): string | null {
 }
 
 const MAX_TERMS = 16;
+/** Most messages one search page holds, whatever limit is asked. */
+export const SEARCH_PAGE_MAX = 100;
 
 /** The user's words for a search: runs of letters, marks and digits; everything else separates them. */
 export function searchTerms(q: string): string[] {
@@ -328,7 +330,11 @@ export class MessageService {
     return { messages: (await this.present(userId, page.records)).map(forEveryone), hasMore: page.hasMore };
   }
 
-  /** Full-text search over the rooms the caller belongs to, newest first; RATE_LIMIT_SEARCH per user. */
+  /**
+   * Full-text search over the rooms the caller belongs to, newest first; RATE_LIMIT_SEARCH per
+   * user, at most SEARCH_PAGE_MAX a page. What one search reads is bounded by the caller's rooms
+   * and the store's SearchLimits: a page may hold fewer than asked, even none, with a cursor.
+   */
   async search(userId: string, opts: { q: string; roomId?: string; limit: number; cursor?: string }): Promise<SearchPage> {
     this.searchLimiter.take(userId);
     const terms = searchTerms(opts.q);
@@ -337,7 +343,7 @@ export class MessageService {
       userId,
       terms,
       roomId: opts.roomId,
-      limit: clampLimit(opts.limit),
+      limit: Math.min(clampLimit(opts.limit), SEARCH_PAGE_MAX),
       cursor: opts.cursor,
     });
     const byId = new Map((await this.database.messages.byIds(ids)).map((r) => [r.message.id, r]));
