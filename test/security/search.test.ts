@@ -97,11 +97,14 @@ describe("what a search reads is bounded by what the caller can read", () => {
     expect(found).toEqual({ ids: [second.id, first.id], nextCursor: null, examined: 3 });
   });
 
-  test("a caller in a large room searches a page at a time", async () => {
+  test("a caller in a large room searches a page at a time, of at most 100", async () => {
     const page = await store().search({ userId: alice.id, terms, limit: 50 });
     expect(page.ids).toHaveLength(50);
     expect(page.nextCursor).not.toBeNull();
     expect(page.examined).toBeLessThanOrEqual(51);
+    const most = await ctx.call("GET", "/api/search/messages?q=e&limit=200", { token: alice.token });
+    expect(most.body.messages).toHaveLength(100);
+    expect(most.body.nextCursor).toEqual(expect.any(String));
   });
 
   test("a search through the index stops at its budget and answers with a cursor to go on from", async () => {
