@@ -55,7 +55,7 @@ export class PgSearch {
     return this.window(ids, query, after, limits.scanRows);
   }
 
-  /** Expression and predicate repeat the index's, so that the GIN index can answer the match. */
+  /** The index's own expression (with deleted_at IS NULL beside it, its predicate), so that the GIN index can answer the match. */
   private matches(content: SQL | typeof this.t.messages.content, query: SearchQuery): SQL {
     return sql`to_tsvector('public.chat_search'::regconfig, ${content}) @@ to_tsquery('public.chat_search'::regconfig, ${tsQuery(query.terms)})`;
   }
