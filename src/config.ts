@@ -15,6 +15,8 @@ export interface Config {
   rateLimitMessages: number;
   /** Requests per minute per client address without a valid access token; 0: off. */
   rateLimitAnon: number;
+  /** Message searches per minute per user; 0: off. */
+  rateLimitSearch: number;
   /** Proxies in front of the server whose X-Forwarded-For is believed (see plugins/client-address.ts). */
   trustProxy: number;
   /** Where email verification codes are sent through (SMTP_URL); null: emails are never verified. */
@@ -214,6 +216,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     rateLimitAuth: int(env, "RATE_LIMIT_AUTH", 20, 0),
     rateLimitMessages: int(env, "RATE_LIMIT_MESSAGES", 30, 0),
     rateLimitAnon: int(env, "RATE_LIMIT_ANON", 120, 0),
+    rateLimitSearch: int(env, "RATE_LIMIT_SEARCH", 30, 0),
     trustProxy: int(env, "TRUST_PROXY", 0, 0, 10),
     smtp: smtp(env),
     logLevel,
@@ -252,6 +255,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       WS_MAX_PER_USER: "0",
       WS_MAX_PER_ADDRESS: "0",
       WS_SYNC_RATE_LIMIT: "0",
+      RATE_LIMIT_SEARCH: "0",
       LOG_LEVEL: "error",
       PRESENCE_GRACE_MS: "50",
       // Cheap hashing keeps tests fast; production keeps argon2id's defaults.

@@ -42,6 +42,7 @@ describe("loadConfig", () => {
       corsOrigins: null,
       rateLimitAuth: 20,
       rateLimitMessages: 30,
+      rateLimitSearch: 30,
       logLevel: "info",
       production: false,
     });
@@ -61,6 +62,7 @@ describe("loadConfig", () => {
         CORS_ORIGINS: "https://chat.example.com, http://localhost:5173",
         RATE_LIMIT_AUTH: "0",
         RATE_LIMIT_MESSAGES: "5",
+        RATE_LIMIT_SEARCH: "0",
         LOG_LEVEL: "debug",
         MESSAGE_MAX_LENGTH: "100",
         WS_MAX_PAYLOAD: "2048",
@@ -78,6 +80,7 @@ describe("loadConfig", () => {
       corsOrigins: ["https://chat.example.com", "http://localhost:5173"],
       rateLimitAuth: 0,
       rateLimitMessages: 5,
+      rateLimitSearch: 0,
       logLevel: "debug",
     });
     expect(config.limits).toMatchObject({ contentMax: 100, wsMaxPayload: 2048, maxBodyBytes: 65536 });
@@ -107,6 +110,8 @@ describe("loadConfig", () => {
     ["RATE_LIMIT_AUTH", "-1"],
     ["RATE_LIMIT_AUTH", "lots"],
     ["RATE_LIMIT_MESSAGES", "1e3"],
+    ["RATE_LIMIT_SEARCH", "-1"],
+    ["RATE_LIMIT_SEARCH", "30/min"],
     ["LOG_LEVEL", "verbose"],
     ["MESSAGE_MAX_LENGTH", "0"],
     ["WS_MAX_PAYLOAD", "10"],

@@ -4,7 +4,7 @@
  * Each case runs against both on the same data and expects the same answer.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { MessageRecord, MessageStore, NewMessage } from "../../src/db/messages/store";
+import type { MessageRecord, MessageStore, NewMessage, SearchLimits } from "../../src/db/messages/store";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom } from "../modules/messages-fixtures";
 import { ReferenceMessageStore } from "./reference-store";
@@ -109,6 +109,34 @@ for (const [name, store] of stores) {
       const finches = await store().search({ userId: bob.id, terms: ["fin"], limit: 10, roomId: room });
       expect(finches.ids).toEqual([10, 7, 5, 4, 2].map((seq) => ids[seq]));
     });
+
+    // Read whole, through the full-text index, or stopped by a budget: followed by its cursors, a search finds the same.
+    const LIMITS: [string, SearchLimits][] = [
+      ["the scope read whole", { scanRows: 1_000, indexRows: 1_000, timeBudgetMs: 60_000 }],
+      ["through the index", { scanRows: 0, indexRows: 1_000, timeBudgetMs: 60_000 }],
+      ["through the index, stopping every 2 matches", { scanRows: 0, indexRows: 2, timeBudgetMs: 60_000 }],
+      ["through the index, out of time at each look at the clock", { scanRows: 0, indexRows: 1_000, timeBudgetMs: 0 }],
+      ["windows of 3 messages", { scanRows: 3, indexRows: 3, timeBudgetMs: 60_000 }],
+    ];
+    for (const [label, limits] of LIMITS)
+      test(`search, ${label}: the same answers, page after page`, async () => {
+        const all = async (terms: string[], userId = bob.id) => {
+          const found: string[] = [];
+          let cursor: string | undefined;
+          for (let pages = 0; pages < 50; pages++) {
+            const page = await store().search({ userId, terms, limit: 2, cursor }, limits);
+            expect(page.ids.length).toBeLessThanOrEqual(2);
+            found.push(...page.ids);
+            if (!page.nextCursor) return found;
+            cursor = page.nextCursor;
+          }
+          throw new Error("the cursors never ended");
+        };
+        expect(await all(["heron"])).toEqual([9, 6, 3].map((seq) => ids[seq]));
+        expect(await all(["fin"])).toEqual([10, 7, 5, 4, 2].map((seq) => ids[seq]));
+        expect(await all(["note"])).toEqual([10, 9, 7, 6, 5, 4, 3, 2, 1].map((seq) => ids[seq]));
+        expect(await all(["heron"], outsider.id)).toEqual([]);
+      });
 
     test("insert: created rows take the next seqs; a clientId again, a non-member and a dead parent are answered as such", async () => {
       const retry = draft(alice.id, { clientId: "once" });

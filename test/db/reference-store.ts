@@ -14,6 +14,7 @@ import {
   type MessageStore,
   newRow,
   type NewMessage,
+  type SearchLimits,
   type SearchQuery,
   type SendOutcome,
 } from "../../src/db/messages/store";
@@ -114,7 +115,7 @@ export class ReferenceMessageStore extends MessageQueries implements MessageStor
   }
 
   /** Search is each dialect's own index; the reference defers to the database's store. */
-  search(query: SearchQuery) {
-    return this.database.messages.search(query);
+  search(query: SearchQuery, limits?: SearchLimits) {
+    return this.database.messages.search(query, limits);
   }
 }

@@ -281,7 +281,8 @@ describe("team and channel membership stay in sync", () => {
   test("a member added joins every public channel and no private one", async () => {
     const f = await team();
     const extra = await ctx.call("POST", `/api/teams/${f.teamId}/channels`, { token: U.admin.token, body: { name: "random" } });
-    expect(extra.body).toMatchObject({ visibility: "public", memberCount: 3, myRole: "owner" });
+    // The creator runs the channel through the team role.
+    expect(extra.body).toMatchObject({ visibility: "public", memberCount: 3, myRole: "admin" });
     const secret = await ctx.call("POST", `/api/teams/${f.teamId}/channels`, { token: U.admin.token, body: { name: "secret", visibility: "private" } });
     expect(secret.body).toMatchObject({ visibility: "private", memberCount: 1 });
     ctx.events.clear();
@@ -421,7 +422,7 @@ describe("team and channel membership stay in sync", () => {
 
   test("a team role change reaches every channel where it moves the member's role, and only those", async () => {
     const f = await team();
-    // U.admin owns a private channel (and stays its owner whatever the team role); U.member is in it.
+    // U.admin created a private channel, which they run through the team role; U.member is in it.
     const own = await ctx.call("POST", `/api/teams/${f.teamId}/channels`, { token: U.admin.token, body: { name: "own", visibility: "private" } });
     expectStatus(await ctx.call("POST", `/api/rooms/${own.body.id}/members`, { token: U.admin.token, body: { userId: U.member.id } }), 201, "add");
     const updates = () =>
@@ -441,9 +442,15 @@ describe("team and channel membership stay in sync", () => {
     ctx.events.clear();
 
     expectStatus(await ctx.call("PATCH", `/api/teams/${f.teamId}/members/${U.admin.id}`, { token: U.owner.token, body: { role: "member" } }), 200, "demote");
-    expect(updates()).toEqual([[f.general, U.admin.id, "member"]]);
+    // The channel they created follows the team role too.
+    expect(updates().sort()).toEqual(
+      [
+        [f.general, U.admin.id, "member"],
+        [own.body.id, U.admin.id, "member"],
+      ].sort(),
+    );
     expect(await roleIn(f.general, U.admin.id)).toBe("member");
-    expect(await roleIn(own.body.id, U.admin.id)).toBe("owner");
+    expect(await roleIn(own.body.id, U.admin.id)).toBe("member");
     ctx.events.clear();
 
     // The same role again changes nothing and tells nobody.

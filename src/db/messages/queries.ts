@@ -5,7 +5,7 @@
  */
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { DB, Tables } from "../tables";
-import type { HistoryRange, MessageRecord, ReactionCount, RecordPage } from "./store";
+import type { HistoryRange, MessageRecord, ReactionCount, RecordPage, ScopeRoom } from "./store";
 
 export abstract class MessageQueries {
   constructor(
@@ -59,6 +59,16 @@ export abstract class MessageQueries {
       .groupBy(reactions.messageId, reactions.emoji)
       .orderBy(sql`min(${reactions.createdAt})`, reactions.emoji);
     return rows.map((r) => ({ messageId: r.messageId, emoji: r.emoji, count: Number(r.count), me: Number(r.mine) > 0 }));
+  }
+
+  /** The rooms with messages a search of `userId` reads: theirs, or only `roomId` when it is theirs. */
+  protected searchScope(userId: string, roomId?: string): Promise<ScopeRoom[]> {
+    const { roomMembers, rooms } = this.t;
+    return this.builder()
+      .select({ id: rooms.id, lastSeq: rooms.lastSeq })
+      .from(roomMembers)
+      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+      .where(and(eq(roomMembers.userId, userId), roomId !== undefined ? eq(roomMembers.roomId, roomId) : undefined, gt(rooms.lastSeq, 0)));
   }
 
   /** The first `limit` matching messages in ascending seq. */

@@ -88,6 +88,41 @@ export interface SearchQuery {
   cursor?: string;
 }
 
+/**
+ * What one search may cost. A search reads only the rooms the user belongs to (its scope); a
+ * scope of at most `scanRows` messages is read whole and each message matched as it is, with no
+ * full-text index work at all; a larger one is searched through the index, restricted to the
+ * scope, until the page is full, `indexRows` matches were walked or `timeBudgetMs` passed; then
+ * it answers what it found with a cursor to go on from where it stopped.
+ */
+export interface SearchLimits {
+  scanRows: number;
+  indexRows: number;
+  timeBudgetMs: number;
+}
+
+export const SEARCH_LIMITS: SearchLimits = { scanRows: 2_000, indexRows: 20_000, timeBudgetMs: 50 };
+
+export interface SearchResult {
+  /** Newest first; fewer than the limit (even none) with a cursor when the search stopped at a limit. */
+  ids: string[];
+  nextCursor: string | null;
+  /**
+   * Messages the search read to answer: each message of the scope it matched, or each full-text
+   * match it walked (on PostgreSQL's index query, each one it returned). 0 for a user in no room.
+   */
+  examined: number;
+}
+
+/** A room a search reads: one the user belongs to, with its newest seq (how many messages it has at most). */
+export interface ScopeRoom {
+  id: string;
+  lastSeq: number;
+}
+
+/** The scope's size in messages, at most: deleted messages keep their seqs. */
+export const scopeSize = (rooms: ScopeRoom[]) => rooms.reduce((n, r) => n + r.lastSeq, 0);
+
 export interface MessageStore {
   /**
    * Writes a batch in one transaction. Within it a send is refused, not written, when the
@@ -112,8 +147,11 @@ export interface MessageStore {
    * the records are one room's messages with no seq missing between the first and the last.
    */
   reactions(viewerId: string, records: MessageRecord[], contiguous: boolean): Promise<ReactionCount[]>;
-  /** Ids of live messages matching the query in rooms the user belongs to, newest first, and the next page's cursor. */
-  search(query: SearchQuery): Promise<{ ids: string[]; nextCursor: string | null }>;
+  /**
+   * Ids of live messages matching the query in rooms the user belongs to, newest first, and the
+   * next page's cursor; at a cost bounded by `limits` and by what the user can read.
+   */
+  search(query: SearchQuery, limits?: SearchLimits): Promise<SearchResult>;
 }
 
 /** The sender as a member of the room: the room's kind and the sender's public name. */

@@ -9,6 +9,7 @@ import {
   IdParams,
   Message,
   MessageEdit,
+  ReactionConflict,
   MessagePage,
   ReactionParams,
   RepliesQuery,
@@ -128,23 +129,41 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
     .put("/messages/:id/reactions/:emoji", ({ caller, params }) => messages.react(caller.userId, params.id, params.emoji, true), {
       auth: true,
       params: ReactionParams,
-      response: { 200: Message, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+      response: {
+        200: Message,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        404: ErrorResponse,
+        409: ReactionConflict,
+        422: ErrorResponse,
+        429: ErrorResponse,
+      },
       detail: {
         summary: "React to a message",
         description:
           "Members only. Idempotent: reacting twice with the same emoji counts once, however its U+FE0F selectors are spelled " +
-          "(events and reactions carry the emoji's RGI form). Answers the message with its reactions. 409 for a deleted message.",
+          "(events and reactions carry the emoji's RGI form). Answers the message with its reactions. 409 for a deleted message, " +
+          "and for a new emoji past 20 different ones of the caller's on the message or 50 on the message (`details.limit`). " +
+          "Each request counts against RATE_LIMIT_MESSAGES, like a send (429 with `Retry-After`).",
       },
     })
     .delete("/messages/:id/reactions/:emoji", ({ caller, params }) => messages.react(caller.userId, params.id, params.emoji, false), {
       auth: true,
       params: ReactionParams,
-      response: { 200: Message, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+      response: {
+        200: Message,
+        401: ErrorResponse,
+        403: ErrorResponse,
+        404: ErrorResponse,
+        409: ErrorResponse,
+        422: ErrorResponse,
+        429: ErrorResponse,
+      },
       detail: {
         summary: "Remove my reaction",
         description:
           "Members only. Any spelling of the emoji removes it (see PUT). Removing a reaction that is not there changes nothing. " +
-          "Answers the message with its reactions.",
+          "Answers the message with its reactions. Counts against RATE_LIMIT_MESSAGES, like a send (429 with `Retry-After`).",
       },
     })
     .get(
@@ -154,12 +173,15 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
       {
         auth: true,
         query: SearchQuery,
-        response: { 200: SearchPage, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse },
+        response: { 200: SearchPage, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
         detail: {
           summary: "Search messages",
           description:
             "Full-text search over the rooms the caller belongs to, newest first; deleted messages are not found. " +
-            "A query without any letters or digits finds nothing. Page on with `cursor` = `nextCursor`.",
+            "A query without any letters or digits finds nothing. Page on with `cursor` = `nextCursor`. A page holds at most " +
+            "100 messages, and may hold fewer than `limit`, even none, while `nextCursor` is set: each search reads a bounded " +
+            "part of the caller's rooms (a time and row budget) and answers what it found there. " +
+            "429 with `Retry-After` over RATE_LIMIT_SEARCH (searches per minute per user).",
         },
       },
     );

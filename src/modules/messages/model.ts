@@ -126,12 +126,35 @@ export const SearchQuery = t.Object({
 });
 
 export const SearchPage = t.Object({
-  messages: t.Array(Message, { description: "Newest first" }),
-  nextCursor: t.Nullable(t.String()),
+  messages: t.Array(Message, { description: "Newest first; at most 100, and fewer than asked (even none) when the search stopped at its budget" }),
+  nextCursor: t.Nullable(t.String({ description: "Where to go on from; null once everything was searched" })),
 });
 export type SearchPage = typeof SearchPage.static;
 
 export const IdParams = t.Object({ id: IdParam("Message") });
+
+/** 409 of a reaction: the error envelope; `details` names the limit a new emoji would pass. */
+export const ReactionConflict = t.Object(
+  {
+    error: t.Object({
+      code: t.Literal("CONFLICT"),
+      message: t.String(),
+      details: t.Optional(
+        t.Object({
+          limit: t.Union([t.Literal("emojiPerUser"), t.Literal("emojiPerMessage")], {
+            description: "`emojiPerUser`: the caller already put `max` different emoji on the message; `emojiPerMessage`: the message already carries `max` different emoji",
+          }),
+          max: t.Integer({ examples: [20, 50] }),
+        }),
+      ),
+    }),
+  },
+  {
+    description:
+      "The message was deleted (no `details`), or the new emoji would pass a limit: 20 different emoji per user on one " +
+      "message, 50 different emoji per message. Reacting with an emoji the message already carries never passes the second.",
+  },
+);
 export const ReactionParams = t.Object({
   id: IdParam("Message"),
   emoji: t.String({

@@ -1,12 +1,12 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, asc, eq, inArray, isNull } from "drizzle-orm";
+import { and, asc, countDistinct, eq, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
-import type { Database, Tables } from "../../db";
+import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
-import type { RateLimiter } from "../../plugins/rate-limit";
+import { RateLimiter } from "../../plugins/rate-limit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
@@ -71,10 +71,22 @@ function metadataProblem(metadata: object, maxBytes: number): string | null {
 }
 
 const MAX_TERMS = 16;
+/** Most messages one search page holds, whatever limit is asked. */
+export const SEARCH_PAGE_MAX = 100;
 
 /** The user's words for a search: runs of letters, marks and digits; everything else separates them. */
 export function searchTerms(q: string): string[] {
   return (q.normalize("NFKC").match(/[\p{L}\p{M}\p{N}]+/gu) ?? []).slice(0, MAX_TERMS);
+}
+
+/** Different emoji one user may put on one message. */
+export const REACTIONS_PER_USER = 20;
+/** Different emoji one message may carry. */
+export const REACTIONS_PER_MESSAGE = 50;
+
+/** 409 for a reaction over one of the limits; `details` names it and its maximum. */
+function reactionLimit(limit: "emojiPerUser" | "emojiPerMessage", max: number, message: string): AppError {
+  return new AppError(409, "CONFLICT", message, { limit, max });
 }
 
 const SHORTCODE = /^:[a-z0-9_+-]{1,32}:$/;
@@ -147,6 +159,8 @@ export class MessageService {
 
   private readonly access: RoomAccess;
   private readonly writer: GroupCommitWriter;
+  /** RATE_LIMIT_SEARCH: searches per minute per user. */
+  private readonly searchLimiter: RateLimiter;
 
   constructor(
     private readonly database: Database,
@@ -156,6 +170,7 @@ export class MessageService {
     private readonly now: () => number = Date.now,
   ) {
     this.access = new RoomAccess(database);
+    this.searchLimiter = new RateLimiter(config.rateLimitSearch, 60_000, now);
     this.writer = new GroupCommitWriter(database.messages, { now, onDelivered: (d) => this.delivered(d) });
   }
 
@@ -210,23 +225,23 @@ export class MessageService {
   /** Changes the content (author only); the previous version is kept. */
   async edit(userId: string, messageId: string, rawContent: string): Promise<Message> {
     const content = this.checkContent(rawContent);
-    const record = await this.actable(userId, messageId);
-    if (record.message.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
-    if (record.message.deletedAt) throw new Conflict("The message was deleted.");
-    if (record.message.content === content) return first(await this.present(userId, [record]))!;
-    const updated = await this.database.tx(async (db) => {
-      // Read again inside the transaction: the version kept must be the one replaced.
-      const current = first(await db.select().from(this.t.messages).where(eq(this.t.messages.id, messageId)).limit(1));
-      if (!current) throw new NotFound("Message");
+    const { record, changed } = await this.database.tx(async (db) => {
+      // Membership and the message are read in the transaction that writes: a removal that
+      // committed first wins, and the version kept is the one replaced.
+      const record = await this.actable(userId, messageId);
+      const current = record.message;
+      if (current.senderId !== userId) throw new Forbidden("Only the author may edit a message.");
       if (current.deletedAt) throw new Conflict("The message was deleted.");
+      if (current.content === content) return { record, changed: false };
       let now = new Date(this.now());
       const previous = current.editedAt ?? current.createdAt;
       if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
       await db.insert(this.t.messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
-      return first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
+      const updated = first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
+      return { record: { ...record, message: updated }, changed: true };
     });
-    const message = first(await this.present(userId, [{ ...record, message: updated }]))!;
-    this.events.toRoom(record.message.roomId, { type: "message.updated", message: forEveryone(message) });
+    const message = first(await this.present(userId, [record]))!;
+    if (changed) this.events.toRoom(record.message.roomId, { type: "message.updated", message: forEveryone(message) });
     return message;
   }
 
@@ -246,11 +261,12 @@ export class MessageService {
    * versions and reactions go, and the search index drops it. Deleting twice is a no-op.
    */
   async delete(userId: string, messageId: string): Promise<void> {
-    const record = await this.actable(userId, messageId);
-    if (record.message.senderId !== userId && !atLeast(record.role, "admin"))
-      throw new Forbidden("Only the author or a room admin may delete a message.");
-    if (record.message.deletedAt) return;
     const deleted = await this.database.tx(async (db) => {
+      // The caller's membership and role as of this transaction: a removal or demotion that committed first wins.
+      const record = await this.actable(userId, messageId);
+      if (record.message.senderId !== userId && !atLeast(record.role, "admin"))
+        throw new Forbidden("Only the author or a room admin may delete a message.");
+      if (record.message.deletedAt) return null;
       const at = new Date(this.now());
       const done = first(
         await db
@@ -267,20 +283,19 @@ export class MessageService {
     if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
   }
 
-  /** Adds (idempotently) or removes the caller's reaction; the event goes out only when something changed. */
+  /**
+   * Adds (idempotently) or removes the caller's reaction; the event goes out only when something
+   * changed. Each request, add or remove, counts against the message rate limit; a new emoji is
+   * refused (409) past REACTIONS_PER_USER of the caller's or REACTIONS_PER_MESSAGE on the message.
+   */
   async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
+    this.limiter.take(userId);
     const emoji = checkEmoji(rawEmoji);
-    const record = await this.actable(userId, messageId);
-    if (record.message.deletedAt) throw new Conflict("The message was deleted.");
-    const changed = await this.database.tx(async (db) => {
-      const live = first(
-        await db
-          .select({ id: this.t.messages.id })
-          .from(this.t.messages)
-          .where(and(eq(this.t.messages.id, messageId), isNull(this.t.messages.deletedAt)))
-          .limit(1),
-      );
-      if (!live) throw new Conflict("The message was deleted.");
+    const { record, changed } = await this.database.tx(async (db) => {
+      // The caller's membership as of this transaction: a removal that committed first wins.
+      const record = await this.actable(userId, messageId);
+      if (record.message.deletedAt) throw new Conflict("The message was deleted.");
+      if (add) await this.checkReactionLimits(db, messageId, userId, emoji);
       const mine = and(eq(this.t.reactions.messageId, messageId), eq(this.t.reactions.emoji, emoji), eq(this.t.reactions.userId, userId));
       const rows = add
         ? await db
@@ -289,9 +304,9 @@ export class MessageService {
             .onConflictDoNothing()
             .returning({ emoji: this.t.reactions.emoji })
         : await db.delete(this.t.reactions).where(mine).returning({ emoji: this.t.reactions.emoji });
-      if (rows.length === 0) return false;
+      if (rows.length === 0) return { record, changed: false };
       await db.update(this.t.messages).set({ changedAt: new Date(this.now()) }).where(eq(this.t.messages.id, messageId));
-      return true;
+      return { record, changed: true };
     });
     if (changed)
       this.events.toRoom(record.message.roomId, {
@@ -315,15 +330,20 @@ export class MessageService {
     return { messages: (await this.present(userId, page.records)).map(forEveryone), hasMore: page.hasMore };
   }
 
-  /** Full-text search over the rooms the caller belongs to, newest first. */
+  /**
+   * Full-text search over the rooms the caller belongs to, newest first; RATE_LIMIT_SEARCH per
+   * user, at most SEARCH_PAGE_MAX a page. What one search reads is bounded by the caller's rooms
+   * and the store's SearchLimits: a page may hold fewer than asked, even none, with a cursor.
+   */
   async search(userId: string, opts: { q: string; roomId?: string; limit: number; cursor?: string }): Promise<SearchPage> {
+    this.searchLimiter.take(userId);
     const terms = searchTerms(opts.q);
     if (terms.length === 0) return { messages: [], nextCursor: null };
     const { ids, nextCursor } = await this.database.messages.search({
       userId,
       terms,
       roomId: opts.roomId,
-      limit: clampLimit(opts.limit),
+      limit: Math.min(clampLimit(opts.limit), SEARCH_PAGE_MAX),
       cursor: opts.cursor,
     });
     const byId = new Map((await this.database.messages.byIds(ids)).map((r) => [r.message.id, r]));
@@ -348,6 +368,34 @@ export class MessageService {
   // In direct rooms the sender's messages turn "delivered"; tell the room so the sender's ticks update.
   private delivered(d: Delivered) {
     if (d.roomKind === "direct") this.events.toRoom(d.roomId, { type: "delivered", roomId: d.roomId, userId: d.userId, seq: d.seq });
+  }
+
+  /**
+   * Refuses a new emoji past the limits, read in the transaction that adds it (concurrent adds
+   * are serialised: SQLite's one writer, PostgreSQL's SERIALIZABLE). One pass over the message's
+   * reactions, which the limits keep to REACTIONS_PER_MESSAGE emoji per member.
+   */
+  private async checkReactionLimits(db: DB, messageId: string, userId: string, emoji: string): Promise<void> {
+    const { reactions } = this.t;
+    const flag = (condition: SQL) => sql<number>`cast(max(case when ${condition} then 1 else 0 end) as integer)`;
+    const [row] = await db
+      .select({
+        emoji: countDistinct(reactions.emoji),
+        mine: sql<number>`cast(sum(case when ${reactions.userId} = ${userId} then 1 else 0 end) as integer)`,
+        mineAlready: flag(and(eq(reactions.userId, userId), eq(reactions.emoji, emoji))!),
+        onMessage: flag(eq(reactions.emoji, emoji)),
+      })
+      .from(reactions)
+      .where(eq(reactions.messageId, messageId));
+    if (!row || Number(row.mineAlready) === 1) return; // adding again changes nothing
+    if (Number(row.mine) >= REACTIONS_PER_USER)
+      throw reactionLimit("emojiPerUser", REACTIONS_PER_USER, `You already reacted to this message with ${REACTIONS_PER_USER} different emoji: remove one first.`);
+    if (Number(row.onMessage) !== 1 && Number(row.emoji) >= REACTIONS_PER_MESSAGE)
+      throw reactionLimit(
+        "emojiPerMessage",
+        REACTIONS_PER_MESSAGE,
+        `This message already has ${REACTIONS_PER_MESSAGE} different reactions: react with one of those.`,
+      );
   }
 
   /** Trimmed content; content that shows nothing (see showsNothing) counts as empty. */
@@ -395,7 +443,7 @@ export class MessageService {
     return record;
   }
 
-  /** The message and the caller's role, when the caller is a member of its room. */
+  /** The message and the caller's role, when the caller is a member of its room; inside a transaction, as it sees them. */
   private async actable(userId: string, messageId: string) {
     const record = await this.record(messageId);
     const { role } = await hideRoom(this.access.member(record.message.roomId, userId));

@@ -20,11 +20,23 @@ export function higher(a: Role | null | undefined, b: Role | null | undefined): 
 
 /**
  * In a channel, a member's role is at least their role in the team: team owners and
- * admins run every channel they are in without being promoted channel by channel.
+ * admins run every channel they are in without being promoted channel by channel. What the
+ * team role gives is never stored in the channel (a channel's creator is stored as a plain
+ * member), so it follows the team role: a demotion in the team takes it back.
  */
 export function effectiveRole(room: Pick<RoomRow, "kind">, roomRole: Role | null, teamRole: Role | null): Role | null {
   if (!roomRole) return null;
   return room.kind === "channel" ? higher(roomRole, teamRole) : roomRole;
+}
+
+/**
+ * Whether, in a channel, someone with team role `actor` may remove, demote or lock out a member
+ * with team role `target`: never one who ranks higher in the team, whatever either's channel
+ * role. Outside channels there are no team ranks to compare.
+ */
+export function outranked(room: Pick<RoomRow, "kind">, actor: Role | null, target: Role | null): boolean {
+  if (room.kind !== "channel" || !target) return false;
+  return !actor || RANK[target] > RANK[actor];
 }
 
 export interface RoomLookup {

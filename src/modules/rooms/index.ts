@@ -117,7 +117,9 @@ export function roomsModule(auth: AuthService, rooms: RoomService) {
         response: { 204: NO_CONTENT, 401: E, 403: E, 404: E },
         detail: {
           summary: "Delete a room",
-          description: "Owner only (in a channel, the team owner too), with its messages. Members hear `room.deleted` and are unsubscribed.",
+          description:
+            "Owner only (in a channel, the team owner too), with its messages; a channel only when none of its members ranks " +
+            "above the caller in the team (403). Members hear `room.deleted` and are unsubscribed.",
         },
       },
     )
@@ -185,7 +187,8 @@ export function roomsModule(auth: AuthService, rooms: RoomService) {
       detail: {
         summary: "Change a member's role",
         description:
-          "Admin or owner; only an owner may make or unmake owners. 409 when it would leave a group room without an owner. " +
+          "Admin or owner; only an owner may make or unmake owners; in a channel, not for a member who ranks above the " +
+          "caller in the team (403). 409 when it would leave a group room without an owner. " +
           "Members hear `member.updated { roomId, userId, role }`.",
       },
     })
@@ -202,7 +205,8 @@ export function roomsModule(auth: AuthService, rooms: RoomService) {
         detail: {
           summary: "Remove a member",
           description:
-            "Admin or owner; an admin can't remove an owner. Removing yourself is leaving. 403 in a direct chat and in a " +
+            "Admin or owner; an admin can't remove an owner, and in a channel nobody removes a member who ranks above them " +
+            "in the team (403). Removing yourself is leaving. 403 in a direct chat and in a " +
             "public channel (remove them from the team instead). Members hear `member.left`.",
         },
       },

@@ -8,7 +8,7 @@ import type { Events, PresenceView } from "../../events";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { cleanName } from "../text";
 import { toPublicUser, type UserRow } from "../users/service";
-import { atLeast, effectiveRole, type Role, RoomAccess, type RoomRow } from "./access";
+import { atLeast, effectiveRole, outranked, type Role, RoomAccess, type RoomRow } from "./access";
 import type { AddMember, CreateRoom, LastMessage, ReadState, Room, RoomMember, RoomPage, UpdateRoom, Visibility } from "./model";
 import { Outbox, writeThenAnnounce } from "./outbox";
 
@@ -253,12 +253,17 @@ export class RoomService {
     return this.get(userId, roomId);
   }
 
-  /** Owner only. Members hear `room.deleted` and are then unsubscribed. */
+  /**
+   * Owner only; a channel, only when no member of it ranks above the caller in the team (it
+   * would lock them out). Members hear `room.deleted` and are then unsubscribed.
+   */
   async remove(userId: string, roomId: string): Promise<void> {
     await this.write(async (db, out) => {
       const found = await this.access.member(roomId, userId);
       if (found.room.kind === "direct") throw new Forbidden("A direct chat can't be deleted.");
       if (found.role !== "owner") throw new Forbidden("Only a room owner may delete the room.");
+      if (found.room.kind === "channel" && (await this.teamRolesIn(db, found.room)).some((r) => outranked(found.room, found.teamRole, r)))
+        throw new Forbidden("A member of this channel ranks above you in the team: you can't delete it.");
       await this.deleteRoomInTx(db, out, roomId);
     });
   }
@@ -330,7 +335,8 @@ export class RoomService {
 
   /**
    * Admins may change members' and admins' roles; only owners may make or unmake owners
-   * (an admin can't demote an owner). A group room keeps at least one owner.
+   * (an admin can't demote an owner). A group room keeps at least one owner. In a channel,
+   * nobody changes the role of a member who ranks above them in the team.
    */
   async changeRole(actorId: string, roomId: string, targetId: string, role: Role): Promise<RoomMember> {
     await this.write(async (db, out) => {
@@ -341,6 +347,8 @@ export class RoomService {
       if (!target.role) throw new NotFound("Member");
       if ((target.role === "owner" || role === "owner") && found.role !== "owner")
         throw new Forbidden("Only an owner may make or unmake owners.");
+      if (outranked(found.room, found.teamRole, target.teamRole))
+        throw new Forbidden("That member ranks above you in the team: you can't change their role in its channels.");
       const stored = (await this.storedRole(db, roomId, targetId))!;
       if (stored === role) return;
       if (found.room.kind === "group" && stored === "owner") {
@@ -356,7 +364,10 @@ export class RoomService {
     return this.member(roomId, targetId);
   }
 
-  /** Admins remove members and admins; only owners remove owners. Removing yourself is leaving. */
+  /**
+   * Admins remove members and admins; only owners remove owners; in a channel, nobody removes a
+   * member who ranks above them in the team. Removing yourself is leaving.
+   */
   async removeMember(actorId: string, roomId: string, targetId: string): Promise<void> {
     if (targetId === actorId) return this.leave(actorId, roomId);
     await this.write(async (db, out) => {
@@ -368,6 +379,8 @@ export class RoomService {
       const target = (await this.access.lookup(roomId, targetId))!;
       if (!target.role) throw new NotFound("Member");
       if (target.role === "owner" && found.role !== "owner") throw new Forbidden("An admin can't remove an owner.");
+      if (outranked(found.room, found.teamRole, target.teamRole))
+        throw new Forbidden("That member ranks above you in the team: you can't remove them from its channels.");
       await this.removeMembersInTx(db, out, roomId, [targetId]);
     });
   }
@@ -499,6 +512,17 @@ export class RoomService {
       const view = toRoom(room, { memberCount: members.length, lastMessage: null, role: effectiveRole(room, m.role, m.teamRole ?? null), lastReadSeq: room.lastSeq });
       out.toUser(m.userId, { type: "room.created", room: view });
     }
+  }
+
+  /** The team roles of a channel's members who are team admins or owners. */
+  private async teamRolesIn(db: DB, channel: RoomRow): Promise<Role[]> {
+    const { roomMembers, teamMembers } = this.t;
+    const rows = await db
+      .select({ role: teamMembers.role })
+      .from(roomMembers)
+      .innerJoin(teamMembers, and(eq(teamMembers.teamId, channel.teamId!), eq(teamMembers.userId, roomMembers.userId)))
+      .where(and(eq(roomMembers.roomId, channel.id), inArray(teamMembers.role, ["owner", "admin"])));
+    return rows.map((r) => r.role);
   }
 
   private async storedRole(db: DB, roomId: string, userId: string): Promise<Role | null> {

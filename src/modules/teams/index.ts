@@ -171,7 +171,8 @@ export function teamsModule(auth: AuthService, teams: TeamService) {
         detail: {
           summary: "Create a channel",
           description:
-            "Admin or owner; the creator owns the channel. `visibility` defaults to public: a public channel holds every team " +
+            "Admin or owner. The creator runs the channel through their team role (`myRole` is it), which follows any later " +
+            "change of that role. `visibility` defaults to public: a public channel holds every team " +
             "member; a private one only its creator until members are added (team members only).",
         },
       },

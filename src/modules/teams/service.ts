@@ -142,8 +142,9 @@ export class TeamService {
         .values({ id: Bun.randomUUIDv7(), name, description: input.description?.trim() || null, createdBy: userId, createdAt: now })
         .returning();
       await db.insert(this.t.teamMembers).values({ teamId: team!.id, userId, role: "owner", joinedAt: now });
+      // The owner runs general through the team role (see createChannel).
       await this.rooms.createRoomInTx(db, out, { kind: "channel", name: "general", visibility: "public", teamId: team!.id, createdBy: userId }, [
-        { userId, role: "owner", teamRole: "owner" },
+        { userId, role: "member", teamRole: "owner" },
       ]);
       return team!;
     });
@@ -236,7 +237,7 @@ export class TeamService {
   /**
    * Admins change members' and admins' roles; only owners make or unmake owners; a team keeps an owner.
    * A channel role is at least the team role, so in each channel of the team where the member's
-   * role moves with it, the channel hears `member.updated` as for a change made in the channel.
+   * role moves with it (up or down), the channel hears `member.updated` as for a change made in the channel.
    */
   async changeRole(actorId: string, teamId: string, targetId: string, role: Role): Promise<TeamMember> {
     const changed = await this.write(async (db, out) => {
@@ -308,7 +309,11 @@ export class TeamService {
     return this.rooms.views(rows.map((r) => ({ room: r.room, role: effectiveRole(r.room, r.role, teamRole), lastReadSeq: r.lastReadSeq })));
   }
 
-  /** Admin or owner. The creator owns the channel; a public one holds every team member from the start. */
+  /**
+   * Admin or owner; a public channel holds every team member from the start. The creator is
+   * stored as a plain member: what they may do in the channel comes from their team role and
+   * follows it (a creator demoted in the team keeps no power over the channel).
+   */
   async createChannel(actorId: string, teamId: string, input: CreateChannel): Promise<Room> {
     const name = cleanName(input.name);
     const visibility = input.visibility ?? "public";
@@ -322,7 +327,7 @@ export class TeamService {
               .where(and(eq(this.t.teamMembers.teamId, teamId), ne(this.t.teamMembers.userId, actorId)))
           : [];
       return this.rooms.createRoomInTx(db, out, { kind: "channel", name, topic: input.topic, visibility, teamId, createdBy: actorId }, [
-        { userId: actorId, role: "owner", teamRole: actor.role },
+        { userId: actorId, role: "member", teamRole: actor.role },
         ...others.map((m) => ({ userId: m.userId, role: "member" as const, teamRole: m.role })),
       ]);
     });

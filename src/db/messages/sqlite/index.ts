@@ -7,7 +7,7 @@
 import type { Database as SQLite } from "bun:sqlite";
 import type { DB, Tables } from "../../tables";
 import { MessageQueries } from "../queries";
-import type { DeliveryMark, HistoryRange, MessageRecord, MessageStore, NewMessage, SearchQuery } from "../store";
+import { type DeliveryMark, type HistoryRange, type MessageRecord, type MessageStore, type NewMessage, SEARCH_LIMITS, type SearchQuery } from "../store";
 import { SqliteBacklog } from "./backlog";
 import { SqliteBatchWriter } from "./batch";
 import { SqlitePages } from "./pages";
@@ -33,7 +33,7 @@ export class SqliteMessageStore extends MessageQueries implements MessageStore {
     this.backlog.clientIds.refresh();
     this.writer = new SqliteBatchWriter(sqlite, this.backlog);
     this.pages = new SqlitePages(sqlite);
-    this.fullText = new SqliteSearch(sqlite, this.backlog, tx);
+    this.fullText = new SqliteSearch(sqlite, this.backlog, tx, (userId, roomId) => this.searchScope(userId, roomId));
   }
 
   insert(batch: NewMessage[], now: () => number) {
@@ -60,7 +60,7 @@ export class SqliteMessageStore extends MessageQueries implements MessageStore {
     return this.pages.reactionsBetween(viewerId, first.roomId, first.seq, records.at(-1)!.message.seq);
   }
 
-  search(query: SearchQuery) {
-    return this.fullText.search(query);
+  search(query: SearchQuery, limits = SEARCH_LIMITS) {
+    return this.fullText.search(query, limits);
   }
 }
