@@ -99,4 +99,18 @@ export function scanJson(text: string, maxDepth: number, keep: readonly string[]
 }
 
 /** A key for a message: cut short, so that a huge one does not make a huge error. */
+/**
+ * Whether the text holds more than `maxDepth` opening brackets, anywhere (in strings too): only
+ * then can it nest deeper than `maxDepth`. Found by native searches that jump from bracket to
+ * bracket, so the common case, a little JSON with a few brackets, costs next to nothing and
+ * needs no scanJson.
+ */
+export function mayNestDeeperThan(text: string, maxDepth: number): boolean {
+  let count = 0;
+  for (const bracket of ["{", "["]) {
+    for (let at = text.indexOf(bracket); at !== -1; at = text.indexOf(bracket, at + 1)) if (++count > maxDepth) return true;
+  }
+  return false;
+}
+
 export const shownKey = (key: string) => (key.length > 64 ? `${key.slice(0, 64)}…` : key);

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { BadRequest, PayloadTooLarge, ValidationFailed } from "../errors";
-import { JSON_MAX_DEPTH, scanJson, shownKey } from "../lib/json-scan";
+import { JSON_MAX_DEPTH, mayNestDeeperThan, scanJson, shownKey } from "../lib/json-scan";
 
 /**
  * What Bun itself accepts, beyond the app's own limit: a body without Content-Length (chunked)
@@ -30,7 +30,7 @@ export type TakesBody = (method: string, route: string) => boolean;
  * thousands deep is refused before anything recursive (parse, validation) sees it.
  */
 function parseJsonBody(text: string): unknown {
-  const { tooDeepAt } = scanJson(text, JSON_MAX_DEPTH + 1);
+  const tooDeepAt = mayNestDeeperThan(text, JSON_MAX_DEPTH + 1) ? scanJson(text, JSON_MAX_DEPTH + 1).tooDeepAt : undefined;
   if (tooDeepAt !== undefined) {
     const field = tooDeepAt === "" ? "body" : shownKey(tooDeepAt);
     const problem = `must be nested at most ${JSON_MAX_DEPTH} levels deep`;

@@ -5,7 +5,7 @@
  */
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { t, type TSchema } from "elysia";
-import { JSON_MAX_DEPTH, scanJson, shownKey } from "../lib/json-scan";
+import { JSON_MAX_DEPTH, mayNestDeeperThan, scanJson, shownKey } from "../lib/json-scan";
 import { Message } from "../modules/messages/model";
 import { Text } from "../modules/schemas";
 import { OwnUser, Presence } from "../modules/users/model";
@@ -81,8 +81,10 @@ const EXPECTED = Object.keys(clientFrames).join(", ");
  */
 export function parseFrame(data: unknown): Parsed {
   if (typeof data === "string") {
-    const scan = scanJson(data, JSON_MAX_DEPTH + 1, ["type", "clientId"]);
-    if (scan.tooDeepAt !== undefined) return tooDeep(scan.tooDeepAt, scan.strings.type, scan.strings.clientId);
+    if (mayNestDeeperThan(data, JSON_MAX_DEPTH + 1)) {
+      const scan = scanJson(data, JSON_MAX_DEPTH + 1, ["type", "clientId"]);
+      if (scan.tooDeepAt !== undefined) return tooDeep(scan.tooDeepAt, scan.strings.type, scan.strings.clientId);
+    }
     try {
       data = JSON.parse(data);
     } catch {
