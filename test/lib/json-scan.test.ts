@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { scanJson } from "../../src/lib/json-scan";
+import { mayNestDeeperThan, scanJson } from "../../src/lib/json-scan";
 
 /** `{"a":` … `}` nested `depth` levels, the innermost `{}`. */
 const nested = (depth: number) => '{"a":'.repeat(depth - 1) + "{}" + "}".repeat(depth - 1);
@@ -52,5 +52,16 @@ describe("scanJson", () => {
   test("text that is not JSON does not throw: JSON.parse refuses it afterwards", () => {
     for (const text of ["", "{", '{"a', '{"a":"\\', "}}}]]]", '{"a" "b"}'])
       expect(scanJson(text, 33, ["a"]).tooDeepAt).toBeUndefined();
+  });
+});
+
+describe("mayNestDeeperThan", () => {
+  test("is false while the text has no more opening brackets than the depth, true beyond it", () => {
+    expect(mayNestDeeperThan('{"a":[1,{"b":2}]}', 3)).toBe(false);
+    expect(mayNestDeeperThan('{"a":[1,{"b":[2]}]}', 3)).toBe(true);
+    // Brackets inside strings count too: it only decides whether scanJson must look.
+    expect(mayNestDeeperThan('{"a":"[[[["}', 3)).toBe(true);
+    expect(scanJson('{"a":"[[[["}', 3).tooDeepAt).toBeUndefined();
+    expect(mayNestDeeperThan("[".repeat(100_000), 32)).toBe(true);
   });
 });
