@@ -8,6 +8,7 @@ import type { Events, PresenceView } from "./events";
 import { createLogger, type Logger } from "./logger";
 import { type Mailer, smtpMailer } from "./mailer";
 import { authModule, authRateLimit } from "./modules/auth";
+import { AdminService } from "./modules/admin/service";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
 import { messagesModule } from "./modules/messages";
@@ -94,6 +95,7 @@ export function createServices(deps: Deps) {
   const teams = new TeamService(database, events, rooms, presence, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
   const messages = new MessageService(database, config, events, messageLimiter, now);
+  const admin = new AdminService(database, config, events, now);
   const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, services: { auth, rooms, messages } });
   return {
     config,
@@ -106,6 +108,7 @@ export function createServices(deps: Deps) {
     users,
     rooms,
     teams,
+    admin,
     now,
     authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
     anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now),

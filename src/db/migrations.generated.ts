@@ -14,6 +14,7 @@ import sqlite11 from "../../drizzle/sqlite/0011_client_id_blocks.sql" with { typ
 import sqlite12 from "../../drizzle/sqlite/0012_client_id_seed.sql" with { type: "text" };
 import sqlite13 from "../../drizzle/sqlite/0013_verified_emails.sql" with { type: "text" };
 import sqlite14 from "../../drizzle/sqlite/0014_refresh_successors.sql" with { type: "text" };
+import sqlite15 from "../../drizzle/sqlite/0015_server_roles.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -22,6 +23,7 @@ import pg4 from "../../drizzle/pg/0004_message_changes.sql" with { type: "text" 
 import pg5 from "../../drizzle/pg/0005_public_rooms_discovery.sql" with { type: "text" };
 import pg6 from "../../drizzle/pg/0006_verified_emails.sql" with { type: "text" };
 import pg7 from "../../drizzle/pg/0007_refresh_successors.sql" with { type: "text" };
+import pg8 from "../../drizzle/pg/0008_server_roles.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
@@ -39,6 +41,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0012_client_id_seed", sql: sqlite12 },
   { tag: "0013_verified_emails", sql: sqlite13 },
   { tag: "0014_refresh_successors", sql: sqlite14 },
+  { tag: "0015_server_roles", sql: sqlite15 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -50,4 +53,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0005_public_rooms_discovery", sql: pg5 },
   { tag: "0006_verified_emails", sql: pg6 },
   { tag: "0007_refresh_successors", sql: pg7 },
+  { tag: "0008_server_roles", sql: pg8 },
 ];

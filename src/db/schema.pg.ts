@@ -28,6 +28,10 @@ export const users = pgTable(
     statusText: text("status_text"),
     lastSeenAt: time("last_seen_at"),
     createdAt: time("created_at").notNull(),
+    /** The server role: "admin" may use the admin API and commands. */
+    role: text("role").$type<"user" | "admin">().notNull().default("user"),
+    /** When the account was deactivated; null: active. A deactivated account cannot log in. */
+    deactivatedAt: time("deactivated_at"),
   },
   (t) => [
     uniqueIndex("users_username_lower_uq").on(t.usernameLower),

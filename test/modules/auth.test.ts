@@ -4,7 +4,7 @@ import { errorCode, manualClock, setup, type TestContext, type TestResponse } fr
 import { type MailSink, startMailSink } from "../mail-sink";
 
 const PASSWORD = "correct-horse-battery";
-const OWN_USER_KEYS = ["avatarUrl", "createdAt", "displayName", "email", "emailVerified", "id", "lastSeenAt", "presence", "statusText", "username"];
+const OWN_USER_KEYS = ["avatarUrl", "createdAt", "displayName", "email", "emailVerified", "id", "lastSeenAt", "presence", "role", "statusText", "username"];
 
 let ctx: TestContext;
 let sink: MailSink | undefined;
@@ -66,6 +66,7 @@ describe("POST /api/auth/register", () => {
       displayName: "Alice A.",
       email: "alice@example.com",
       emailVerified: false,
+      role: "user",
       avatarUrl: null,
       statusText: null,
       presence: "offline",

@@ -3,7 +3,7 @@ import { encodeCursor } from "../../src/lib/cursor";
 import { errorCode, setup, type TestContext, type TestResponse, type TestUser } from "../helpers";
 
 const PUBLIC_KEYS = ["avatarUrl", "createdAt", "displayName", "id", "lastSeenAt", "presence", "statusText", "username"];
-const OWN_KEYS = [...PUBLIC_KEYS, "email", "emailVerified"].sort();
+const OWN_KEYS = [...PUBLIC_KEYS, "email", "emailVerified", "role"].sort();
 
 let ctx: TestContext;
 afterEach(async () => {

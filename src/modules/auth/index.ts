@@ -45,13 +45,13 @@ export function authModule(auth: AuthService) {
     )
     .post("/login", ({ body, headers }) => auth.login(body, headers["user-agent"]), {
       body: LoginBody,
-      response: { 200: AuthResult, 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+      response: { 200: AuthResult, 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
       detail: {
         summary: "Log in",
         description:
           "With a username or a verified email (an unverified one is no login name). Unknown users and wrong passwords " +
           "get the same 401. Repeated failures slow the name they used down, whether or not it is anyone's " +
-          "(429 with Retry-After).",
+          "(429 with Retry-After). A deactivated account gets 403 with the right password (401 with a wrong one).",
       },
     })
     .post("/refresh", ({ body }) => auth.refresh(body.refreshToken), {

@@ -3,13 +3,15 @@ import type { Config } from "../../config";
 import type { Database, Tables } from "../../db";
 import { first } from "../../db";
 import { verifiedEmail } from "../../db/conditions";
-import { Conflict, RateLimited, Unauthenticated } from "../../errors";
+import { Value } from "@sinclair/typebox/value";
+import { Conflict, Forbidden, RateLimited, Unauthenticated, ValidationFailed } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { cleanName } from "../text";
 import type { EmailVerification } from "../users/email";
 import { toOwnUser } from "../users/service";
-import type { AuthResult, LoginBody, RegisterBody, Tokens } from "./model";
+import { Username } from "../users/model";
+import { type AuthResult, type LoginBody, Password, type RegisterBody, type Tokens } from "./model";
 import { seal, unseal } from "./successor";
 
 export interface AccessClaims {
@@ -72,6 +74,23 @@ class LoginThrottle {
   }
 }
 
+/** An argon2id hash at the configured cost; every stored password goes through this. */
+export function hashPassword(password: string, limits: Config["limits"]): Promise<string> {
+  return Bun.password.hash(password, { algorithm: "argon2id", memoryCost: limits.passwordMemoryKib, timeCost: limits.passwordTimeCost });
+}
+
+/** Throws ValidationFailed unless `username` keeps the rules of the register route's schema. */
+export function checkUsername(username: string): void {
+  if (!Value.Check(Username, username))
+    throw new ValidationFailed("A username is 3–32 characters of A–Z, a–z, 0–9, _ . -.", { in: "body", fields: [{ field: "username", message: "must be 3–32 of A–Z, a–z, 0–9, _ . -" }] });
+}
+
+/** Throws ValidationFailed unless `password` keeps the rules of the register route's schema. */
+export function checkPassword(password: string): void {
+  if (!Value.Check(Password, password))
+    throw new ValidationFailed("A password is 8–128 characters.", { in: "body", fields: [{ field: "password", message: "must be 8–128 characters" }] });
+}
+
 export class AuthService {
   /** This database's tables. */
   private get t(): Tables {
@@ -102,8 +121,7 @@ export class AuthService {
   }
 
   private hash(password: string) {
-    const { passwordMemoryKib, passwordTimeCost } = this.config.limits;
-    return Bun.password.hash(password, { algorithm: "argon2id", memoryCost: passwordMemoryKib, timeCost: passwordTimeCost });
+    return hashPassword(password, this.config.limits);
   }
 
   /** An `email` is stored unverified, never conflicting with anyone's; a code is sent to it once committed. */
@@ -154,6 +172,8 @@ export class AuthService {
     const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok) throw new Unauthenticated("Wrong username or password.");
     this.throttle.succeed(name);
+    // Only the right password learns that the account is deactivated.
+    if (user.deactivatedAt) throw new Forbidden("This account has been deactivated.");
     const tokens = await this.database.tx(() => this.startSession(user.id, userAgent));
     return { user: toOwnUser(user, this.presence), ...tokens };
   }

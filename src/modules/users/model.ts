@@ -18,10 +18,16 @@ export const PublicUser = t.Object(
 );
 export type PublicUser = typeof PublicUser.static;
 
+export const ServerRole = t.Union([t.Literal("user"), t.Literal("admin")], {
+  description: "The server role: an admin may use the admin API and the admin commands",
+});
+export type ServerRole = typeof ServerRole.static;
+
 export const OwnUser = t.Composite(
   [
     PublicUser,
     t.Object({
+      role: ServerRole,
       email: t.Nullable(t.String()),
       emailVerified: t.Boolean({
         description:

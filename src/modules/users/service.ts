@@ -26,7 +26,7 @@ export function toPublicUser(row: UserRow, presence: PresenceView): PublicUser {
 }
 
 export function toOwnUser(row: UserRow, presence: PresenceView): OwnUser {
-  return { ...toPublicUser(row, presence), email: row.email, emailVerified: row.email !== null && row.emailVerifiedAt !== null };
+  return { ...toPublicUser(row, presence), role: row.role, email: row.email, emailVerified: row.email !== null && row.emailVerifiedAt !== null };
 }
 
 export function toUserRef(row: Pick<UserRow, "id" | "username" | "displayName" | "avatarUrl">): UserRef {

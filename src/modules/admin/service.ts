@@ -1,0 +1,181 @@
+import { and, asc, count, eq, isNull, ne } from "drizzle-orm";
+import type { Config } from "../../config";
+import type { Database, DB, Tables } from "../../db";
+import { first } from "../../db";
+import { Conflict, NotFound } from "../../errors";
+import type { Events } from "../../events";
+import { isUniqueViolation } from "../../lib/db-errors";
+import { checkPassword, checkUsername, hashPassword } from "../auth/service";
+import type { ServerRole } from "../users/model";
+
+type UserRow = Tables["users"]["$inferSelect"];
+
+/** The account an operator named, as the admin commands show it. */
+export interface Account {
+  id: string;
+  username: string;
+  role: ServerRole;
+  deactivatedAt: Date | null;
+  createdAt: Date;
+}
+
+const toAccount = (row: UserRow): Account => ({
+  id: row.id,
+  username: row.username,
+  role: row.role,
+  deactivatedAt: row.deactivatedAt,
+  createdAt: row.createdAt,
+});
+
+/**
+ * Server roles and deactivation. There is always an active admin once there has been one:
+ * the last active admin can be neither demoted nor deactivated. Deactivating an account or
+ * resetting its password ends every one of its sessions (its sockets close with 4001).
+ */
+export class AdminService {
+  /** This database's tables. */
+  private get t(): Tables {
+    return this.database.tables;
+  }
+
+  constructor(
+    private readonly database: Database,
+    private readonly config: Config,
+    private readonly events: Events,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A new account, its password checked and hashed as on register; the username must be free. */
+  async create(username: string, password: string, options: { role?: ServerRole; email?: string | null } = {}): Promise<Account> {
+    checkUsername(username);
+    checkPassword(password);
+    const passwordHash = await hashPassword(password, this.config.limits);
+    const email = options.email ?? null;
+    try {
+      const [row] = await this.database.tx((db) =>
+        db
+          .insert(this.t.users)
+          .values({
+            id: Bun.randomUUIDv7(),
+            username,
+            usernameLower: username.toLowerCase(),
+            email,
+            emailLower: email?.toLowerCase() ?? null,
+            passwordHash,
+            displayName: username,
+            displayNameLower: username.toLowerCase(),
+            createdAt: new Date(this.now()),
+            role: options.role ?? "user",
+          })
+          .returning(),
+      );
+      return toAccount(row!);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new Conflict(`The username ${username} is taken.`);
+      throw error;
+    }
+  }
+
+  /** Sets the server role; demoting the last active admin is refused (409). */
+  async setRole(username: string, role: ServerRole): Promise<Account> {
+    return this.change(username, async (db, user) => {
+      if (user.role === role) return user;
+      if (role === "user") await this.keepAnAdmin(db, user, "demoted");
+      return this.update(db, user.id, { role });
+    });
+  }
+
+  /** Deactivates (ending every session) or reactivates; deactivating the last active admin is refused (409). */
+  async setDeactivated(username: string, deactivated: boolean): Promise<Account> {
+    return this.change(username, async (db, user, revoke) => {
+      if (!!user.deactivatedAt === deactivated) return user;
+      if (!deactivated) return this.update(db, user.id, { deactivatedAt: null });
+      await this.keepAnAdmin(db, user, "deactivated");
+      await revoke();
+      return this.update(db, user.id, { deactivatedAt: new Date(this.now()) });
+    });
+  }
+
+  /** A new password, checked as on register; every session of the account ends. */
+  async resetPassword(username: string, password: string): Promise<Account> {
+    checkPassword(password);
+    const passwordHash = await hashPassword(password, this.config.limits);
+    return this.change(username, async (db, user, revoke) => {
+      await revoke();
+      return this.update(db, user.id, { passwordHash });
+    });
+  }
+
+  /** Every account: admins first ("admin" sorts before "user"), then by username. */
+  async list(): Promise<Account[]> {
+    const { users } = this.t;
+    const rows = await this.database.db.select().from(users).orderBy(asc(users.role), asc(users.usernameLower));
+    return rows.map(toAccount);
+  }
+
+  /**
+   * Makes sure `username` is an admin: created with `password` when missing; an existing
+   * account keeps its password and is promoted. Says what it did.
+   */
+  async ensureAdmin(username: string, password: string, email: string | null): Promise<"created" | "promoted" | "unchanged"> {
+    checkUsername(username);
+    const existing = await this.find(this.database.db, username);
+    if (existing) {
+      if (existing.role === "admin") return "unchanged";
+      await this.setRole(username, "admin");
+      return "promoted";
+    }
+    try {
+      await this.create(username, password, { role: "admin", email });
+      return "created";
+    } catch (error) {
+      // Another process starting at the same time created it first.
+      if (error instanceof Conflict) return (await this.ensureAdmin(username, password, email)) === "unchanged" ? "unchanged" : "promoted";
+      throw error;
+    }
+  }
+
+  private async find(db: DB, username: string): Promise<UserRow | undefined> {
+    return first(await db.select().from(this.t.users).where(eq(this.t.users.usernameLower, username.toLowerCase())).limit(1));
+  }
+
+  /**
+   * Runs `fn` on the named user in one transaction; the sessions `revoke` ended have their
+   * sockets closed once it has committed.
+   */
+  private async change(username: string, fn: (db: DB, user: UserRow, revoke: () => Promise<void>) => Promise<UserRow>): Promise<Account> {
+    let revoked: string[] = [];
+    const row = await this.database.tx(async (db) => {
+      revoked = [];
+      const user = await this.find(db, username);
+      if (!user) throw new NotFound(`User ${username}`);
+      return fn(db, user, async () => {
+        const { sessions } = this.t;
+        const ended = await db
+          .update(sessions)
+          .set({ revokedAt: new Date(this.now()) })
+          .where(and(eq(sessions.userId, user.id), isNull(sessions.revokedAt)))
+          .returning({ id: sessions.id });
+        revoked = ended.map((s) => s.id);
+      });
+    });
+    for (const sessionId of revoked) this.events.sessionRevoked(sessionId);
+    return toAccount(row);
+  }
+
+  private async update(db: DB, userId: string, values: Partial<Pick<UserRow, "role" | "deactivatedAt" | "passwordHash">>): Promise<UserRow> {
+    const [row] = await db.update(this.t.users).set(values).where(eq(this.t.users.id, userId)).returning();
+    return row!;
+  }
+
+  /** Throws Conflict when `user` is the only active admin. */
+  private async keepAnAdmin(db: DB, user: UserRow, what: string): Promise<void> {
+    if (user.role !== "admin" || user.deactivatedAt) return;
+    const { users } = this.t;
+    const [others] = await db
+      .select({ n: count() })
+      .from(users)
+      .where(and(eq(users.role, "admin"), isNull(users.deactivatedAt), ne(users.id, user.id)));
+    if (!others || others.n === 0) throw new Conflict(`${user.username} is the last active admin and cannot be ${what}.`);
+  }
+}
