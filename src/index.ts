@@ -1,4 +1,5 @@
 import { createApp, createServices } from "./app";
+import { runCommand } from "./cli";
 import { ConfigError, loadConfig, oneLine, readPort } from "./config";
 import { type Database, openDatabase } from "./db";
 import { createLogger } from "./logger";
@@ -28,6 +29,9 @@ if (process.argv.includes("--healthcheck")) {
   );
   process.exit(ok ? 0 : 1);
 }
+
+// `bunchat <command> …` runs that command (src/cli) and exits; `bunchat` alone is the server.
+if (process.argv.length > 2) process.exit(await runCommand(process.argv.slice(2)));
 
 let config;
 try {

@@ -1,0 +1,38 @@
+import { ConfigError, loadConfig } from "../config";
+import { admin } from "./admin";
+import { processStdin, type Stdin } from "./stdin";
+
+export const USAGE = `Usage: bunchat [command]
+  (no command)      start the server
+  admin …           manage accounts: create, promote, demote, reset-password, deactivate, reactivate, list
+                    (bunchat admin --help for details)
+  --healthcheck     exit 0 when the server on PORT is ready
+  --help            this list`;
+
+/** One command: configuration as the server reads it, the arguments after its name, standard input. */
+type Command = (config: ReturnType<typeof loadConfig>, args: string[], stdin: Stdin) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = { admin };
+
+/** Runs the command `args` names and returns the exit code; an unknown one prints the usage and gives 2. */
+export async function runCommand(args: string[], stdin: Stdin = processStdin): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === "--help" || name === "-h" || name === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const command = name === undefined ? undefined : COMMANDS[name];
+  if (!command) {
+    console.error(`Unknown command: ${name}`);
+    console.error(USAGE);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : String(error));
+    return 1;
+  }
+  return command(config, rest, stdin);
+}
