@@ -22,6 +22,9 @@ COPY --from=build /src/dist/bunchat /usr/local/bin/bunchat
 WORKDIR /app
 USER bunchat:bunchat
 # Production needs JWT_SECRET (docker run -e JWT_SECRET=…); everything else has a default.
+# The first server admin: -e ADMIN_USERNAME=… -e ADMIN_PASSWORD=… [-e ADMIN_EMAIL=…] makes sure
+# that account exists and is an admin at every start (an existing account keeps its password),
+# or later: docker exec -i <container> bunchat admin create <username> < password-file
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \

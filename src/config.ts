@@ -24,6 +24,15 @@ export interface Config {
   logLevel: LogLevel;
   production: boolean;
   limits: Limits;
+  /** The account made sure of at start-up (ADMIN_USERNAME, ADMIN_PASSWORD, ADMIN_EMAIL); null: none. */
+  bootstrapAdmin: BootstrapAdmin | null;
+}
+
+export interface BootstrapAdmin {
+  username: string;
+  /** Used only when the account is created; an existing account keeps its password. */
+  password: string;
+  email: string | null;
 }
 
 export interface Limits {
@@ -164,6 +173,18 @@ function smtp(env: Env): SmtpConfig | null {
   return { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port, secure, user, password, from };
 }
 
+/** ADMIN_USERNAME and ADMIN_PASSWORD, both or neither; ADMIN_EMAIL only with them. */
+function bootstrapAdmin(env: Env): BootstrapAdmin | null {
+  const username = env.ADMIN_USERNAME?.trim() || null;
+  const password = env.ADMIN_PASSWORD || null;
+  const email = env.ADMIN_EMAIL?.trim() || null;
+  if (username && !password) throw new ConfigError("ADMIN_PASSWORD", "is required when ADMIN_USERNAME is set");
+  if (!username && password) throw new ConfigError("ADMIN_USERNAME", "is required when ADMIN_PASSWORD is set");
+  if (!username && email) throw new ConfigError("ADMIN_USERNAME", "is required when ADMIN_EMAIL is set");
+  if (email && !ADDRESS.test(email)) throw new ConfigError("ADMIN_EMAIL", `must be an email address, got ${shown(email)}`);
+  return username && password ? { username, password, email } : null;
+}
+
 /**
  * Outside production a missing JWT_SECRET is generated once and kept beside the
  * default database, so tokens survive restarts of a development server.
@@ -221,6 +242,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     smtp: smtp(env),
     logLevel,
     production,
+    bootstrapAdmin: bootstrapAdmin(env),
     limits: {
       maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),

@@ -59,6 +59,15 @@ if (config.redisUrl) {
   logger.info("sharing events and presence with other processes through redis");
 }
 const services = createServices({ config, database, logger, broker: redis?.broker, cluster: redis?.presence });
+if (config.bootstrapAdmin) {
+  const { username, password, email } = config.bootstrapAdmin;
+  try {
+    const outcome = await services.admin.ensureAdmin(username, password, email);
+    logger.info("admin account", { username, outcome });
+  } catch (error) {
+    fail(`Cannot make sure of the admin account (ADMIN_USERNAME, ADMIN_PASSWORD): ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
 // Last: the real-time layer has let go of Redis and the message writer has drained.
 if (redis) services.shutdownHooks.push(() => redis.close());
 const app = createApp(services);

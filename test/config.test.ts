@@ -143,6 +143,23 @@ describe("loadConfig", () => {
       expect(error.message).not.toContain("\n");
     });
 
+  test("ADMIN_USERNAME and ADMIN_PASSWORD come together; ADMIN_EMAIL only with them, and an address", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ ADMIN_USERNAME: "root" }, "ADMIN_PASSWORD"],
+      [{ ADMIN_PASSWORD: "root-password" }, "ADMIN_USERNAME"],
+      [{ ADMIN_EMAIL: "root@example.com" }, "ADMIN_USERNAME"],
+      [{ ADMIN_USERNAME: "root", ADMIN_PASSWORD: "root-password", ADMIN_EMAIL: "not an address" }, "ADMIN_EMAIL"],
+    ];
+    for (const [env, variable] of cases) {
+      const error = configError(env);
+      expect(error.variable).toBe(variable);
+      expect(error.message).not.toContain("\n");
+    }
+    expect(loadConfig({ JWT_SECRET: SECRET }, secretPath()).bootstrapAdmin).toBeNull();
+    const env = { JWT_SECRET: SECRET, ADMIN_USERNAME: " root ", ADMIN_PASSWORD: " pass word ", ADMIN_EMAIL: "root@example.com" };
+    expect(loadConfig(env, secretPath()).bootstrapAdmin).toEqual({ username: "root", password: " pass word ", email: "root@example.com" });
+  });
+
   test("SMTP_URL: server, port, TLS, credentials and sender", () => {
     const smtp = (url: string) => loadConfig({ JWT_SECRET: SECRET, SMTP_URL: url }, secretPath()).smtp;
     expect(loadConfig({ JWT_SECRET: SECRET }, secretPath()).smtp).toBeNull();
