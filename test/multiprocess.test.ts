@@ -79,6 +79,8 @@ let b: Server;
 let database: TestDatabase | null = null;
 let dir: string | null = null;
 let counter = 0;
+/** The environment both servers run with. */
+let env: Record<string, string>;
 
 async function register(server: Server): Promise<TestUser> {
   const username = `mp${++counter}_${Math.random().toString(36).slice(2, 7)}`;
@@ -106,7 +108,7 @@ describe.if(!!REDIS_URL)("two processes on one database and one Redis", () => {
       dir = mkdtempSync(join(tmpdir(), "bunchat-multiprocess-"));
       databaseUrl = `sqlite://${join(dir, "chat.db")}`;
     }
-    const env = {
+    env = {
       DATABASE_URL: databaseUrl,
       REDIS_URL: REDIS_URL!,
       JWT_SECRET: "multiprocess-secret-multiprocess-secret-0123",
@@ -214,6 +216,25 @@ describe.if(!!REDIS_URL)("two processes on one database and one Redis", () => {
     expect(page.body.messages.map((m: { seq: number; content: string }) => [m.seq, m.content])).toEqual(
       Array.from({ length: 5 }, (_, i) => [i + 1, `retry ${i}`]),
     );
+  });
+
+  test("bunchat admin deactivate, a process of its own, closes the user's sockets on both servers with 4001", async () => {
+    const troll = await register(a);
+    const bystander = await register(b);
+    const doomed = [await a.connect(troll), await b.connect(troll)];
+    const kept = await b.connect(bystander);
+    const proc = Bun.spawn([process.execPath, "src/index.ts", "admin", "deactivate", troll.username], {
+      cwd: join(import.meta.dir, ".."),
+      env: { PATH: Bun.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), ...env, LOG_LEVEL: "error" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: `${troll.username} is deactivated; its sessions have ended.\n`, stderr: "" });
+    for (const client of doomed) expect(await client.waitClosed()).toEqual({ code: 4001, reason: "session revoked" });
+    await kept.barrier();
+    expect(kept.isOpen).toBe(true);
+    expect((await b.call("GET", "/api/auth/me", { token: troll.token })).status).toBe(401);
   });
 
   test("presence counts sockets on both processes and is announced once", async () => {

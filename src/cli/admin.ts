@@ -2,7 +2,11 @@ import type { Config } from "../config";
 import { type Database, openDatabase } from "../db";
 import { AppError } from "../errors";
 import type { Events } from "../events";
+import { createLogger } from "../logger";
 import { type Account, AdminService } from "../modules/admin/service";
+import { Publisher } from "../realtime/publisher";
+import { RedisBroker } from "../realtime/redis-broker";
+import { RedisBus } from "../realtime/redis-bus";
 import type { Stdin } from "./stdin";
 
 export const ADMIN_USAGE = `Usage: bunchat admin <command> [username]
@@ -16,17 +20,39 @@ export const ADMIN_USAGE = `Usage: bunchat admin <command> [username]
 
 const NEEDS_USERNAME = new Set(["create", "promote", "demote", "reset-password", "deactivate", "reactivate"]);
 
-/** Nothing to tell: this process holds no sockets. */
+/** Nothing to tell: this process holds no sockets, and without Redis no other process hears it. */
 const noSockets: Events = { toRoom() {}, toUser() {}, joined() {}, left() {}, sessionRevoked() {} };
+
+/**
+ * With REDIS_URL, ended sessions reach the servers through Redis, as their own events do, and
+ * their sockets close with 4001; without it, a server holds on to the sockets already open
+ * (their tokens and refresh tokens no longer work).
+ */
+async function serverEvents(config: Config): Promise<{ events: Events; close(): Promise<void> }> {
+  if (!config.redisUrl) return { events: noSockets, close: async () => {} };
+  const bus = await RedisBus.connect(config.redisUrl, createLogger("error"));
+  try {
+    const publisher = new Publisher(await RedisBroker.create(bus));
+    return {
+      events: publisher,
+      async close() {
+        await bus.flush();
+        await bus.close();
+      },
+    };
+  } catch (error) {
+    await bus.close();
+    throw error;
+  }
+}
 
 const status = (a: Account) => (a.deactivatedAt ? `deactivated ${a.deactivatedAt.toISOString()}` : "active");
 
 /**
  * `bunchat admin …` on the configured database, while the server runs or not. Prints one line
  * on success (stdout) and on failure (stderr); exits 0, 1 on failure, 2 on a usage error.
- * `events` carries session ends to the servers' sockets, where it can reach them.
  */
-export async function admin(config: Config, args: string[], stdin: Stdin, events: Events = noSockets): Promise<number> {
+export async function admin(config: Config, args: string[], stdin: Stdin): Promise<number> {
   const [command, username, ...rest] = args;
   if (!command || command === "--help" || command === "-h" || command === "help") {
     (command ? console.log : console.error)(ADMIN_USAGE);
@@ -40,6 +66,7 @@ export async function admin(config: Config, args: string[], stdin: Stdin, events
   }
 
   let database: Database | undefined;
+  let servers: Awaited<ReturnType<typeof serverEvents>> | undefined;
   try {
     let password: string | null = null;
     if (command === "create" || command === "reset-password") {
@@ -48,7 +75,14 @@ export async function admin(config: Config, args: string[], stdin: Stdin, events
     }
     database = openDatabase(config.databaseUrl);
     await database.ready;
-    const service = new AdminService(database, config, events);
+    if (command === "deactivate" || command === "reset-password") {
+      try {
+        servers = await serverEvents(config);
+      } catch (error) {
+        throw new CommandFailed(`Cannot connect to Redis (REDIS_URL): ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    const service = new AdminService(database, config, servers?.events ?? noSockets);
     const name = username!;
     switch (command) {
       case "create":
@@ -79,6 +113,7 @@ export async function admin(config: Config, args: string[], stdin: Stdin, events
     console.error(known ? error.message : `admin ${command} failed: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   } finally {
+    await servers?.close();
     await database?.close();
   }
 }

@@ -80,6 +80,11 @@ export class RedisBus {
     });
   }
 
+  /** Settles once everything published before it has reached Redis (one connection answers in order). */
+  async flush(): Promise<void> {
+    await this.commands.send("PING", []);
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     for (const timer of this.retrying.values()) clearTimeout(timer);
