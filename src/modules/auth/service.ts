@@ -174,7 +174,14 @@ export class AuthService {
     this.throttle.succeed(name);
     // Only the right password learns that the account is deactivated.
     if (user.deactivatedAt) throw new Forbidden("This account has been deactivated.");
-    const tokens = await this.database.tx(() => this.startSession(user.id, userAgent));
+    const tokens = await this.database.tx(async (db) => {
+      // Read again in the transaction that starts the session: a deactivation committed since the
+      // read above (which ended every session then) must not be followed by a new one.
+      const current = first(await db.select({ deactivatedAt: this.t.users.deactivatedAt }).from(this.t.users).where(eq(this.t.users.id, user.id)).limit(1));
+      if (!current) throw new Unauthenticated("Wrong username or password.");
+      if (current.deactivatedAt) throw new Forbidden("This account has been deactivated.");
+      return this.startSession(user.id, userAgent);
+    });
     return { user: toOwnUser(user, this.presence), ...tokens };
   }
 
