@@ -15,6 +15,7 @@ import sqlite12 from "../../drizzle/sqlite/0012_client_id_seed.sql" with { type:
 import sqlite13 from "../../drizzle/sqlite/0013_verified_emails.sql" with { type: "text" };
 import sqlite14 from "../../drizzle/sqlite/0014_refresh_successors.sql" with { type: "text" };
 import sqlite15 from "../../drizzle/sqlite/0015_server_roles.sql" with { type: "text" };
+import sqlite16 from "../../drizzle/sqlite/0016_admin_audit_reports.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -24,6 +25,7 @@ import pg5 from "../../drizzle/pg/0005_public_rooms_discovery.sql" with { type: 
 import pg6 from "../../drizzle/pg/0006_verified_emails.sql" with { type: "text" };
 import pg7 from "../../drizzle/pg/0007_refresh_successors.sql" with { type: "text" };
 import pg8 from "../../drizzle/pg/0008_server_roles.sql" with { type: "text" };
+import pg9 from "../../drizzle/pg/0009_admin_audit_reports.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
@@ -42,6 +44,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0013_verified_emails", sql: sqlite13 },
   { tag: "0014_refresh_successors", sql: sqlite14 },
   { tag: "0015_server_roles", sql: sqlite15 },
+  { tag: "0016_admin_audit_reports", sql: sqlite16 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -54,4 +57,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0006_verified_emails", sql: pg6 },
   { tag: "0007_refresh_successors", sql: pg7 },
   { tag: "0008_server_roles", sql: pg8 },
+  { tag: "0009_admin_audit_reports", sql: pg9 },
 ];

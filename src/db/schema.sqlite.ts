@@ -261,3 +261,45 @@ export const reactions = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.messageId, t.emoji, t.userId] })],
 );
+
+/**
+ * What server admins (and the command line, actor null) did: written in the same transaction as
+ * the change. `details` is JSON text of an object, or null.
+ */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: text("id").primaryKey(),
+    actorId: text("actor_id"),
+    action: text("action").notNull(),
+    targetType: text("target_type").notNull(),
+    targetId: text("target_id").notNull(),
+    details: text("details"),
+    createdAt: time("created_at").notNull(),
+  },
+  (t) => [index("audit_log_created_idx").on(t.createdAt, t.id)],
+);
+
+/** A report of a message to the server admins; one open report per reporter and message. */
+export const messageReports = sqliteTable(
+  "message_reports",
+  {
+    id: text("id").primaryKey(),
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    reporterId: text("reporter_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    reason: text("reason").notNull(),
+    status: text("status", { enum: ["open", "resolved"] }).notNull(),
+    createdAt: time("created_at").notNull(),
+    resolvedBy: text("resolved_by"),
+    resolvedAt: time("resolved_at"),
+    note: text("note"),
+  },
+  (t) => [
+    uniqueIndex("message_reports_open_uq").on(t.messageId, t.reporterId).where(sql`${t.status} = 'open'`),
+    index("message_reports_queue_idx").on(t.status, t.createdAt, t.id),
+  ],
+);

@@ -2,9 +2,10 @@ import { and, asc, count, eq, isNull, ne } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
-import { Conflict, NotFound } from "../../errors";
+import { Conflict, Forbidden, NotFound } from "../../errors";
 import type { Events } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
+import { audit } from "./audit";
 import { checkPassword, checkUsername, hashPassword } from "../auth/service";
 import type { ServerRole } from "../users/model";
 
@@ -18,6 +19,12 @@ export interface Account {
   deactivatedAt: Date | null;
   createdAt: Date;
 }
+
+/** An account by username (the command line) or by id (the admin API). */
+export type AccountRef = string | { id: string };
+
+/** Who acts: a server admin's user id, or null for the command line. */
+export type Actor = string | null;
 
 const toAccount = (row: UserRow): Account => ({
   id: row.id,
@@ -76,34 +83,57 @@ export class AdminService {
     }
   }
 
-  /** Sets the server role; demoting the last active admin is refused (409). */
-  async setRole(username: string, role: ServerRole): Promise<Account> {
-    return this.change(username, async (db, user) => {
+  /** Sets the server role; demoting the last active admin is refused (409). A change is audited. */
+  async setRole(ref: AccountRef, role: ServerRole, actor: Actor = null): Promise<Account> {
+    return this.change(ref, async (db, user) => {
       if (user.role === role) return user;
       if (role === "user") await this.keepAnAdmin(db, user, "demoted");
+      await this.audit(db, actor, "user.role", user.id, { role });
       return this.update(db, user.id, { role });
     });
   }
 
-  /** Deactivates (ending every session) or reactivates; deactivating the last active admin is refused (409). */
-  async setDeactivated(username: string, deactivated: boolean): Promise<Account> {
-    return this.change(username, async (db, user, revoke) => {
+  /**
+   * Deactivates (ending every session) or reactivates; deactivating the last active admin is
+   * refused (409). A change is audited.
+   */
+  async setDeactivated(ref: AccountRef, deactivated: boolean, actor: Actor = null): Promise<Account> {
+    return this.change(ref, async (db, user, revoke) => {
       if (!!user.deactivatedAt === deactivated) return user;
-      if (!deactivated) return this.update(db, user.id, { deactivatedAt: null });
+      if (!deactivated) {
+        await this.audit(db, actor, "user.reactivate", user.id);
+        return this.update(db, user.id, { deactivatedAt: null });
+      }
       await this.keepAnAdmin(db, user, "deactivated");
       await revoke();
+      await this.audit(db, actor, "user.deactivate", user.id);
       return this.update(db, user.id, { deactivatedAt: new Date(this.now()) });
     });
   }
 
-  /** A new password, checked as on register; every session of the account ends. */
-  async resetPassword(username: string, password: string): Promise<Account> {
+  /** A new password, checked as on register; every session of the account ends. Audited. */
+  async resetPassword(ref: AccountRef, password: string, actor: Actor = null): Promise<Account> {
     checkPassword(password);
     const passwordHash = await hashPassword(password, this.config.limits);
-    return this.change(username, async (db, user, revoke) => {
+    return this.change(ref, async (db, user, revoke) => {
       await revoke();
+      await this.audit(db, actor, "user.password_reset", user.id);
       return this.update(db, user.id, { passwordHash });
     });
+  }
+
+  /** The account's row, 404 when there is none. */
+  async row(userId: string): Promise<UserRow> {
+    const user = await this.find(this.database.db, { id: userId });
+    if (!user) throw new NotFound("User");
+    return user;
+  }
+
+  /** Refuses (403) anyone but an active server admin. */
+  async requireAdmin(userId: string): Promise<void> {
+    const { users } = this.t;
+    const user = first(await this.database.db.select({ role: users.role, deactivatedAt: users.deactivatedAt }).from(users).where(eq(users.id, userId)).limit(1));
+    if (user?.role !== "admin" || user.deactivatedAt) throw new Forbidden("Only a server admin may do that.");
   }
 
   /** Every account: admins first ("admin" sorts before "user"), then by username. */
@@ -135,20 +165,26 @@ export class AdminService {
     }
   }
 
-  private async find(db: DB, username: string): Promise<UserRow | undefined> {
-    return first(await db.select().from(this.t.users).where(eq(this.t.users.usernameLower, username.toLowerCase())).limit(1));
+  private async find(db: DB, ref: AccountRef): Promise<UserRow | undefined> {
+    const { users } = this.t;
+    const where = typeof ref === "string" ? eq(users.usernameLower, ref.toLowerCase()) : eq(users.id, ref.id);
+    return first(await db.select().from(users).where(where).limit(1));
+  }
+
+  private audit(db: DB, actorId: Actor, action: string, userId: string, details?: Record<string, unknown>): Promise<void> {
+    return audit(db, this.t, { actorId, action, targetType: "user", targetId: userId, details }, new Date(this.now()));
   }
 
   /**
    * Runs `fn` on the named user in one transaction; the sessions `revoke` ended have their
    * sockets closed once it has committed.
    */
-  private async change(username: string, fn: (db: DB, user: UserRow, revoke: () => Promise<void>) => Promise<UserRow>): Promise<Account> {
+  private async change(ref: AccountRef, fn: (db: DB, user: UserRow, revoke: () => Promise<void>) => Promise<UserRow>): Promise<Account> {
     let revoked: string[] = [];
     const row = await this.database.tx(async (db) => {
       revoked = [];
-      const user = await this.find(db, username);
-      if (!user) throw new NotFound(`User ${username}`);
+      const user = await this.find(db, ref);
+      if (!user) throw new NotFound(typeof ref === "string" ? `User ${ref}` : "User");
       return fn(db, user, async () => {
         const { sessions } = this.t;
         const ended = await db
