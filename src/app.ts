@@ -8,7 +8,9 @@ import type { Events, PresenceView } from "./events";
 import { createLogger, type Logger } from "./logger";
 import { type Mailer, smtpMailer } from "./mailer";
 import { authModule, authRateLimit } from "./modules/auth";
+import { adminModule } from "./modules/admin";
 import { AdminService } from "./modules/admin/service";
+import { AdminViews } from "./modules/admin/views";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
 import { messagesModule } from "./modules/messages";
@@ -96,6 +98,13 @@ export function createServices(deps: Deps) {
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
   const messages = new MessageService(database, config, events, messageLimiter, now);
   const admin = new AdminService(database, config, events, now);
+  const startedAt = now();
+  const adminViews = new AdminViews(database, presence, {
+    version: pkg.version,
+    startedAt,
+    onlineUsers: () => hub.userCount,
+    connections: () => hub.size,
+  }, now);
   const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, services: { auth, rooms, messages } });
   return {
     config,
@@ -109,6 +118,7 @@ export function createServices(deps: Deps) {
     rooms,
     teams,
     admin,
+    adminViews,
     now,
     authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
     anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now),
@@ -159,6 +169,7 @@ export function createApp(deps: Deps | Services) {
     .use(roomsModule(s.auth, s.rooms))
     .use(teamsModule(s.auth, s.teams))
     .use(messagesModule(s.auth, s.messages))
+    .use(adminModule({ auth: s.auth, admin: s.admin, views: s.adminViews, rooms: s.rooms, teams: s.teams, presence: s.presence }))
     .use(gateway(s.realtime, s.auth, s.config.trustProxy));
   return app;
 }

@@ -59,7 +59,7 @@ export function callerOf(auth: Pick<AuthService, "authenticate">, request: Reque
 }
 
 /** The request's caller, or 401 saying what is missing. */
-async function requireCaller(auth: Pick<AuthService, "authenticate">, request: Request): Promise<Caller> {
+export async function requireCaller(auth: Pick<AuthService, "authenticate">, request: Request): Promise<Caller> {
   if (!bearerToken(request.headers.get("authorization")))
     throw new Unauthenticated("Send an access token as `Authorization: Bearer <token>`.");
   const caller = await callerOf(auth, request);

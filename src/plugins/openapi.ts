@@ -102,6 +102,7 @@ export function openapiPlugin(version: string, schemas: RouteSchemas) {
             { name: "Teams", description: "Teams, channels and invitations" },
             { name: "Messages", description: "History, sending, edits, reactions and search" },
             { name: "Real time", description: "The WebSocket: one per client, for all of its rooms" },
+            { name: "Admin", description: "Server admins: stats, users, every room, the report queue, the audit log" },
           ],
           components: {
             securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } },

@@ -92,6 +92,11 @@ export class Hub<S extends Socket = Socket> {
     for (const set of this.byUser.values()) yield* set;
   }
 
+  /** How many users have a connection here. */
+  get userCount(): number {
+    return this.byUser.size;
+  }
+
   get size(): number {
     let n = 0;
     for (const set of this.byUser.values()) n += set.size;

@@ -1,4 +1,5 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
+import { audit } from "../admin/audit";
 import { and, asc, count, desc, eq, inArray, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Database, DB, Tables } from "../../db";
 import { discoverableRoom } from "../../db/conditions";
@@ -256,9 +257,18 @@ export class RoomService {
   /**
    * Owner only; a channel, only when no member of it ranks above the caller in the team (it
    * would lock them out). Members hear `room.deleted` and are then unsubscribed.
+   * `asServerAdmin`: the caller is a server admin, who may delete any room, direct ones too;
+   * the deletion is audited in the same transaction.
    */
-  async remove(userId: string, roomId: string): Promise<void> {
+  async remove(userId: string, roomId: string, options: { asServerAdmin?: boolean } = {}): Promise<void> {
     await this.write(async (db, out) => {
+      if (options.asServerAdmin) {
+        const room = first(await db.select().from(this.t.rooms).where(eq(this.t.rooms.id, roomId)).limit(1));
+        if (!room) throw new NotFound("Room");
+        const details = { kind: room.kind, name: room.name };
+        await audit(db, this.t, { actorId: userId, action: "room.delete", targetType: "room", targetId: roomId, details }, new Date(this.now()));
+        return this.deleteRoomInTx(db, out, roomId);
+      }
       const found = await this.access.member(roomId, userId);
       if (found.room.kind === "direct") throw new Forbidden("A direct chat can't be deleted.");
       if (found.role !== "owner") throw new Forbidden("Only a room owner may delete the room.");

@@ -1,4 +1,5 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
+import { audit } from "../admin/audit";
 import { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
@@ -184,10 +185,18 @@ export class TeamService {
     return this.get(userId, teamId);
   }
 
-  /** Owner only: the team goes with its channels and invitations. */
-  async remove(userId: string, teamId: string): Promise<void> {
+  /**
+   * Owner only: the team goes with its channels and invitations. `asServerAdmin`: the caller is
+   * a server admin, who may delete any team; the deletion is audited in the same transaction.
+   */
+  async remove(userId: string, teamId: string, options: { asServerAdmin?: boolean } = {}): Promise<void> {
     await this.write(async (db, out) => {
-      await this.membership(db, teamId, userId, "owner");
+      if (options.asServerAdmin) {
+        const team = first(await db.select().from(this.t.teams).where(eq(this.t.teams.id, teamId)).limit(1));
+        if (!team) throw new NotFound("Team");
+        const details = { name: team.name };
+        await audit(db, this.t, { actorId: userId, action: "team.delete", targetType: "team", targetId: teamId, details }, new Date(this.now()));
+      } else await this.membership(db, teamId, userId, "owner");
       const channels = await db.select({ id: this.t.rooms.id }).from(this.t.rooms).where(eq(this.t.rooms.teamId, teamId));
       for (const c of channels) await this.rooms.deleteRoomInTx(db, out, c.id);
       const members = await db.select({ userId: this.t.teamMembers.userId }).from(this.t.teamMembers).where(eq(this.t.teamMembers.teamId, teamId));

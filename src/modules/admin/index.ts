@@ -1,0 +1,138 @@
+import { Elysia, t } from "elysia";
+import { ErrorResponse } from "../../errors";
+import { authPlugin, requireCaller } from "../../plugins/auth";
+import type { AuthService } from "../auth/service";
+import { RoomParams } from "../rooms/model";
+import type { RoomService } from "../rooms/service";
+import type { TeamService } from "../teams/service";
+import { UserParams } from "../users/model";
+import type { PresenceView } from "../../events";
+import {
+  AdminRoomPage,
+  AdminRoomQuery,
+  AdminUser,
+  AdminUserPage,
+  AdminUserQuery,
+  AuditPage,
+  PageQuery,
+  ResetPassword,
+  Stats,
+  TeamIdParams,
+  UpdateAccount,
+} from "./model";
+import type { AdminService } from "./service";
+import { toAdminUser, type AdminViews } from "./views";
+
+const refused = { 401: ErrorResponse, 403: ErrorResponse };
+const adminsOnly = "Server admins only (403 for anyone else).";
+
+export interface AdminModuleDeps {
+  auth: AuthService;
+  admin: AdminService;
+  views: AdminViews;
+  rooms: RoomService;
+  teams: TeamService;
+  presence: PresenceView;
+}
+
+/** `/api/admin`: every route answers 401 without a valid token and 403 to anyone but an active server admin. */
+export function adminModule({ auth, admin, views, rooms, teams, presence }: AdminModuleDeps) {
+  return new Elysia({ prefix: "/api/admin", tags: ["Admin"] })
+    .use(authPlugin(auth))
+    .macro({
+      serverAdmin: {
+        detail: { security: [{ bearerAuth: [] }] },
+        // In transform, before the query or body is validated: others learn nothing but 401 or 403.
+        async transform({ request }) {
+          await admin.requireAdmin((await requireCaller(auth, request)).userId);
+        },
+        async resolve({ request }) {
+          return { caller: await requireCaller(auth, request) };
+        },
+      },
+    })
+    .get("/stats", () => views.stats(), {
+      serverAdmin: true,
+      response: { 200: Stats, ...refused },
+      detail: { summary: "Server statistics", description: `Counts of users, rooms and messages; this process's sockets. ${adminsOnly}` },
+    })
+    .get("/users", ({ query }) => views.users(query), {
+      serverAdmin: true,
+      query: AdminUserQuery,
+      response: { 200: AdminUserPage, 400: ErrorResponse, ...refused, 422: ErrorResponse },
+      detail: { summary: "Every user", description: `By username, with email, role and deactivation; \`q\` matches username or display name. ${adminsOnly}` },
+    })
+    .patch(
+      "/users/:id",
+      async ({ caller, params, body }) => {
+        let account = null;
+        if (body.role !== undefined) account = await admin.setRole({ id: params.id }, body.role, caller.userId);
+        if (body.deactivated !== undefined) account = await admin.setDeactivated({ id: params.id }, body.deactivated, caller.userId);
+        return toAdminUser(await admin.row(account?.id ?? params.id), presence);
+      },
+      {
+        serverAdmin: true,
+        params: UserParams,
+        body: UpdateAccount,
+        response: { 200: AdminUser, 400: ErrorResponse, ...refused, 404: ErrorResponse, 409: ErrorResponse, 422: ErrorResponse },
+        detail: {
+          summary: "Change a user's role or deactivation",
+          description:
+            "Deactivating ends every session of the user (their sockets close with 4001). The last active admin can be neither " +
+            `demoted nor deactivated (409). Each change is written to the audit log. ${adminsOnly}`,
+        },
+      },
+    )
+    .post(
+      "/users/:id/password",
+      async ({ caller, params, body, set }) => {
+        await admin.resetPassword({ id: params.id }, body.password, caller.userId);
+        set.status = 204;
+      },
+      {
+        serverAdmin: true,
+        params: UserParams,
+        body: ResetPassword,
+        response: { 204: t.Void({ description: "Password set; sessions ended" }), 400: ErrorResponse, ...refused, 404: ErrorResponse, 422: ErrorResponse },
+        detail: { summary: "Reset a user's password", description: `Checked as on register; every session of the user ends. Audited. ${adminsOnly}` },
+      },
+    )
+    .get("/rooms", ({ query }) => views.rooms(query), {
+      serverAdmin: true,
+      query: AdminRoomQuery,
+      response: { 200: AdminRoomPage, 400: ErrorResponse, ...refused, 422: ErrorResponse },
+      detail: { summary: "Every room", description: `Private and direct rooms included, newest first; metadata only, never messages. ${adminsOnly}` },
+    })
+    .delete(
+      "/rooms/:id",
+      async ({ caller, params, set }) => {
+        await rooms.remove(caller.userId, params.id, { asServerAdmin: true });
+        set.status = 204;
+      },
+      {
+        serverAdmin: true,
+        params: RoomParams,
+        response: { 204: t.Void({ description: "Deleted" }), ...refused, 404: ErrorResponse },
+        detail: { summary: "Delete any room", description: `With the events of an owner's delete (\`room.deleted\`). Audited. ${adminsOnly}` },
+      },
+    )
+    .delete(
+      "/teams/:id",
+      async ({ caller, params, set }) => {
+        await teams.remove(caller.userId, params.id, { asServerAdmin: true });
+        set.status = 204;
+      },
+      {
+        serverAdmin: true,
+        params: TeamIdParams,
+        response: { 204: t.Void({ description: "Deleted" }), ...refused, 404: ErrorResponse },
+        detail: { summary: "Delete any team", description: `With its channels, and the events of an owner's delete. Audited. ${adminsOnly}` },
+      },
+    )
+    .get("/audit", ({ query }) => views.audit(query), {
+      serverAdmin: true,
+      query: PageQuery,
+      response: { 200: AuditPage, 400: ErrorResponse, ...refused, 422: ErrorResponse },
+      detail: { summary: "The audit log", description: `What admins did, newest first; \`actor\` null for the command line. ${adminsOnly}` },
+    });
+}
