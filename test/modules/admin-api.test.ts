@@ -17,6 +17,8 @@ const ROUTES: [string, string, unknown?][] = [
   ["GET", "/api/admin/rooms"],
   ["DELETE", `/api/admin/rooms/${ID}`],
   ["DELETE", `/api/admin/teams/${ID}`],
+  ["GET", "/api/admin/reports"],
+  ["PATCH", `/api/admin/reports/${ID}`, { status: "resolved" }],
   ["GET", "/api/admin/audit"],
 ];
 

@@ -15,7 +15,12 @@ import {
   AdminUserQuery,
   AuditPage,
   PageQuery,
+  ReportIdParams,
+  ReportPage,
+  ReportQuery,
+  ReportView,
   ResetPassword,
+  ResolveReport,
   Stats,
   TeamIdParams,
   UpdateAccount,
@@ -127,6 +132,26 @@ export function adminModule({ auth, admin, views, rooms, teams, presence }: Admi
         params: TeamIdParams,
         response: { 204: t.Void({ description: "Deleted" }), ...refused, 404: ErrorResponse },
         detail: { summary: "Delete any team", description: `With its channels, and the events of an owner's delete. Audited. ${adminsOnly}` },
+      },
+    )
+    .get("/reports", ({ query }) => views.reports(query), {
+      serverAdmin: true,
+      query: ReportQuery,
+      response: { 200: ReportPage, 400: ErrorResponse, ...refused, 422: ErrorResponse },
+      detail: { summary: "The report queue", description: `Reports of messages, newest first, with the reported text. ${adminsOnly}` },
+    })
+    .patch(
+      "/reports/:id",
+      async ({ caller, params, body }) => {
+        await admin.resolveReport(caller.userId, params.id, body.note ?? null);
+        return views.report(params.id);
+      },
+      {
+        serverAdmin: true,
+        params: ReportIdParams,
+        body: ResolveReport,
+        response: { 200: ReportView, 400: ErrorResponse, ...refused, 404: ErrorResponse, 422: ErrorResponse },
+        detail: { summary: "Resolve a report", description: `With an optional note; audited. A resolved report stays as it was. ${adminsOnly}` },
       },
     )
     .get("/audit", ({ query }) => views.audit(query), {

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { IdParam } from "../schemas";
+import { IdParam, Text } from "../schemas";
 import { RoomKind, Visibility } from "../rooms/model";
 import { Limit, PublicUser, ServerRole, UserRef } from "../users/model";
 
@@ -89,3 +89,36 @@ export type AuditPage = typeof AuditPage.static;
 
 export const TeamIdParams = t.Object({ id: IdParam("Team") });
 export const ReportIdParams = t.Object({ id: IdParam("Report") });
+
+export const ReportStatus = t.Union([t.Literal("open"), t.Literal("resolved")]);
+
+export const ReportView = t.Object(
+  {
+    id: t.String(),
+    message: t.Object({
+      id: t.String(),
+      roomId: t.String(),
+      seq: t.Integer(),
+      senderId: t.String(),
+      content: t.String({ description: "The reported text; empty once the message is deleted" }),
+      deletedAt: t.Nullable(t.String({ format: "date-time" })),
+    }),
+    reporter: UserRef,
+    reason: t.String(),
+    status: ReportStatus,
+    createdAt: t.String({ format: "date-time" }),
+    resolvedBy: t.Nullable(t.String({ description: "The id of the admin who resolved it" })),
+    resolvedAt: t.Nullable(t.String({ format: "date-time" })),
+    note: t.Nullable(t.String()),
+  },
+  { description: "A report of a message, as the report queue shows it" },
+);
+export type ReportView = typeof ReportView.static;
+
+export const ReportQuery = t.Object({ status: t.Optional(ReportStatus), limit: t.Optional(Limit), cursor: t.Optional(Cursor) });
+export type ReportQuery = typeof ReportQuery.static;
+
+export const ReportPage = t.Object({ reports: t.Array(ReportView), nextCursor: t.Nullable(t.String()) });
+export type ReportPage = typeof ReportPage.static;
+
+export const ResolveReport = t.Object({ status: t.Literal("resolved"), note: t.Optional(Text({ maxLength: 1000 })) });

@@ -129,6 +129,18 @@ export class AdminService {
     return user;
   }
 
+  /** Resolves a report with an optional note, audited; resolving a resolved report changes nothing. */
+  async resolveReport(actorId: string, reportId: string, note: string | null): Promise<void> {
+    const { messageReports: reports } = this.t;
+    await this.database.tx(async (db) => {
+      const report = first(await db.select().from(reports).where(eq(reports.id, reportId)).limit(1));
+      if (!report) throw new NotFound("Report");
+      if (report.status === "resolved") return;
+      await db.update(reports).set({ status: "resolved", resolvedBy: actorId, resolvedAt: new Date(this.now()), note }).where(eq(reports.id, reportId));
+      await audit(db, this.t, { actorId, action: "report.resolve", targetType: "report", targetId: reportId, details: note ? { note } : null }, new Date(this.now()));
+    });
+  }
+
   /** Refuses (403) anyone but an active server admin. */
   async requireAdmin(userId: string): Promise<void> {
     const { users } = this.t;

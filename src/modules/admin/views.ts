@@ -1,9 +1,10 @@
-import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, type SQLWrapper, sql } from "drizzle-orm";
+import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { NotFound } from "../../errors";
 import type { Database, Tables } from "../../db";
 import type { PresenceView } from "../../events";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { toPublicUser, toUserRef, type UserRow } from "../users/service";
-import type { AdminRoomPage, AdminRoomQuery, AdminUser, AdminUserPage, AdminUserQuery, AuditPage, Stats } from "./model";
+import type { AdminRoomPage, AdminRoomQuery, AdminUser, AdminUserPage, AdminUserQuery, AuditPage, ReportPage, ReportQuery, ReportView, Stats } from "./model";
 
 /** What this process serves right now, for the stats. */
 export interface ServerState {
@@ -121,6 +122,58 @@ export class AdminViews {
       })),
       nextCursor: rows.length > limit && last ? encodeCursor([last.createdAt.getTime(), last.id]) : null,
     };
+  }
+
+  /** Reports, newest first; `status` filters. */
+  async reports(query: ReportQuery): Promise<ReportPage> {
+    const { messageReports: reports } = this.t;
+    const limit = query.limit ?? 50;
+    const where = [];
+    if (query.status) where.push(eq(reports.status, query.status));
+    if (query.cursor) {
+      const [at, id] = decodeCursor(query.cursor, ["time", "string"]) as [number, string];
+      where.push(or(lt(reports.createdAt, new Date(at)), and(eq(reports.createdAt, new Date(at)), lt(reports.id, id))));
+    }
+    const rows = await this.reportRows(and(...where), limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return { reports: page, nextCursor: rows.length > limit && last ? encodeCursor([Date.parse(last.createdAt), last.id]) : null };
+  }
+
+  async report(id: string): Promise<ReportView> {
+    const [report] = await this.reportRows(eq(this.t.messageReports.id, id), 1);
+    if (!report) throw new NotFound("Report");
+    return report;
+  }
+
+  private async reportRows(where: SQL | undefined, limit: number): Promise<ReportView[]> {
+    const { messageReports: reports, messages, users } = this.t;
+    const rows = await this.database.db
+      .select({ report: reports, message: messages, reporter: users })
+      .from(reports)
+      .innerJoin(messages, eq(messages.id, reports.messageId))
+      .innerJoin(users, eq(users.id, reports.reporterId))
+      .where(where)
+      .orderBy(desc(reports.createdAt), desc(reports.id))
+      .limit(limit);
+    return rows.map(({ report, message, reporter }) => ({
+      id: report.id,
+      message: {
+        id: message.id,
+        roomId: message.roomId,
+        seq: message.seq,
+        senderId: message.senderId,
+        content: message.content,
+        deletedAt: message.deletedAt?.toISOString() ?? null,
+      },
+      reporter: toUserRef(reporter),
+      reason: report.reason,
+      status: report.status,
+      createdAt: report.createdAt.toISOString(),
+      resolvedBy: report.resolvedBy,
+      resolvedAt: report.resolvedAt?.toISOString() ?? null,
+      note: report.note,
+    }));
   }
 
   /** The audit log, newest first. */

@@ -13,6 +13,8 @@ import {
   MessagePage,
   ReactionParams,
   RepliesQuery,
+  ReportBody,
+  ReportCreated,
   SearchPage,
   SearchQuery,
   SendMessageBody,
@@ -85,6 +87,26 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
           "Sending the current content changes nothing.",
       },
     })
+    .post(
+      "/messages/:id/report",
+      async ({ caller, params, body, set }) => {
+        const { created, ...report } = await messages.report(caller.userId, params.id, body.reason);
+        set.status = created ? 201 : 200;
+        return report;
+      },
+      {
+        auth: true,
+        params: IdParams,
+        body: ReportBody,
+        response: { 200: ReportCreated, 201: ReportCreated, 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse },
+        detail: {
+          summary: "Report a message",
+          description:
+            "To the server admins, by anyone who can read the message. Once per reporter and message: while that report is open, " +
+            `reporting again answers 200 with it. ${hidden}`,
+        },
+      },
+    )
     .delete(
       "/messages/:id",
       async ({ caller, params, set }) => {
@@ -98,7 +120,7 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
         detail: {
           summary: "Delete a message",
           description:
-            "Author or room admin+. A soft delete: id and seq stay; content and metadata are emptied, earlier versions and reactions " +
+            "Author, room admin+ or a server admin (audited when not the author). A soft delete: id and seq stay; content and metadata are emptied, earlier versions and reactions " +
             "removed, and it leaves search. Deleting again answers 204 without a new event.",
         },
       },

@@ -165,3 +165,10 @@ export const ReactionParams = t.Object({
       "lone skin tone or regional indicator, and text characters without U+FE0F (`©`), are refused",
   }),
 });
+
+export const ReportBody = t.Object({ reason: Text({ minLength: 1, maxLength: 1000, description: "1–1000 characters" }) });
+
+export const ReportCreated = t.Object(
+  { id: t.String(), status: t.Literal("open") },
+  { description: "The caller's open report of the message" },
+);

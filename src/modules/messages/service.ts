@@ -5,8 +5,10 @@ import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
+import { isUniqueViolation } from "../../lib/db-errors";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
 import { RateLimiter } from "../../plugins/rate-limit";
+import { audit } from "../admin/audit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
@@ -262,12 +264,24 @@ export class MessageService {
    */
   async delete(userId: string, messageId: string): Promise<void> {
     const deleted = await this.database.tx(async (db) => {
-      // The caller's membership and role as of this transaction: a removal or demotion that committed first wins.
-      const record = await this.actable(userId, messageId);
-      if (record.message.senderId !== userId && !atLeast(record.role, "admin"))
-        throw new Forbidden("Only the author or a room admin may delete a message.");
+      // A server admin may delete any message; deleting another's is audited.
+      const serverAdmin = await this.isServerAdmin(db, userId);
+      let record: MessageRecord;
+      if (serverAdmin) {
+        record = await this.record(messageId);
+      } else {
+        // The caller's membership and role as of this transaction: a removal or demotion that committed first wins.
+        const found = await this.actable(userId, messageId);
+        if (found.message.senderId !== userId && !atLeast(found.role, "admin"))
+          throw new Forbidden("Only the author or a room admin may delete a message.");
+        record = found;
+      }
       if (record.message.deletedAt) return null;
       const at = new Date(this.now());
+      if (serverAdmin && record.message.senderId !== userId) {
+        const details = { roomId: record.message.roomId, seq: record.message.seq, senderId: record.message.senderId };
+        await audit(db, this.t, { actorId: userId, action: "message.delete", targetType: "message", targetId: messageId, details }, at);
+      }
       const done = first(
         await db
           .update(this.t.messages)
@@ -281,6 +295,38 @@ export class MessageService {
       return done;
     });
     if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
+  }
+
+  /**
+   * Reports a message the caller can read to the server admins. One open report per reporter
+   * and message: a repeat gets that report back, `created` false.
+   */
+  async report(userId: string, messageId: string, reason: string): Promise<{ id: string; status: "open"; created: boolean }> {
+    if (showsNothing(reason)) throw invalid("reason", "must show something");
+    await this.readable(userId, messageId);
+    const { messageReports } = this.t;
+    const open = async () =>
+      first(
+        await this.database.db
+          .select({ id: messageReports.id })
+          .from(messageReports)
+          .where(and(eq(messageReports.messageId, messageId), eq(messageReports.reporterId, userId), eq(messageReports.status, "open")))
+          .limit(1),
+      );
+    const existing = await open();
+    if (existing) return { id: existing.id, status: "open", created: false };
+    const id = Bun.randomUUIDv7();
+    try {
+      await this.database.tx((db) =>
+        db.insert(messageReports).values({ id, messageId, reporterId: userId, reason, status: "open", createdAt: new Date(this.now()) }),
+      );
+    } catch (error) {
+      // The same report, sent twice at once: the first one written is the open report.
+      const first = isUniqueViolation(error) ? await open() : undefined;
+      if (first) return { id: first.id, status: "open", created: false };
+      throw error;
+    }
+    return { id, status: "open", created: true };
   }
 
   /**
@@ -428,6 +474,12 @@ export class MessageService {
     }
     if (Buffer.byteLength(json) > max) throw invalid("metadata", `must be at most ${max} bytes as JSON`);
     return json;
+  }
+
+  private async isServerAdmin(db: DB, userId: string): Promise<boolean> {
+    const { users } = this.t;
+    const user = first(await db.select({ role: users.role, deactivatedAt: users.deactivatedAt }).from(users).where(eq(users.id, userId)).limit(1));
+    return user?.role === "admin" && !user.deactivatedAt;
   }
 
   private async record(messageId: string): Promise<MessageRecord> {
