@@ -1,5 +1,6 @@
 /** The admin API: who may call it, the last-admin rule, the audit log, every room without its messages, deletions. */
 import { afterEach, describe, expect, test } from "bun:test";
+import { Forbidden } from "../../src/errors";
 import { errorCode, setup, type TestContext, type TestUser } from "../helpers";
 
 let ctx: TestContext | null = null;
@@ -40,6 +41,14 @@ describe("who may call it", () => {
       expect(refused.status).toBe(403);
       expect(errorCode(refused)).toBe("FORBIDDEN");
     });
+
+  test("inside its transaction, a change is refused to an actor who is no longer an admin", async () => {
+    ctx = setup();
+    const { admin, user } = await withAdmin(ctx);
+    await expect(ctx.services.admin.setRole(user.username, "admin", user.id)).rejects.toBeInstanceOf(Forbidden);
+    await expect(ctx.services.rooms.remove(user.id, ID, { asServerAdmin: true })).rejects.toBeInstanceOf(Forbidden);
+    expect((await ctx.services.admin.setRole(user.username, "admin", admin.id)).role).toBe("admin");
+  });
 
   test("a deactivated admin's old token is refused too", async () => {
     ctx = setup();

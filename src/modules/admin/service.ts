@@ -2,10 +2,10 @@ import { and, asc, count, eq, isNull, ne } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
-import { Conflict, Forbidden, NotFound } from "../../errors";
+import { Conflict, NotFound } from "../../errors";
 import type { Events } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
-import { audit } from "./audit";
+import { audit, requireServerAdmin } from "./audit";
 import { checkPassword, checkUsername, hashPassword } from "../auth/service";
 import type { ServerRole } from "../users/model";
 
@@ -85,7 +85,7 @@ export class AdminService {
 
   /** Sets the server role; demoting the last active admin is refused (409). A change is audited. */
   async setRole(ref: AccountRef, role: ServerRole, actor: Actor = null): Promise<Account> {
-    return this.change(ref, async (db, user) => {
+    return this.change(ref, actor, async (db, user) => {
       if (user.role === role) return user;
       if (role === "user") await this.keepAnAdmin(db, user, "demoted");
       await this.audit(db, actor, "user.role", user.id, { role });
@@ -98,7 +98,7 @@ export class AdminService {
    * refused (409). A change is audited.
    */
   async setDeactivated(ref: AccountRef, deactivated: boolean, actor: Actor = null): Promise<Account> {
-    return this.change(ref, async (db, user, revoke) => {
+    return this.change(ref, actor, async (db, user, revoke) => {
       if (!!user.deactivatedAt === deactivated) return user;
       if (!deactivated) {
         await this.audit(db, actor, "user.reactivate", user.id);
@@ -115,7 +115,7 @@ export class AdminService {
   async resetPassword(ref: AccountRef, password: string, actor: Actor = null): Promise<Account> {
     checkPassword(password);
     const passwordHash = await hashPassword(password, this.config.limits);
-    return this.change(ref, async (db, user, revoke) => {
+    return this.change(ref, actor, async (db, user, revoke) => {
       await revoke();
       await this.audit(db, actor, "user.password_reset", user.id);
       return this.update(db, user.id, { passwordHash });
@@ -134,6 +134,7 @@ export class AdminService {
     const { messageReports: reports } = this.t;
     await this.database.tx(async (db) => {
       const report = first(await db.select().from(reports).where(eq(reports.id, reportId)).limit(1));
+      await requireServerAdmin(db, this.t, actorId);
       if (!report) throw new NotFound("Report");
       if (report.status === "resolved") return;
       await db.update(reports).set({ status: "resolved", resolvedBy: actorId, resolvedAt: new Date(this.now()), note }).where(eq(reports.id, reportId));
@@ -142,10 +143,8 @@ export class AdminService {
   }
 
   /** Refuses (403) anyone but an active server admin. */
-  async requireAdmin(userId: string): Promise<void> {
-    const { users } = this.t;
-    const user = first(await this.database.db.select({ role: users.role, deactivatedAt: users.deactivatedAt }).from(users).where(eq(users.id, userId)).limit(1));
-    if (user?.role !== "admin" || user.deactivatedAt) throw new Forbidden("Only a server admin may do that.");
+  requireAdmin(userId: string): Promise<void> {
+    return requireServerAdmin(this.database.db, this.t, userId);
   }
 
   /** Every account: admins first ("admin" sorts before "user"), then by username. */
@@ -188,13 +187,14 @@ export class AdminService {
   }
 
   /**
-   * Runs `fn` on the named user in one transaction; the sessions `revoke` ended have their
+   * Runs `fn` on the named user in one transaction, while `actor` (if any) is an active admin; the sessions `revoke` ended have their
    * sockets closed once it has committed.
    */
-  private async change(ref: AccountRef, fn: (db: DB, user: UserRow, revoke: () => Promise<void>) => Promise<UserRow>): Promise<Account> {
+  private async change(ref: AccountRef, actor: Actor, fn: (db: DB, user: UserRow, revoke: () => Promise<void>) => Promise<UserRow>): Promise<Account> {
     let revoked: string[] = [];
     const row = await this.database.tx(async (db) => {
       revoked = [];
+      if (actor) await requireServerAdmin(db, this.t, actor);
       const user = await this.find(db, ref);
       if (!user) throw new NotFound(typeof ref === "string" ? `User ${ref}` : "User");
       return fn(db, user, async () => {

@@ -8,7 +8,7 @@ import { type Events, messageDeleted } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
 import { RateLimiter } from "../../plugins/rate-limit";
-import { audit } from "../admin/audit";
+import { audit, isServerAdmin } from "../admin/audit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
@@ -265,7 +265,7 @@ export class MessageService {
   async delete(userId: string, messageId: string): Promise<void> {
     const deleted = await this.database.tx(async (db) => {
       // A server admin may delete any message; deleting another's is audited.
-      const serverAdmin = await this.isServerAdmin(db, userId);
+      const serverAdmin = await isServerAdmin(db, this.t, userId);
       let record: MessageRecord;
       if (serverAdmin) {
         record = await this.record(messageId);
@@ -474,12 +474,6 @@ export class MessageService {
     }
     if (Buffer.byteLength(json) > max) throw invalid("metadata", `must be at most ${max} bytes as JSON`);
     return json;
-  }
-
-  private async isServerAdmin(db: DB, userId: string): Promise<boolean> {
-    const { users } = this.t;
-    const user = first(await db.select({ role: users.role, deactivatedAt: users.deactivatedAt }).from(users).where(eq(users.id, userId)).limit(1));
-    return user?.role === "admin" && !user.deactivatedAt;
   }
 
   private async record(messageId: string): Promise<MessageRecord> {

@@ -1,5 +1,5 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { audit } from "../admin/audit";
+import { audit, requireServerAdmin } from "../admin/audit";
 import { and, asc, count, desc, eq, inArray, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Database, DB, Tables } from "../../db";
 import { discoverableRoom } from "../../db/conditions";
@@ -263,6 +263,7 @@ export class RoomService {
   async remove(userId: string, roomId: string, options: { asServerAdmin?: boolean } = {}): Promise<void> {
     await this.write(async (db, out) => {
       if (options.asServerAdmin) {
+        await requireServerAdmin(db, this.t, userId);
         const room = first(await db.select().from(this.t.rooms).where(eq(this.t.rooms.id, roomId)).limit(1));
         if (!room) throw new NotFound("Room");
         const details = { kind: room.kind, name: room.name };

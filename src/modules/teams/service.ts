@@ -1,5 +1,5 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { audit } from "../admin/audit";
+import { audit, requireServerAdmin } from "../admin/audit";
 import { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
@@ -192,6 +192,7 @@ export class TeamService {
   async remove(userId: string, teamId: string, options: { asServerAdmin?: boolean } = {}): Promise<void> {
     await this.write(async (db, out) => {
       if (options.asServerAdmin) {
+        await requireServerAdmin(db, this.t, userId);
         const team = first(await db.select().from(this.t.teams).where(eq(this.t.teams.id, teamId)).limit(1));
         if (!team) throw new NotFound("Team");
         const details = { name: team.name };
