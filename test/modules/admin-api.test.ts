@@ -104,6 +104,21 @@ describe("users", () => {
     expect((await ctx.call("PATCH", `/api/admin/users/${ID}`, { token: user.token, body: { role: "user" } })).status).toBe(404);
   });
 
+  test("role and deactivation in one request; a deactivated admin is no active admin", async () => {
+    ctx = setup();
+    const { admin, user } = await withAdmin(ctx);
+    const both = await ctx.call("PATCH", `/api/admin/users/${user.id}`, { token: admin.token, body: { role: "admin", deactivated: true } });
+    expect(both.status).toBe(200);
+    expect(both.body.role).toBe("admin");
+    expect(both.body.deactivatedAt).toBeString();
+    expect((await ctx.call("GET", "/api/auth/me", { token: user.token })).status).toBe(401);
+    expect((await ctx.call("PATCH", `/api/admin/users/${admin.id}`, { token: admin.token, body: { deactivated: true } })).status).toBe(409);
+    const audit = await ctx.call("GET", "/api/admin/audit?limit=2", { token: admin.token });
+    expect(audit.body.entries.map((e: any) => e.action)).toEqual(["user.deactivate", "user.role"]);
+    const back = await ctx.call("PATCH", `/api/admin/users/${user.id}`, { token: admin.token, body: { deactivated: false } });
+    expect(back.body.deactivatedAt).toBeNull();
+  });
+
   test("a password reset ends the user's sessions; the new password logs in", async () => {
     ctx = setup();
     const { admin, user } = await withAdmin(ctx);

@@ -70,10 +70,8 @@ export function adminModule({ auth, admin, views, rooms, teams, presence }: Admi
     .patch(
       "/users/:id",
       async ({ caller, params, body }) => {
-        let account = null;
-        if (body.role !== undefined) account = await admin.setRole({ id: params.id }, body.role, caller.userId);
-        if (body.deactivated !== undefined) account = await admin.setDeactivated({ id: params.id }, body.deactivated, caller.userId);
-        return toAdminUser(await admin.row(account?.id ?? params.id), presence);
+        await admin.updateAccount({ id: params.id }, body, caller.userId);
+        return toAdminUser(await admin.row(params.id), presence);
       },
       {
         serverAdmin: true,

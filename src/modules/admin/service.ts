@@ -84,30 +84,36 @@ export class AdminService {
   }
 
   /** Sets the server role; demoting the last active admin is refused (409). A change is audited. */
-  async setRole(ref: AccountRef, role: ServerRole, actor: Actor = null): Promise<Account> {
-    return this.change(ref, actor, async (db, user) => {
-      if (user.role === role) return user;
-      if (role === "user") await this.keepAnAdmin(db, user, "demoted");
-      await this.audit(db, actor, "user.role", user.id, { role });
-      return this.update(db, user.id, { role });
-    });
+  setRole(ref: AccountRef, role: ServerRole, actor: Actor = null): Promise<Account> {
+    return this.updateAccount(ref, { role }, actor);
   }
 
   /**
    * Deactivates (ending every session) or reactivates; deactivating the last active admin is
    * refused (409). A change is audited.
    */
-  async setDeactivated(ref: AccountRef, deactivated: boolean, actor: Actor = null): Promise<Account> {
+  setDeactivated(ref: AccountRef, deactivated: boolean, actor: Actor = null): Promise<Account> {
+    return this.updateAccount(ref, { deactivated }, actor);
+  }
+
+  /** The role, then the deactivation, in one transaction: both change or neither. Each change is audited. */
+  async updateAccount(ref: AccountRef, changes: { role?: ServerRole; deactivated?: boolean }, actor: Actor = null): Promise<Account> {
     return this.change(ref, actor, async (db, user, revoke) => {
-      if (!!user.deactivatedAt === deactivated) return user;
-      if (!deactivated) {
-        await this.audit(db, actor, "user.reactivate", user.id);
-        return this.update(db, user.id, { deactivatedAt: null });
+      let row = user;
+      if (changes.role !== undefined && row.role !== changes.role) {
+        if (changes.role === "user") await this.keepAnAdmin(db, row, "demoted");
+        await this.audit(db, actor, "user.role", row.id, { role: changes.role });
+        row = await this.update(db, row.id, { role: changes.role });
       }
-      await this.keepAnAdmin(db, user, "deactivated");
-      await revoke();
-      await this.audit(db, actor, "user.deactivate", user.id);
-      return this.update(db, user.id, { deactivatedAt: new Date(this.now()) });
+      if (changes.deactivated !== undefined && !!row.deactivatedAt !== changes.deactivated) {
+        if (changes.deactivated) {
+          await this.keepAnAdmin(db, row, "deactivated");
+          await revoke();
+        }
+        await this.audit(db, actor, changes.deactivated ? "user.deactivate" : "user.reactivate", row.id);
+        row = await this.update(db, row.id, { deactivatedAt: changes.deactivated ? new Date(this.now()) : null });
+      }
+      return row;
     });
   }
 
