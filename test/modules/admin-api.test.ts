@@ -1,12 +1,15 @@
 /** The admin API: who may call it, the last-admin rule, the audit log, every room without its messages, deletions. */
 import { afterEach, describe, expect, test } from "bun:test";
 import { Forbidden } from "../../src/errors";
+import { type LiveServer, startServer } from "../realtime/helpers";
 import { errorCode, setup, type TestContext, type TestUser } from "../helpers";
 
 let ctx: TestContext | null = null;
+let server: LiveServer | null = null;
 afterEach(async () => {
   await ctx?.close();
-  ctx = null;
+  await server?.close();
+  ctx = server = null;
 });
 
 const ID = "0190a000-0000-7000-8000-000000000000";
@@ -132,6 +135,24 @@ describe("users", () => {
   });
 });
 
+describe("stats", () => {
+  test("counts this process's sockets and their users, and the database's rows", async () => {
+    server = await startServer();
+    const admin = await server.user();
+    const user = await server.user();
+    await server.services.admin.setRole(admin.username, "admin");
+    const sockets = [await server.connect(user), await server.connect(user), await server.connect(admin)];
+    const room = await server.call("POST", "/api/rooms", { token: user.token, body: { name: "Counted", visibility: "public" } });
+    await server.call("POST", `/api/rooms/${room.body.id}/messages`, { token: user.token, body: { content: "one" } });
+    const stats = await server.call("GET", "/api/admin/stats", { token: admin.token });
+    expect(stats.status).toBe(200);
+    expect(stats.body).toMatchObject({ users: 2, deactivatedUsers: 0, rooms: 1, messages: 1, onlineUsers: 2, connections: 3 });
+    expect(stats.body.version).toBeString();
+    expect(stats.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    for (const socket of sockets) socket.close();
+  });
+});
+
 describe("audit log", () => {
   test("each action with its actor and target, newest first, in pages; the command line's without an actor", async () => {
     ctx = setup();
@@ -202,14 +223,20 @@ describe("rooms and teams", () => {
     expect(ctx.events.ofType("room.deleted").map((e: any) => e.roomId)).toEqual([room.body.id]);
     expect((await ctx.call("GET", `/api/rooms/${room.body.id}`, { token: user.token })).status).toBe(404);
     expect((await ctx.call("DELETE", `/api/admin/rooms/${room.body.id}`, { token: admin.token })).status).toBe(404);
+    // Owners cannot delete a direct chat; a server admin can.
+    const other = await ctx.user();
+    const direct = await ctx.call("POST", "/api/rooms/direct", { token: user.token, body: { userId: other.id } });
+    expect((await ctx.call("DELETE", `/api/admin/rooms/${direct.body.id}`, { token: admin.token })).status).toBe(204);
+    expect((await ctx.call("GET", `/api/rooms/${direct.body.id}`, { token: other.token })).status).toBe(404);
     ctx.events.clear();
     expect((await ctx.call("DELETE", `/api/admin/teams/${team.body.id}`, { token: admin.token })).status).toBe(204);
     expect(ctx.events.ofType("team.deleted").map((e: any) => e.userId)).toEqual([user.id]);
     expect(ctx.events.ofType("room.deleted").map((e: any) => e.roomId).sort()).toEqual(channelIds.sort());
     expect((await ctx.call("GET", `/api/teams/${team.body.id}`, { token: user.token })).status).toBe(404);
-    const audit = await ctx.call("GET", "/api/admin/audit?limit=2", { token: admin.token });
+    const audit = await ctx.call("GET", "/api/admin/audit?limit=3", { token: admin.token });
     expect(audit.body.entries.map((e: any) => [e.action, e.targetType, e.targetId, e.actor.id])).toEqual([
       ["team.delete", "team", team.body.id, admin.id],
+      ["room.delete", "room", direct.body.id, admin.id],
       ["room.delete", "room", room.body.id, admin.id],
     ]);
   });
