@@ -41,6 +41,17 @@ describe("reports", () => {
       expect((await ctx.call("POST", path, { token: s.reader.token, body: { reason } })).status).toBe(422);
   });
 
+  test("reporting counts against the message rate limit", async () => {
+    ctx = setup({ rateLimitMessages: 2 });
+    const s = await scene(ctx);
+    const path = `/api/messages/${s.messageId}/report`;
+    expect((await ctx.call("POST", path, { token: s.reader.token, body: { reason: "rude" } })).status).toBe(201);
+    expect((await ctx.call("POST", path, { token: s.reader.token, body: { reason: "rude" } })).status).toBe(200);
+    const limited = await ctx.call("POST", path, { token: s.reader.token, body: { reason: "rude" } });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("retry-after")).toBeString();
+  });
+
   test("the queue by status; resolving with a note is audited, and a new report may follow", async () => {
     ctx = setup();
     const s = await scene(ctx);

@@ -98,12 +98,12 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
         auth: true,
         params: IdParams,
         body: ReportBody,
-        response: { 200: ReportCreated, 201: ReportCreated, 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse },
+        response: { 200: ReportCreated, 201: ReportCreated, 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
         detail: {
           summary: "Report a message",
           description:
             "To the server admins, by anyone who can read the message. Once per reporter and message: while that report is open, " +
-            `reporting again answers 200 with it. ${hidden}`,
+            `reporting again answers 200 with it. Counts against the message rate limit (429). ${hidden}`,
         },
       },
     )

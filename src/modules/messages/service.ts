@@ -299,9 +299,11 @@ export class MessageService {
 
   /**
    * Reports a message the caller can read to the server admins. One open report per reporter
-   * and message: a repeat gets that report back, `created` false.
+   * and message: a repeat gets that report back, `created` false. Each request counts against
+   * the message rate limit.
    */
   async report(userId: string, messageId: string, reason: string): Promise<{ id: string; status: "open"; created: boolean }> {
+    this.limiter.take(userId);
     if (showsNothing(reason)) throw invalid("reason", "must show something");
     await this.readable(userId, messageId);
     const { messageReports } = this.t;
