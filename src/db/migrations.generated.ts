@@ -16,6 +16,8 @@ import sqlite13 from "../../drizzle/sqlite/0013_verified_emails.sql" with { type
 import sqlite14 from "../../drizzle/sqlite/0014_refresh_successors.sql" with { type: "text" };
 import sqlite15 from "../../drizzle/sqlite/0015_server_roles.sql" with { type: "text" };
 import sqlite16 from "../../drizzle/sqlite/0016_admin_audit_reports.sql" with { type: "text" };
+import sqlite17 from "../../drizzle/sqlite/0017_room_moderation.sql" with { type: "text" };
+import sqlite18 from "../../drizzle/sqlite/0018_mute_membership_epoch.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -26,6 +28,7 @@ import pg6 from "../../drizzle/pg/0006_verified_emails.sql" with { type: "text" 
 import pg7 from "../../drizzle/pg/0007_refresh_successors.sql" with { type: "text" };
 import pg8 from "../../drizzle/pg/0008_server_roles.sql" with { type: "text" };
 import pg9 from "../../drizzle/pg/0009_admin_audit_reports.sql" with { type: "text" };
+import pg10 from "../../drizzle/pg/0010_room_moderation.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
@@ -45,6 +48,8 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0014_refresh_successors", sql: sqlite14 },
   { tag: "0015_server_roles", sql: sqlite15 },
   { tag: "0016_admin_audit_reports", sql: sqlite16 },
+  { tag: "0017_room_moderation", sql: sqlite17 },
+  { tag: "0018_mute_membership_epoch", sql: sqlite18 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -58,4 +63,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0007_refresh_successors", sql: pg7 },
   { tag: "0008_server_roles", sql: pg8 },
   { tag: "0009_admin_audit_reports", sql: pg9 },
+  { tag: "0010_room_moderation", sql: pg10 },
 ];

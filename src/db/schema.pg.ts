@@ -194,8 +194,28 @@ export const roomMembers = pgTable(
     lastReadSeq: integer("last_read_seq").notNull().default(0),
     /** The highest seq one of this member's sockets has received (message status "delivered"). */
     lastDeliveredSeq: integer("last_delivered_seq").notNull().default(0),
+    /** Until when the member's sends are refused (a room moderator's mute); null when not muted. */
+    mutedUntil: time("muted_until"),
   },
   (t) => [primaryKey({ columns: [t.roomId, t.userId] }), index("room_members_user_idx").on(t.userId)],
+);
+
+/** Users kept out of a room until lifted or `expiresAt` (null: until lifted). */
+export const roomBans = pgTable(
+  "room_bans",
+  {
+    roomId: text("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
+    userId: text("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    reason: text("reason"),
+    bannedBy: text("banned_by").notNull(),
+    createdAt: time("created_at").notNull(),
+    expiresAt: time("expires_at"),
+  },
+  (t) => [primaryKey({ columns: [t.roomId, t.userId] })],
 );
 
 export const messages = pgTable(
