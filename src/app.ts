@@ -16,6 +16,7 @@ import { healthModule } from "./modules/health";
 import { messagesModule } from "./modules/messages";
 import { MessageService } from "./modules/messages/service";
 import { roomsModule } from "./modules/rooms";
+import { RoomModeration } from "./modules/rooms/moderation";
 import { RoomService } from "./modules/rooms/service";
 import { teamsModule } from "./modules/teams";
 import { TeamService } from "./modules/teams/service";
@@ -94,6 +95,7 @@ export function createServices(deps: Deps) {
   const auth = new AuthService(database, config, signer, events, presence, emails, now);
   const users = new UserService(database, presence, emails);
   const rooms = new RoomService(database, events, presence, now);
+  const moderation = new RoomModeration(database, events, rooms, now);
   const teams = new TeamService(database, events, rooms, presence, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
   const messages = new MessageService(database, config, events, messageLimiter, now);
@@ -116,6 +118,7 @@ export function createServices(deps: Deps) {
     emails,
     users,
     rooms,
+    moderation,
     teams,
     admin,
     adminViews,
@@ -166,7 +169,7 @@ export function createApp(deps: Deps | Services) {
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth))
     .use(usersModule(s.auth, s.users, s.presence))
-    .use(roomsModule(s.auth, s.rooms))
+    .use(roomsModule(s.auth, s.rooms, s.moderation))
     .use(teamsModule(s.auth, s.teams))
     .use(messagesModule(s.auth, s.messages))
     .use(adminModule({ auth: s.auth, admin: s.admin, views: s.adminViews, rooms: s.rooms, teams: s.teams, presence: s.presence }))

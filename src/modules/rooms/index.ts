@@ -4,6 +4,8 @@ import { authPlugin } from "../../plugins/auth";
 import type { AuthService } from "../auth/service";
 import {
   AddMember,
+  Ban,
+  BanBody,
   ChangeRole,
   CreateRoom,
   MemberParams,
@@ -18,12 +20,13 @@ import {
   StartDirect,
   UpdateRoom,
 } from "./model";
+import type { RoomModeration } from "./moderation";
 import type { RoomService } from "./service";
 
 const E = ErrorResponse;
 const NO_CONTENT = t.Void({ description: "Done" });
 
-export function roomsModule(auth: AuthService, rooms: RoomService) {
+export function roomsModule(auth: AuthService, rooms: RoomService, moderation: RoomModeration) {
   return new Elysia({ prefix: "/api/rooms", tags: ["Rooms"] })
     .use(authPlugin(auth))
     .get("", ({ caller, query }) => rooms.list(caller.userId, query.limit ?? 50, query.cursor), {
@@ -209,6 +212,45 @@ export function roomsModule(auth: AuthService, rooms: RoomService) {
             "in the team (403). Removing yourself is leaving. 403 in a direct chat and in a " +
             "public channel (remove them from the team instead). Members hear `member.left`.",
         },
+      },
+    )
+    .post(
+      "/:id/bans",
+      async ({ caller, params, body, set }) => {
+        set.status = 201;
+        return moderation.ban(caller.userId, params.id, body);
+      },
+      {
+        auth: true,
+        params: RoomParams,
+        body: BanBody,
+        response: { 201: Ban, 400: E, 401: E, 403: E, 404: E, 422: E },
+        detail: {
+          summary: "Ban a user from a room",
+          description:
+            "Admin or owner; not of an admin or owner, not in a direct chat or a public channel (403). A member is removed " +
+            "(members hear `member.left`). Until lifted or `expiresInSeconds` pass, joining, being added or accepting an " +
+            "invitation into the room is 403. Banning again replaces the ban.",
+        },
+      },
+    )
+    .get("/:id/bans", ({ caller, params }) => moderation.bans(caller.userId, params.id), {
+      auth: true,
+      params: RoomParams,
+      response: { 200: t.Array(Ban), 401: E, 403: E, 404: E },
+      detail: { summary: "Bans of a room", description: "Admin or owner: the bans in force, newest first." },
+    })
+    .delete(
+      "/:id/bans/:userId",
+      async ({ caller, params, set }) => {
+        await moderation.unban(caller.userId, params.id, params.userId);
+        set.status = 204;
+      },
+      {
+        auth: true,
+        params: MemberParams,
+        response: { 204: NO_CONTENT, 401: E, 403: E, 404: E },
+        detail: { summary: "Lift a ban", description: "Admin or owner; 404 when the user has no ban in force." },
       },
     )
     .post("/:id/read", ({ caller, params, body }) => rooms.markRead(caller.userId, params.id, body.seq), {

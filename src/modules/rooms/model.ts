@@ -109,3 +109,22 @@ export type ReadState = typeof ReadState.static;
 
 export const RoomParams = t.Object({ id: IdParam("Room") });
 export const MemberParams = t.Object({ id: IdParam("Room"), userId: IdParam("Member") });
+
+export const BanBody = t.Object(
+  {
+    userId: Id,
+    reason: t.Optional(t.Nullable(Text({ maxLength: 500 }))),
+    expiresInSeconds: t.Optional(t.Integer({ minimum: 1, maximum: 10 * 365 * 86400, description: "omitted: until lifted" })),
+  },
+  { additionalProperties: false },
+);
+export type BanBody = typeof BanBody.static;
+
+export const Ban = t.Object({
+  userId: t.String(),
+  reason: t.Nullable(t.String()),
+  bannedBy: t.String(),
+  createdAt: t.String({ format: "date-time" }),
+  expiresAt: t.Nullable(t.String({ format: "date-time", description: "null: until lifted" })),
+});
+export type Ban = typeof Ban.static;

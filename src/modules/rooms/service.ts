@@ -11,6 +11,7 @@ import { cleanName } from "../text";
 import { toPublicUser, type UserRow } from "../users/service";
 import { atLeast, effectiveRole, outranked, type Role, RoomAccess, type RoomRow } from "./access";
 import type { AddMember, CreateRoom, LastMessage, ReadState, Room, RoomMember, RoomPage, UpdateRoom, Visibility } from "./model";
+import { notBanned, requireNotBanned } from "./bans";
 import { Outbox, writeThenAnnounce } from "./outbox";
 
 /** A room as one user sees it: their effective role and read position (null when not a member). */
@@ -478,7 +479,9 @@ export class RoomService {
 
   /** Adds members who are not in yet (joining at the room's newest message); returns who was added. */
   async addMembersInTx(db: DB, out: Outbox, room: RoomRow, members: NewMember[]): Promise<string[]> {
-    const added = await this.insertMembers(db, room, members, new Date(this.now()));
+    const now = new Date(this.now());
+    await requireNotBanned(db, this.t, room.id, members.map((m) => m.userId), now);
+    const added = await this.insertMembers(db, room, members, now);
     for (const userId of added) out.memberJoined(room.id, userId);
     return added;
   }
@@ -501,10 +504,11 @@ export class RoomService {
     for (const { userId } of members) out.left(userId, roomId);
   }
 
-  /** Puts every team member into a public channel. */
+  /** Puts every team member not banned from it into a public channel. */
   async addTeamToChannelInTx(db: DB, out: Outbox, room: RoomRow): Promise<void> {
     const team = await db.select({ userId: this.t.teamMembers.userId }).from(this.t.teamMembers).where(eq(this.t.teamMembers.teamId, room.teamId!));
-    await this.addMembersInTx(db, out, room, team.map((m) => ({ userId: m.userId, role: "member" as const })));
+    const allowed = await notBanned(db, this.t, room.id, team.map((m) => m.userId), new Date(this.now()));
+    await this.addMembersInTx(db, out, room, allowed.map((userId) => ({ userId, role: "member" as const })));
   }
 
   private async insertMembers(db: DB, room: RoomRow, members: NewMember[], now: Date): Promise<string[]> {
