@@ -4,6 +4,7 @@
  * Each case runs against both on the same data and expects the same answer.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { and, eq } from "drizzle-orm";
 import type { MessageRecord, MessageStore, NewMessage, SearchLimits } from "../../src/db/messages/store";
 import { setup, type TestContext, type TestUser } from "../helpers";
 import { makeRoom } from "../modules/messages-fixtures";
@@ -137,6 +138,21 @@ for (const [name, store] of stores) {
         expect(await all(["note"])).toEqual([10, 9, 7, 6, 5, 4, 3, 2, 1].map((seq) => ids[seq]));
         expect(await all(["heron"], outsider.id)).toEqual([]);
       });
+
+    test("insert: a member muted past the batch's time is answered muted, whatever the store remembered of them", async () => {
+      const at = 1_700_000_000_000;
+      expect((await store().insert([draft(bob.id)], () => at)).map((r) => r.outcome)).toEqual(["created"]);
+      const { roomMembers } = ctx.services.database.tables;
+      const bobIn = and(eq(roomMembers.roomId, room), eq(roomMembers.userId, bob.id));
+      await ctx.services.database.db.update(roomMembers).set({ mutedUntil: new Date(at + 60_000) }).where(bobIn);
+      const muted = await store().insert([draft(bob.id), draft(alice.id)], () => at + 59_999);
+      expect(muted.map((r) => r.outcome)).toEqual(["muted", "created"]);
+      expect((await store().insert([draft(bob.id)], () => at + 60_000)).map((r) => r.outcome)).toEqual(["created"]);
+      await ctx.services.database.db.update(roomMembers).set({ mutedUntil: new Date(at + 120_000) }).where(bobIn);
+      expect((await store().insert([draft(bob.id)], () => at + 60_001)).map((r) => r.outcome)).toEqual(["muted"]);
+      await ctx.services.database.db.update(roomMembers).set({ mutedUntil: null }).where(bobIn);
+      expect((await store().insert([draft(bob.id)], () => at + 60_002)).map((r) => r.outcome)).toEqual(["created"]);
+    });
 
     test("insert: created rows take the next seqs; a clientId again, a non-member and a dead parent are answered as such", async () => {
       const retry = draft(alice.id, { clientId: "once" });

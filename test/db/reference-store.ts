@@ -47,7 +47,7 @@ export class ReferenceMessageStore extends MessageQueries implements MessageStor
     }
     const member = first(
       await db
-        .select({ roomKind: rooms.kind, id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl })
+        .select({ roomKind: rooms.kind, id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl, mutedUntil: roomMembers.mutedUntil })
         .from(roomMembers)
         .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
         .innerJoin(users, eq(users.id, roomMembers.userId))
@@ -55,6 +55,7 @@ export class ReferenceMessageStore extends MessageQueries implements MessageStor
         .limit(1),
     );
     if (!member) return { outcome: "not_member" };
+    if (member.mutedUntil && member.mutedUntil > at) return { outcome: "muted" };
     if (m.replyToId !== null) {
       const parent = first(
         await db
@@ -84,7 +85,7 @@ export class ReferenceMessageStore extends MessageQueries implements MessageStor
       .update(roomMembers)
       .set({ lastReadSeq: next.seq })
       .where(and(eq(roomMembers.roomId, m.roomId), eq(roomMembers.userId, m.senderId), lt(roomMembers.lastReadSeq, next.seq)));
-    return created(row, member);
+    return created(row, { ...member, mutedUntil: null });
   }
 
   deliver(marks: DeliveryMark[]): Promise<(Delivered | null)[]> {

@@ -49,6 +49,8 @@ export type SendOutcome =
   | { outcome: "created"; row: MessageRow; roomKind: string; sender: SenderRef }
   | { outcome: "duplicate"; id: string }
   | { outcome: "not_member" }
+  /** The sender is a member muted past the batch's time. */
+  | { outcome: "muted" }
   | { outcome: "bad_parent" };
 
 export interface DeliveryMark {
@@ -155,10 +157,13 @@ export interface MessageStore {
 }
 
 /** The sender as a member of the room: the room's kind and the sender's public name. */
-export type Membership = SenderRef & { roomKind: string };
+export type Membership = SenderRef & { roomKind: string; /** ms; null when not muted */ mutedUntil: number | null };
+
+/** Whether the member may not send at `now` (ms). */
+export const mutedAt = (member: Pick<Membership, "mutedUntil">, now: number) => member.mutedUntil !== null && member.mutedUntil > now;
 
 export function created(row: MessageRow, member: Membership): SendOutcome {
-  const { roomKind, ...sender } = member;
+  const { roomKind, mutedUntil: _, ...sender } = member;
   return { outcome: "created", row, roomKind, sender };
 }
 

@@ -6,7 +6,7 @@
  * writes each batch, numbering a room's messages 1, 2, 3 … in commit order.
  */
 import type { Delivered, DeliveryMark, MessageRow, MessageStore, NewMessage, SenderRef, SendOutcome } from "../../db/messages/store";
-import { NotFound, ValidationFailed } from "../../errors";
+import { Forbidden, NotFound, ValidationFailed } from "../../errors";
 
 export type { Delivered, DeliveryMark, MessageRow, NewMessage };
 
@@ -34,6 +34,8 @@ function settle(result: SendOutcome): WriteOutcome | Error {
       return { created: false, id: result.id };
     case "not_member":
       return notMember();
+    case "muted":
+      return new Forbidden("You are muted in this room.");
     case "bad_parent":
       return badParent();
   }

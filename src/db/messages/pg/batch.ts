@@ -14,12 +14,14 @@
  */
 import { sql } from "drizzle-orm";
 import type { PgDB } from "../../database";
-import { created, type Delivered, type DeliveryMark, newRow, type NewMessage, type SendOutcome } from "../store";
+import { created, type Delivered, type DeliveryMark, type Membership, newRow, type NewMessage, type SendOutcome } from "../store";
 
 interface Outcome {
   existing_id: string | null;
   /** The sender's membership, with what presenting the message needs; null for a non-member. */
-  member: { roomKind: string; id: string; username: string; displayName: string; avatarUrl: string | null } | null;
+  member: Omit<Membership, "mutedUntil"> | null;
+  /** Whether the member is muted past the batch's time. */
+  muted: boolean | null;
   parent_ok: boolean;
   seq: number | null;
 }
@@ -43,9 +45,10 @@ export class PgBatchWriter {
       if (!found) throw new Error("the message write returned no outcome");
       if (found.existing_id !== null) return { outcome: "duplicate", id: found.existing_id };
       if (!found.member) return { outcome: "not_member" };
+      if (found.muted) return { outcome: "muted" };
       if (!found.parent_ok) return { outcome: "bad_parent" };
       if (found.seq === null) return { outcome: "not_member" }; // the room went away
-      return created(newRow(send, found.seq, at), found.member);
+      return created(newRow(send, found.seq, at), { ...found.member, mutedUntil: null });
     });
   }
 
@@ -82,7 +85,8 @@ function sendOne(m: NewMessage, at: Date) {
     ),
     member AS (
       SELECT json_build_object('roomKind', r.kind, 'id', u.id, 'username', u.username, 'displayName', u.display_name,
-        'avatarUrl', u.avatar_url) AS who
+        'avatarUrl', u.avatar_url) AS who,
+        (rm.muted_until IS NOT NULL AND rm.muted_until > ${atIso}::timestamptz) AS muted
       FROM room_members rm JOIN rooms r ON r.id = rm.room_id JOIN users u ON u.id = rm.user_id
       WHERE rm.room_id = ${m.roomId} AND rm.user_id = ${m.senderId}
     ),
@@ -90,7 +94,7 @@ function sendOne(m: NewMessage, at: Date) {
       SELECT 1 FROM messages WHERE id = ${m.replyToId}::text AND room_id = ${m.roomId} AND deleted_at IS NULL
     ),
     ok AS (
-      SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM member)
+      SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM member WHERE NOT muted)
         AND (${m.replyToId}::text IS NULL OR EXISTS (SELECT 1 FROM parent))
     ),
     next AS (
@@ -115,6 +119,7 @@ function sendOne(m: NewMessage, at: Date) {
     )
     SELECT (SELECT id FROM existing LIMIT 1) AS existing_id,
       (SELECT who FROM member) AS member,
+      (SELECT muted FROM member) AS muted,
       (${m.replyToId}::text IS NULL OR EXISTS (SELECT 1 FROM parent)) AS parent_ok,
       (SELECT seq FROM inserted) AS seq`;
 }

@@ -1,5 +1,5 @@
 import type { Database as SQLite, Statement } from "bun:sqlite";
-import { created, type Delivered, type DeliveryMark, type Membership, type NewMessage, newRow, type SenderRef, type SendOutcome } from "../store";
+import { created, type Delivered, type DeliveryMark, type Membership, mutedAt, type NewMessage, newRow, type SenderRef, type SendOutcome } from "../store";
 import { clientKey, type SqliteBacklog } from "./backlog";
 
 /** Most memberships SqliteBatchStore keeps in memory (about 200 bytes each); past it, it starts over. */
@@ -18,7 +18,7 @@ type InsertParam = string | number | null;
 
 /** The hot path on SQLite: statements prepared once, run synchronously inside the writer's transaction. */
 export class SqliteBatchWriter {
-  private readonly isMember: Statement<{ ok: number }, [string, string]>;
+  private readonly isMember: Statement<{ mutedUntil: number | null }, [string, string]>;
   private readonly roomKind: Statement<{ kind: string }, [string]>;
   private readonly sender: Statement<SenderRef, [string]>;
   private readonly liveParent: Statement<{ ok: number }, [string, string]>;
@@ -45,7 +45,7 @@ export class SqliteBatchWriter {
   ) {
     // Three single-row lookups rather than one join: on SQLite the join costs about ten times
     // as much (about 12 µs against 2 µs a send, measured with 100 rooms of 5 members).
-    this.isMember = sqlite.prepare("SELECT 1 AS ok FROM room_members WHERE room_id = ? AND user_id = ?");
+    this.isMember = sqlite.prepare("SELECT muted_until AS mutedUntil FROM room_members WHERE room_id = ? AND user_id = ?");
     this.roomKind = sqlite.prepare("SELECT kind FROM rooms WHERE id = ?");
     this.sender = sqlite.prepare("SELECT id, username, display_name AS displayName, avatar_url AS avatarUrl FROM users WHERE id = ?");
     this.liveParent = sqlite.prepare("SELECT 1 AS ok FROM messages WHERE id = ? AND room_id = ? AND deleted_at IS NULL");
@@ -93,6 +93,7 @@ export class SqliteBatchWriter {
       }
       const member = this.membership(send.roomId, send.senderId);
       if (!member) return (results[index] = { outcome: "not_member" });
+      if (mutedAt(member, now)) return (results[index] = { outcome: "muted" });
       if (send.replyToId !== null && !this.liveParent.get(send.replyToId, send.roomId)) return (results[index] = { outcome: "bad_parent" });
       if (key !== null) inBatch.set(key, send.id);
       accepted.push({ send, index, member });
@@ -148,11 +149,12 @@ export class SqliteBatchWriter {
   private membership(roomId: string, userId: string): Membership | null {
     const known = this.known.get(roomId)?.get(userId);
     if (known) return known;
-    if (!this.isMember.get(roomId, userId)) return null;
+    const row = this.isMember.get(roomId, userId);
+    if (!row) return null;
     const room = this.roomKind.get(roomId);
     const sender = this.sender.get(userId);
     if (!room || !sender) return null;
-    const member = { roomKind: room.kind, ...sender };
+    const member = { roomKind: room.kind, ...sender, mutedUntil: row.mutedUntil };
     if (this.knownCount >= KNOWN_MEMBERS) this.forgetMembers();
     if (this.knownAt !== -1) {
       setIn(this.known, roomId, userId, member);
