@@ -114,3 +114,50 @@ describe("bans", () => {
     expect(rows).toEqual([]);
   });
 });
+
+describe("mutes", () => {
+  const mute = (roomId: string, by: TestUser, target: TestUser, mutedUntil: string | null) =>
+    ctx.call("PATCH", `/api/rooms/${roomId}/members/${target.id}`, { token: by.token, body: { mutedUntil } });
+  const send = (roomId: string, u: TestUser) => ctx.call("POST", `/api/rooms/${roomId}/messages`, { token: u.token, body: { content: "hello" } });
+
+  test("a muted member's sends are refused until the time passes; members hear member.updated; lists show it", async () => {
+    const roomId = await groupRoom();
+    const until = new Date(clock.now() + 30_000).toISOString();
+    const res = await mute(roomId, admin, member, until);
+    expectStatus(res, 200, "mute");
+    expect(res.body.mutedUntil).toBe(until);
+    expect(ctx.events.log).toContainEqual({ to: "room", roomId, event: { type: "member.updated", roomId, userId: member.id, role: "member", mutedUntil: until } });
+    const members = await ctx.call("GET", `/api/rooms/${roomId}/members`, { token: member.token });
+    expect(members.body.find((m: { user: { id: string } }) => m.user.id === member.id).mutedUntil).toBe(until);
+    expect(members.body.find((m: { user: { id: string } }) => m.user.id === admin.id).mutedUntil).toBeNull();
+
+    const refused = await send(roomId, member);
+    expect(refused.status).toBe(403);
+    expect(errorCode(refused)).toBe("FORBIDDEN");
+    expect((await send(roomId, admin)).status).toBe(201);
+    clock.advance(30_000);
+    expect((await send(roomId, member)).status).toBe(201);
+
+    expectStatus(await mute(roomId, owner, member, new Date(clock.now() + 60_000).toISOString()), 200, "mute again");
+    expect((await send(roomId, member)).status).toBe(403);
+    const unmuted = await mute(roomId, owner, member, null);
+    expect(unmuted.body.mutedUntil).toBeNull();
+    expect((await send(roomId, member)).status).toBe(201);
+    expect(await auditActions(member.id)).toEqual(
+      [`room.ban by ${admin.id}`, `room.unban by ${owner.id}`, `room.mute by ${admin.id}`, `room.mute by ${owner.id}`, `room.unmute by ${owner.id}`].sort(),
+    );
+  });
+
+  test("who may mute whom", async () => {
+    const roomId = await groupRoom();
+    const later = new Date(clock.now() + 60_000).toISOString();
+    expect((await mute(roomId, member, admin, later)).status).toBe(403);
+    expect((await mute(roomId, admin, owner, later)).status).toBe(403);
+    expect((await mute(roomId, owner, admin, later)).status).toBe(403);
+    expect((await mute(roomId, owner, other, later)).status).toBe(404);
+    expect((await mute(roomId, owner, member, "not a time")).status).toBe(422);
+    const direct = await ctx.call("POST", "/api/rooms/direct", { token: owner.token, body: { userId: member.id } });
+    expect((await mute(direct.body.id, owner, member, later)).status).toBe(403);
+    expect((await send(roomId, admin)).status).toBe(201);
+  });
+});

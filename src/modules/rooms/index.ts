@@ -6,7 +6,6 @@ import {
   AddMember,
   Ban,
   BanBody,
-  ChangeRole,
   CreateRoom,
   MemberParams,
   PublicRoomQuery,
@@ -18,6 +17,7 @@ import {
   RoomPage,
   RoomParams,
   StartDirect,
+  UpdateMember,
   UpdateRoom,
 } from "./model";
 import type { RoomModeration } from "./moderation";
@@ -182,17 +182,22 @@ export function roomsModule(auth: AuthService, rooms: RoomService, moderation: R
         },
       },
     )
-    .patch("/:id/members/:userId", ({ caller, params, body }) => rooms.changeRole(caller.userId, params.id, params.userId, body.role), {
+    .patch("/:id/members/:userId", async ({ caller, params, body }) => {
+      if (body.role !== undefined) await rooms.changeRole(caller.userId, params.id, params.userId, body.role);
+      if (body.mutedUntil !== undefined) await moderation.mute(caller.userId, params.id, params.userId, body.mutedUntil);
+      return rooms.member(params.id, params.userId);
+    }, {
       auth: true,
       params: MemberParams,
-      body: ChangeRole,
+      body: UpdateMember,
       response: { 200: RoomMember, 400: E, 401: E, 403: E, 404: E, 409: E, 422: E },
       detail: {
-        summary: "Change a member's role",
+        summary: "Change a member's role or mute",
         description:
           "Admin or owner; only an owner may make or unmake owners; in a channel, not for a member who ranks above the " +
           "caller in the team (403). 409 when it would leave a group room without an owner. " +
-          "Members hear `member.updated { roomId, userId, role }`.",
+          "`mutedUntil` (an ISO time, null to unmute): until then the member's sends are refused with 403; not for an admin " +
+          "or owner, not in a direct chat (403). Members hear `member.updated { roomId, userId, role, mutedUntil }`.",
       },
     })
     .delete(

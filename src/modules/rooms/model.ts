@@ -88,6 +88,7 @@ export const RoomMember = t.Object({
   role: Role,
   joinedAt: t.String({ format: "date-time" }),
   lastReadSeq: t.Integer(),
+  mutedUntil: t.Nullable(t.String({ format: "date-time", description: "until when the member's sends are refused; null when not muted" })),
 });
 export type RoomMember = typeof RoomMember.static;
 
@@ -98,6 +99,15 @@ export const AddMember = t.Object(
 export type AddMember = typeof AddMember.static;
 
 export const ChangeRole = t.Object({ role: Role }, { additionalProperties: false });
+
+export const UpdateMember = t.Object(
+  {
+    role: t.Optional(Role),
+    mutedUntil: t.Optional(t.Nullable(t.String({ format: "date-time", description: "refuse the member's sends until then; null unmutes" }))),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateMember = typeof UpdateMember.static;
 
 export const ReadBody = t.Object(
   { seq: t.Integer({ minimum: 0, description: "read up to and including this seq; beyond lastSeq counts as lastSeq" }) },

@@ -89,6 +89,30 @@ export class RoomModeration {
     });
   }
 
+  /** Mutes a member until `until` (an ISO time; null or a past time unmutes); members hear `member.updated`. */
+  async mute(actorId: string, roomId: string, targetId: string, until: string | null): Promise<void> {
+    await this.write(async (db, out) => {
+      await this.moderator(roomId, actorId);
+      const target = await this.requireModeratable(roomId, targetId);
+      if (!target?.role) throw new NotFound("Member");
+      const now = new Date(this.now());
+      const at = until === null ? null : new Date(until);
+      const mutedUntil = at && at > now ? at : null;
+      await db
+        .update(this.t.roomMembers)
+        .set({ mutedUntil })
+        .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, targetId)));
+      const iso = mutedUntil ? mutedUntil.toISOString() : null;
+      out.toRoom(roomId, { type: "member.updated", roomId, userId: targetId, role: target.role, mutedUntil: iso });
+      await audit(
+        db,
+        this.t,
+        { actorId, action: mutedUntil ? "room.mute" : "room.unmute", targetType: "user", targetId, details: { roomId, mutedUntil: iso } },
+        now,
+      );
+    });
+  }
+
   /** Bans in force, newest first. */
   async bans(actorId: string, roomId: string): Promise<Ban[]> {
     await this.moderator(roomId, actorId);

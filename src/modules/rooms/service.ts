@@ -61,8 +61,9 @@ export function toRoom(
   };
 }
 
-function toMember(row: { user: UserRow; role: Role; joinedAt: Date; lastReadSeq: number }, presence: PresenceView): RoomMember {
-  return { user: toPublicUser(row.user, presence), role: row.role, joinedAt: iso(row.joinedAt), lastReadSeq: row.lastReadSeq };
+function toMember(row: { user: UserRow; role: Role; joinedAt: Date; lastReadSeq: number; mutedUntil: Date | null }, presence: PresenceView, now: number): RoomMember {
+  const mutedUntil = row.mutedUntil && row.mutedUntil.getTime() > now ? iso(row.mutedUntil) : null;
+  return { user: toPublicUser(row.user, presence), role: row.role, joinedAt: iso(row.joinedAt), lastReadSeq: row.lastReadSeq, mutedUntil };
 }
 
 const cleanTopic = (topic: string | null | undefined) => (topic == null ? null : topic.trim() || null);
@@ -318,14 +319,22 @@ export class RoomService {
   async members(userId: string, roomId: string): Promise<RoomMember[]> {
     const found = await this.access.member(roomId, userId);
     const rows = await this.db
-      .select({ user: this.t.users, role: this.t.roomMembers.role, joinedAt: this.t.roomMembers.joinedAt, lastReadSeq: this.t.roomMembers.lastReadSeq, teamRole: this.t.teamMembers.role })
+      .select({
+        user: this.t.users,
+        role: this.t.roomMembers.role,
+        joinedAt: this.t.roomMembers.joinedAt,
+        lastReadSeq: this.t.roomMembers.lastReadSeq,
+        mutedUntil: this.t.roomMembers.mutedUntil,
+        teamRole: this.t.teamMembers.role,
+      })
       .from(this.t.roomMembers)
       .innerJoin(this.t.users, eq(this.t.users.id, this.t.roomMembers.userId))
       .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
       .leftJoin(this.t.teamMembers, and(eq(this.t.teamMembers.teamId, this.t.rooms.teamId), eq(this.t.teamMembers.userId, this.t.roomMembers.userId)))
       .where(eq(this.t.roomMembers.roomId, roomId))
       .orderBy(asc(this.t.roomMembers.joinedAt), asc(this.t.roomMembers.userId));
-    return rows.map((r) => toMember({ ...r, role: effectiveRole(found.room, r.role, r.teamRole)! }, this.presence));
+    const now = this.now();
+    return rows.map((r) => toMember({ ...r, role: effectiveRole(found.room, r.role, r.teamRole)! }, this.presence, now));
   }
 
   async addMember(actorId: string, roomId: string, input: AddMember): Promise<RoomMember> {
@@ -441,7 +450,13 @@ export class RoomService {
   async member(roomId: string, userId: string): Promise<RoomMember> {
     const row = first(
       await this.db
-        .select({ user: this.t.users, role: this.t.roomMembers.role, joinedAt: this.t.roomMembers.joinedAt, lastReadSeq: this.t.roomMembers.lastReadSeq })
+        .select({
+          user: this.t.users,
+          role: this.t.roomMembers.role,
+          joinedAt: this.t.roomMembers.joinedAt,
+          lastReadSeq: this.t.roomMembers.lastReadSeq,
+          mutedUntil: this.t.roomMembers.mutedUntil,
+        })
         .from(this.t.roomMembers)
         .innerJoin(this.t.users, eq(this.t.users.id, this.t.roomMembers.userId))
         .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, userId)))
@@ -449,7 +464,7 @@ export class RoomService {
     );
     if (!row) throw new NotFound("Member");
     const found = (await this.access.lookup(roomId, userId))!;
-    return toMember({ ...row, role: found.role ?? row.role }, this.presence);
+    return toMember({ ...row, role: found.role ?? row.role }, this.presence, this.now());
   }
 
   // ——— building blocks, used inside a transaction (also by the team service) ———
