@@ -148,6 +148,16 @@ describe("mutes", () => {
     );
   });
 
+  test("a promotion to admin lifts a mute", async () => {
+    const roomId = await groupRoom();
+    expectStatus(await mute(roomId, owner, member, new Date(clock.now() + 60_000).toISOString()), 200, "mute");
+    expect((await send(roomId, member)).status).toBe(403);
+    const promoted = await ctx.call("PATCH", `/api/rooms/${roomId}/members/${member.id}`, { token: owner.token, body: { role: "admin" } });
+    expectStatus(promoted, 200, "promote");
+    expect(promoted.body.mutedUntil).toBeNull();
+    expect((await send(roomId, member)).status).toBe(201);
+  });
+
   test("who may mute whom", async () => {
     const roomId = await groupRoom();
     const later = new Date(clock.now() + 60_000).toISOString();

@@ -379,7 +379,9 @@ export class RoomService {
           .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.role, "owner")));
         if (Number(owners[0]!.n) <= 1) throw new Conflict("A room needs an owner: make someone else owner first.");
       }
-      await db.update(this.t.roomMembers).set({ role }).where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, targetId)));
+      // Admins and owners can't be muted, so a promotion lifts a mute.
+      const set = atLeast(role, "admin") ? { role, mutedUntil: null } : { role };
+      await db.update(this.t.roomMembers).set(set).where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, targetId)));
       out.toRoom(roomId, { type: "member.updated", roomId, userId: targetId, role: effectiveRole(found.room, role, target.teamRole) });
     });
     return this.member(roomId, targetId);
