@@ -154,6 +154,21 @@ describe("stats", () => {
 });
 
 describe("audit log", () => {
+  test("reads are written too, once answered: the route, the query and the admin", async () => {
+    ctx = setup();
+    const { admin, user } = await withAdmin(ctx);
+    expect((await ctx.call("GET", "/api/admin/users?status=active&limit=5", { token: admin.token })).status).toBe(200);
+    // A refused read writes nothing.
+    expect((await ctx.call("GET", "/api/admin/stats", { token: user.token })).status).toBe(403);
+    const audit = await ctx.call("GET", "/api/admin/audit?limit=5", { token: admin.token });
+    const reads = audit.body.entries.filter((e: any) => e.action === "admin.read");
+    expect(reads.map((e: any) => [e.targetType, e.targetId, e.actor.id, e.details])).toEqual([
+      ["route", "/api/admin/users", admin.id, { status: "active", limit: 5 }],
+    ]);
+    const again = await ctx.call("GET", "/api/admin/audit?limit=1", { token: admin.token });
+    expect([again.body.entries[0].action, again.body.entries[0].targetId]).toEqual(["admin.read", "/api/admin/audit"]);
+  });
+
   test("each action with its actor and target, newest first, in pages; the command line's without an actor", async () => {
     ctx = setup();
     const { admin, user } = await withAdmin(ctx);

@@ -6,7 +6,7 @@ import { Forbidden } from "../../errors";
 export interface AuditEntry {
   actorId: string | null;
   action: string;
-  targetType: "user" | "room" | "team" | "message" | "report";
+  targetType: "user" | "room" | "team" | "message" | "report" | "route";
   targetId: string;
   details?: Record<string, unknown> | null;
 }

@@ -54,6 +54,10 @@ export function adminModule({ auth, admin, views, rooms, teams, presence }: Admi
         async resolve({ request }) {
           return { caller: await requireCaller(auth, request) };
         },
+        // Changes write their own entries in their transactions; reads are written once answered.
+        async afterHandle({ request, route, query }) {
+          if (request.method === "GET") await admin.recordRead((await requireCaller(auth, request)).userId, route, query);
+        },
       },
     })
     .get("/stats", () => views.stats(), {

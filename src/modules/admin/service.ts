@@ -188,6 +188,13 @@ export class AdminService {
     return first(await db.select().from(users).where(where).limit(1));
   }
 
+  /** Writes that an admin read `route` (an admin API route pattern) with `query`: admins' reads are audited too. */
+  async recordRead(actorId: string, route: string, query: Record<string, unknown>): Promise<void> {
+    await this.database.tx((db) =>
+      audit(db, this.t, { actorId, action: "admin.read", targetType: "route", targetId: route, details: Object.keys(query).length > 0 ? query : null }, new Date(this.now())),
+    );
+  }
+
   private audit(db: DB, actorId: Actor, action: string, userId: string, details?: Record<string, unknown>): Promise<void> {
     return audit(db, this.t, { actorId, action, targetType: "user", targetId: userId, details }, new Date(this.now()));
   }
