@@ -11,6 +11,7 @@ import { authModule, authRateLimit } from "./modules/auth";
 import { adminModule } from "./modules/admin";
 import { AdminService } from "./modules/admin/service";
 import { AdminViews } from "./modules/admin/views";
+import { AccountService } from "./modules/auth/account";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
 import { messagesModule } from "./modules/messages";
@@ -63,6 +64,8 @@ export type ShutdownHook = () => void | Promise<void>;
 
 /** New email addresses (or new codes) per user and hour: each sends mail to an address of the user's choosing. */
 const EMAIL_CHANGES_PER_HOUR = 5;
+/** Username changes per user and hour: each frees a name someone else may take. */
+const USERNAME_CHANGES_PER_HOUR = 3;
 
 /**
  * Everything the app is made of, built once from its dependencies, each part after what it
@@ -93,7 +96,8 @@ export function createServices(deps: Deps) {
   const mailer = deps.mailer !== undefined ? deps.mailer : config.smtp && smtpMailer(config.smtp);
   const emails = new EmailVerification(database, config.jwtSecret, mailer, new RateLimiter(EMAIL_CHANGES_PER_HOUR, 3_600_000, now), logger, now);
   const auth = new AuthService(database, config, signer, events, presence, emails, now);
-  const users = new UserService(database, presence, emails);
+  const accounts = new AccountService(database, config, events, now);
+  const users = new UserService(database, presence, emails, new RateLimiter(USERNAME_CHANGES_PER_HOUR, 3_600_000, now));
   const rooms = new RoomService(database, events, presence, now);
   const moderation = new RoomModeration(database, events, rooms, now);
   const teams = new TeamService(database, events, rooms, presence, now);
@@ -115,6 +119,7 @@ export function createServices(deps: Deps) {
     presence,
     logger,
     auth,
+    accounts,
     emails,
     users,
     rooms,
@@ -167,8 +172,8 @@ export function createApp(deps: Deps | Services) {
     .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined))
     .use(openapiPlugin(pkg.version, schemas))
     .use(healthModule(() => s.database.ping()))
-    .use(authModule(s.auth))
-    .use(usersModule(s.auth, s.users, s.presence))
+    .use(authModule(s.auth, s.accounts))
+    .use(usersModule(s.auth, s.users, s.presence, s.accounts))
     .use(roomsModule(s.auth, s.rooms, s.moderation))
     .use(teamsModule(s.auth, s.teams))
     .use(messagesModule(s.auth, s.messages))
