@@ -24,6 +24,7 @@ import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { EmailVerification } from "./modules/users/email";
 import { touchLastSeen, UserService } from "./modules/users/service";
+import { allowedHosts } from "./plugins/allowed-hosts";
 import { anonymousRateLimit, authBeforeBody, createSigner } from "./plugins/auth";
 import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
@@ -166,6 +167,7 @@ export function createApp(deps: Deps | Services) {
     .use(requestLog(s.logger))
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
+    .use(allowedHosts(s.config.allowedHosts))
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
     .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy))
     .use(authBeforeBody(s.auth))

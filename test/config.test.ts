@@ -85,6 +85,13 @@ describe("loadConfig", () => {
     });
     expect(config.limits).toMatchObject({ contentMax: 100, wsMaxPayload: 2048, maxBodyBytes: 65536 });
     expect(loadConfig({ JWT_SECRET: SECRET, CORS_ORIGINS: "*" }, secretPath()).corsOrigins).toBe("*");
+    expect(loadConfig({ JWT_SECRET: SECRET }, secretPath()).allowedHosts).toBeNull();
+    expect(loadConfig({ JWT_SECRET: SECRET, ALLOWED_HOSTS: " Chat.Example.com, localhost:3000,[::1]:3000,10.0.0.5 " }, secretPath()).allowedHosts).toEqual([
+      "chat.example.com",
+      "localhost:3000",
+      "[::1]:3000",
+      "10.0.0.5",
+    ]);
     expect(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: "postgres://u:p@localhost/chat" }, secretPath()).databaseUrl).toBe(
       "postgres://u:p@localhost/chat",
     );
@@ -107,6 +114,9 @@ describe("loadConfig", () => {
     ["REFRESH_TOKEN_TTL", "-5"],
     ["CORS_ORIGINS", "chat.example.com"],
     ["CORS_ORIGINS", "https://chat.example.com/path"],
+    ["ALLOWED_HOSTS", "https://chat.example.com"],
+    ["ALLOWED_HOSTS", "chat.example.com/path"],
+    ["ALLOWED_HOSTS", "chat.example.com, bad host"],
     ["RATE_LIMIT_AUTH", "-1"],
     ["RATE_LIMIT_AUTH", "lots"],
     ["RATE_LIMIT_MESSAGES", "1e3"],
