@@ -186,6 +186,10 @@ describe("DELETE /api/users/me", () => {
 
     const search = await ctx.call("GET", `/api/users?q=deleted`, { token: friend.token });
     expect(search.body.users).toEqual([]);
+    // Nobody starts a chat with, or adds, a deleted account.
+    const stranger = await ctx.user();
+    expect((await ctx.call("POST", "/api/rooms/direct", { token: stranger.token, body: { userId: gone.id } })).status).toBe(404);
+    expect((await ctx.call("POST", "/api/rooms", { token: stranger.token, body: { name: "new", memberIds: [gone.id] } })).status).toBe(404);
     // The email is free for anyone; the old username too.
     expect((await ctx.call("POST", "/api/auth/register", { body: { username: gone.username, password: PASSWORD, email: "gone@example.com" } })).status).toBe(201);
   });
@@ -212,6 +216,20 @@ describe("DELETE /api/users/me", () => {
     // The deleted account is no admin any more: the one left cannot go.
     expect((await ctx.call("DELETE", "/api/users/me", { token: second.token, body: { password: PASSWORD } })).status).toBe(409);
   });
+});
+
+test("the OpenAPI document describes the new routes with their schemas", async () => {
+  ctx = setup();
+  const doc = (await ctx.call("GET", "/swagger/json")).body;
+  const bodyOf = (path: string, method: string) => doc.paths[path][method].requestBody.content["application/json"].schema;
+  expect(Object.keys(bodyOf("/api/auth/password", "post").properties).sort()).toEqual(["currentPassword", "newPassword"]);
+  expect(Object.keys(bodyOf("/api/users/me", "delete").properties)).toEqual(["password"]);
+  expect(Object.keys(bodyOf("/api/users/me", "patch").properties)).toContain("username");
+  const sessions = doc.paths["/api/auth/sessions"].get.responses["200"].content["application/json"].schema;
+  expect(sessions.type).toBe("array");
+  expect(Object.keys(sessions.items.properties).sort()).toEqual(["createdAt", "current", "id", "lastUsedAt", "userAgent"]);
+  expect(Object.keys(doc.paths["/api/auth/sessions/{id}"].delete.responses).sort()).toEqual(["204", "401", "404"]);
+  expect(doc.paths["/api/users/me"].patch.responses["409"]).toBeDefined();
 });
 
 describe("PATCH /api/users/me { username }", () => {
