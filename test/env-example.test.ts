@@ -36,12 +36,14 @@ test("every variable the configuration reads has an entry, and every entry is re
   expect([...entries().keys()].sort()).toEqual(read);
 });
 
-test("each entry has a comment above it, and its value is the default (loading the file changes nothing)", () => {
+test("each entry (or group of entries) has a comment above it, and its value is the default (loading the file changes nothing)", () => {
   const lines = readFileSync(join(ROOT, ".env.example"), "utf8").split("\n");
+  const isEntry = (line: string) => /^#?\s?[A-Z][A-Z0-9_]*=/.test(line);
   for (const [i, line] of lines.entries()) {
-    if (!/^#?\s?[A-Z][A-Z0-9_]*=/.test(line)) continue;
-    // A comment line, or another entry of the same group, right above.
-    expect(lines[i - 1]!.startsWith("#")).toBe(true);
+    if (!isEntry(line)) continue;
+    let above = i - 1;
+    while (above >= 0 && isEntry(lines[above]!)) above--;
+    expect({ line, above: lines[above] ?? "" }).toEqual({ line, above: expect.stringMatching(/^# \S/) });
   }
   const given = Object.fromEntries([...entries()].filter(([, value]) => value !== ""));
   const secret = "x".repeat(32);

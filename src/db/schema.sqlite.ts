@@ -54,7 +54,7 @@ export const sessions = sqliteTable(
     revokedAt: time("revoked_at"),
     /** The User-Agent of the login, cut to 256 characters. */
     userAgent: text("user_agent"),
-    /** The session's last refresh (or its start); null for sessions begun before it was kept. */
+    /** The session's last refresh (or its start); null: unknown, shown as its start. */
     lastUsedAt: time("last_used_at"),
   },
   (t) => [index("sessions_user_idx").on(t.userId)],
