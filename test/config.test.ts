@@ -134,6 +134,8 @@ describe("loadConfig", () => {
     ["WS_SYNC_MAX_BYTES", "4mb"],
     ["SMTP_URL", "smtp://user:pass@mail.example.com?from=not-an-address"],
     ["SMTP_URL", "smtp://user:%E0%A4%A@mail.example.com"],
+    ["METRICS_TOKEN", "short"],
+    ["METRICS_TOKEN", "has a space in it somewhere"],
   ];
   for (const [variable, value] of bad)
     test(`${variable}=${JSON.stringify(value)} stops start-up with one line naming it`, () => {

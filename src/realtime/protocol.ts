@@ -52,13 +52,16 @@ export type PingFrame = typeof PingFrame.static;
 
 export type ClientFrame = MessageSendFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame;
 
-const clientFrames: Record<ClientFrame["type"], TSchema> = {
+/** The schema of each client frame type: parseFrame checks with these, the AsyncAPI document is made of them. */
+export const clientFrames: Record<ClientFrame["type"], TSchema> = {
   "message.send": MessageSendFrame,
   typing: TypingFrame,
   read: ReadFrame,
   sync: SyncFrame,
   ping: PingFrame,
 };
+/** Every frame type a client may send. */
+export const clientFrameTypes = Object.keys(clientFrames) as ClientFrame["type"][];
 const checkers = Object.fromEntries(
   Object.entries(clientFrames).map(([type, schema]) => [type, TypeCompiler.Compile(schema)]),
 ) as Record<ClientFrame["type"], TypeCheck<TSchema>>;
