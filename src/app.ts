@@ -32,6 +32,7 @@ import { openapiPlugin } from "./plugins/openapi";
 import { RateLimiter } from "./plugins/rate-limit";
 import { requestLog } from "./plugins/request-log";
 import { Realtime } from "./realtime";
+import { asyncApiPlugin } from "./realtime/asyncapi";
 import { type Broker, InMemoryBroker } from "./realtime/broker";
 import { gateway } from "./realtime/gateway";
 import { Hub } from "./realtime/hub";
@@ -187,7 +188,8 @@ export function createApp(deps: Deps | Services) {
     .use(teamsModule(s.auth, s.teams))
     .use(messagesModule(s.auth, s.messages, s.metrics))
     .use(adminModule({ auth: s.auth, admin: s.admin, views: s.adminViews, rooms: s.rooms, teams: s.teams, presence: s.presence }))
-    .use(gateway(s.realtime, s.auth, s.config.trustProxy));
+    .use(gateway(s.realtime, s.auth, s.config.trustProxy))
+    .use(asyncApiPlugin(pkg.version));
   return app;
 }
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { noMetrics } from "../../src/metrics";
-import { errorCode } from "../helpers";
+import { validate } from "@readme/openapi-parser";
+import { errorCode, setup } from "../helpers";
 import { eventually, type LiveServer, startServer } from "../realtime/helpers";
 
 const TOKEN = "scrape-token-0123456789abcdef";
@@ -73,6 +74,18 @@ describe("/metrics", () => {
     const res = await server.call("GET", "/metrics", { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(res.status).toBe(404);
     expect(errorCode(res)).toBe("NOT_FOUND");
+  });
+
+  test("is in a valid OpenAPI document when on", async () => {
+    const ctx = setup({ metricsToken: TOKEN });
+    try {
+      const doc = (await ctx.call("GET", "/swagger/json")).body;
+      expect(Object.keys(doc.paths)).toContain("/metrics");
+      const result = await validate(structuredClone(doc) as never);
+      expect((result as { errors?: unknown[] }).errors ?? []).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
   });
 
   test("is 401 in the error envelope without the token or with a wrong one", async () => {
