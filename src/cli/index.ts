@@ -1,18 +1,21 @@
 import { ConfigError, loadConfig } from "../config";
 import { admin } from "./admin";
+import { backup } from "./backup";
 import { processStdin, type Stdin } from "./stdin";
 
 export const USAGE = `Usage: bunchat [command]
   (no command)      start the server
   admin …           manage accounts: create, promote, demote, reset-password, deactivate, reactivate, list
                     (bunchat admin --help for details)
+  backup <file>     a consistent copy of the SQLite database while the server runs, and of
+                    file:// storage beside it (<file>.files/); on PostgreSQL, use pg_dump
   --healthcheck     exit 0 when the server on PORT is ready
   --help            this list`;
 
 /** One command: configuration as the server reads it, the arguments after its name, standard input. */
 type Command = (config: ReturnType<typeof loadConfig>, args: string[], stdin: Stdin) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { admin };
+const COMMANDS: Record<string, Command> = { admin, backup };
 
 /** Runs the command `args` names and returns the exit code; an unknown one prints the usage and gives 2. */
 export async function runCommand(args: string[], stdin: Stdin = processStdin): Promise<number> {
