@@ -127,12 +127,18 @@ export function createMetrics(sources: MetricsSources): Metrics {
   });
   const limitedTotal = new Counter({ name: "bunchat_rate_limited_total", help: "Requests and frames refused by a rate limit, by limit", labelNames: ["limit"], registers });
 
+  /** A bound child, shown (at 0) from the first scrape on, so that dashboards and rates see it before it moves. */
+  const shown = (counter: Counter<string>, value: string): Count => {
+    const child = counter.labels(value);
+    child.inc(0);
+    return child;
+  };
   const frameCounts = new Map<string, Count>();
-  for (const type of [...sources.frameTypes, "invalid"]) frameCounts.set(type, frames.labels(type));
+  for (const type of [...sources.frameTypes, "invalid"]) frameCounts.set(type, shown(frames, type));
   const invalidFrames = frameCounts.get("invalid")!;
-  const closeCounts = new Map<number, Count>(CLOSE_CODES.map((code) => [code, closes.labels(String(code))]));
-  const otherClose = closes.labels("other");
-  const viaCounts: Record<MessageVia, Count> = { rest: messages.labels("rest"), ws: messages.labels("ws") };
+  const closeCounts = new Map<number, Count>(CLOSE_CODES.map((code) => [code, shown(closes, String(code))]));
+  const otherClose = shown(closes, "other");
+  const viaCounts: Record<MessageVia, Count> = { rest: shown(messages, "rest"), ws: shown(messages, "ws") };
   /** Bound children per method, route and status: a bounded set, since routes are the app's patterns. */
   const requestSeries = new Map<string, { count: Count; duration: { observe(value: number): void } }>();
 

@@ -146,6 +146,12 @@ describe("/metrics", () => {
     for (const name of ["process_resident_memory_bytes", "process_cpu_seconds_total", "nodejs_eventloop_lag_seconds"])
       expect(after.some((sample) => sample.name === name)).toBe(true);
 
+    // The dashboard in deploy/ asks only for series the server exposes.
+    const dashboard = await Bun.file(`${import.meta.dir}/../../deploy/grafana-dashboard.json`).text();
+    const asked = new Set([...dashboard.matchAll(/\b((?:bunchat|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1]!));
+    expect(asked.size).toBeGreaterThan(10);
+    for (const name of asked) expect(after.some((sample) => sample.name === name), name).toBe(true);
+
     const ids = [alice.id, roomId, missingPath, "/no/such"];
     for (const sample of after)
       for (const label of Object.values(sample.labels)) {
