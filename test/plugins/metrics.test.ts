@@ -132,6 +132,10 @@ describe("/metrics", () => {
     expect(moved("bunchat_ws_frames_received_total", { type: "invalid" })).toBe(1);
     expect(moved("bunchat_ws_frames_received_total", { type: "sync" })).toBe(0);
     expect(moved("bunchat_message_commit_seconds_count")).toBe(5);
+    // Buckets are cumulative, the last (+Inf) holding every observation.
+    const buckets = after.filter((sample) => sample.name === "bunchat_message_commit_seconds_bucket").map((sample) => sample.value);
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+    expect(value(after, "bunchat_message_commit_seconds_bucket", { le: "+Inf" })).toBe(value(after, "bunchat_message_commit_seconds_count"));
     expect(moved("bunchat_db_batch_messages_sum")).toBe(5);
     expect(moved("bunchat_rate_limited_total", { limit: "messages" })).toBe(1);
     const sends = { method: "POST", route: "/api/rooms/:id/messages" };
