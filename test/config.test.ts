@@ -45,6 +45,7 @@ describe("loadConfig", () => {
       rateLimitSearch: 30,
       logLevel: "info",
       production: false,
+      metricsToken: null,
     });
     expect(config.limits).toMatchObject({ maxBodyBytes: 1_048_576, contentMax: 4000, metadataMaxBytes: 4096, wsMaxPayload: 65536 });
   });
@@ -144,6 +145,11 @@ describe("loadConfig", () => {
       expect(error.message).toStartWith(`Invalid configuration: ${variable} `);
       expect(error.message).not.toContain("\n");
     });
+
+  test("METRICS_TOKEN: kept as given; empty is unset", () => {
+    expect(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: "a-scrape-token-0123456789" }, secretPath()).metricsToken).toBe("a-scrape-token-0123456789");
+    expect(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: "" }, secretPath()).metricsToken).toBeNull();
+  });
 
   test("ADMIN_USERNAME and ADMIN_PASSWORD come together; ADMIN_EMAIL only with them, and an address", () => {
     const cases: [Record<string, string>, string][] = [

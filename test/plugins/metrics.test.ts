@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { testConfig } from "../../src/config";
 import { noMetrics } from "../../src/metrics";
 import { validate } from "@readme/openapi-parser";
 import { errorCode, setup } from "../helpers";
@@ -68,6 +69,17 @@ async function scrape(s: LiveServer): Promise<Sample[]> {
 }
 
 describe("/metrics", () => {
+  test("counts a socket refused as it opens by its close code", async () => {
+    server = await startServer({ metricsToken: TOKEN, limits: { ...testConfig().limits, wsMaxPerUser: 1 } });
+    const s = server;
+    const alice = await s.user();
+    await s.connect(alice);
+    const refused = await s.open(`?token=${encodeURIComponent(alice.token)}`);
+    expect((await refused.waitClosed()).code).toBe(4008);
+    await eventually(async () => value(await scrape(s), "bunchat_ws_closed_total", { code: "4008" }) === 1, "the refusal counted");
+    expect(value(await scrape(s), "bunchat_ws_connections")).toBe(1);
+  });
+
   test("is 404 without METRICS_TOKEN, and nothing is counted", async () => {
     server = await startServer();
     expect(server.services.metrics).toBe(noMetrics);
