@@ -28,6 +28,8 @@ export interface Config {
   limits: Limits;
   /** The account made sure of at start-up (ADMIN_USERNAME, ADMIN_PASSWORD, ADMIN_EMAIL); null: none. */
   bootstrapAdmin: BootstrapAdmin | null;
+  /** The bearer token of GET /metrics (METRICS_TOKEN); null: no metrics are kept and /metrics is 404. */
+  metricsToken: string | null;
 }
 
 export interface BootstrapAdmin {
@@ -200,6 +202,15 @@ function bootstrapAdmin(env: Env): BootstrapAdmin | null {
   return username && password ? { username, password, email } : null;
 }
 
+/** METRICS_TOKEN: unset or empty turns metrics off; a set one is a bearer token, long enough not to be guessed. */
+function metricsToken(env: Env): string | null {
+  const token = env.METRICS_TOKEN;
+  if (token === undefined || token === "") return null;
+  if (!/^[\x21-\x7e]{16,256}$/.test(token))
+    throw new ConfigError("METRICS_TOKEN", "must be 16 to 256 printable characters without spaces");
+  return token;
+}
+
 /**
  * Outside production a missing JWT_SECRET is generated once and kept beside the
  * default database, so tokens survive restarts of a development server.
@@ -259,6 +270,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     logLevel,
     production,
     bootstrapAdmin: bootstrapAdmin(env),
+    metricsToken: metricsToken(env),
     limits: {
       maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),

@@ -45,6 +45,7 @@ describe("loadConfig", () => {
       rateLimitSearch: 30,
       logLevel: "info",
       production: false,
+      metricsToken: null,
     });
     expect(config.limits).toMatchObject({ maxBodyBytes: 1_048_576, contentMax: 4000, metadataMaxBytes: 4096, wsMaxPayload: 65536 });
   });
@@ -144,6 +145,8 @@ describe("loadConfig", () => {
     ["WS_SYNC_MAX_BYTES", "4mb"],
     ["SMTP_URL", "smtp://user:pass@mail.example.com?from=not-an-address"],
     ["SMTP_URL", "smtp://user:%E0%A4%A@mail.example.com"],
+    ["METRICS_TOKEN", "short"],
+    ["METRICS_TOKEN", "has a space in it somewhere"],
   ];
   for (const [variable, value] of bad)
     test(`${variable}=${JSON.stringify(value)} stops start-up with one line naming it`, () => {
@@ -152,6 +155,11 @@ describe("loadConfig", () => {
       expect(error.message).toStartWith(`Invalid configuration: ${variable} `);
       expect(error.message).not.toContain("\n");
     });
+
+  test("METRICS_TOKEN: kept as given; empty is unset", () => {
+    expect(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: "a-scrape-token-0123456789" }, secretPath()).metricsToken).toBe("a-scrape-token-0123456789");
+    expect(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: "" }, secretPath()).metricsToken).toBeNull();
+  });
 
   test("ADMIN_USERNAME and ADMIN_PASSWORD come together; ADMIN_EMAIL only with them, and an address", () => {
     const cases: [Record<string, string>, string][] = [

@@ -2,8 +2,8 @@ import { Elysia } from "elysia";
 import { BadRequest } from "../errors";
 import { pathOf } from "./auth";
 
-/** Probes answer whatever host they are asked by: orchestrators call them by address. */
-const PROBES = new Set(["/health", "/ready", "/health/", "/ready/"]);
+/** Probes and the metrics scrape answer whatever host they are asked by: orchestrators and Prometheus call them by address. */
+const PROBES = new Set(["/health", "/ready", "/health/", "/ready/", "/metrics"]);
 
 /** The host a request names (its Host header, else its URL's), in lower case. */
 function hostOf(request: Request): string {
