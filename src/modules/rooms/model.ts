@@ -48,7 +48,7 @@ export const Room = t.Object(
     description:
       "A conversation. The my*/unreadCount fields are the caller's (null/0 when not a member). In a " +
       "channel, myRole is at least the caller's team role. In `room.updated` events, which go to every member " +
-      "at once, myRole and myLastReadSeq are null and unreadCount is 0: clients merge only the shared fields.",
+      "at once, myRole and myLastReadSeq are null, unreadCount is 0 and hidden and muted are false: clients merge only the shared fields.",
   },
 );
 export type Room = typeof Room.static;
