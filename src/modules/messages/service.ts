@@ -567,6 +567,15 @@ export class MessageService {
     const counts = new Map<string, number>();
     if (records.length === 0) return counts;
     const { roomMembers } = this.t;
+    if (records.length === 1) {
+      // One message (an edit, a reaction, a single read): one count off the index.
+      const { message } = records[0]!;
+      const [row] = await this.database.db
+        .select({ n: count() })
+        .from(roomMembers)
+        .where(and(eq(roomMembers.roomId, message.roomId), gte(roomMembers.lastReadSeq, message.seq), ne(roomMembers.userId, message.senderId)));
+      return counts.set(message.id, Number(row?.n ?? 0));
+    }
     const rooms = [...new Set(records.map((r) => r.message.roomId))];
     const senders = [...new Set(records.map((r) => r.message.senderId))];
     let low = Infinity;
