@@ -90,7 +90,7 @@ export function openapiPlugin(version: string, schemas: RouteSchemas) {
             version,
             description:
               "A lightweight chat server. Authenticate with `POST /api/auth/login`, then send `Authorization: Bearer <accessToken>`. " +
-              "Real-time events arrive over one WebSocket at `GET /ws` (its frames: docs/protocol.md). " +
+              "Real-time events arrive over one WebSocket at `GET /ws` (its frames: docs/protocol.md); one room's alone at `GET /ws/rooms/{id}`. " +
               // No double quotes: the UI page copies this into an HTML attribute unescaped.
               "Every error has the shape `{ error: { code, message, details? } }`.",
           },
