@@ -11,7 +11,7 @@ export async function startS3(bucket = "bunchat") {
   // s3rver's winston formats each entry as JSON with a safe-stable-stringify newer than the one
   // installed beside it; its output is silenced anyway, so entries pass through unformatted.
   (server as unknown as { logger: { format: unknown } }).logger.format = { transform: (info: unknown) => info, options: {} };
-  const { port } = (await server.run()) as { port: number };
+  const { port } = await server.run();
   const settings: S3Settings = { endpoint: `http://127.0.0.1:${port}`, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
   return {
     settings,
