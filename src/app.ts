@@ -13,6 +13,8 @@ import { AdminService } from "./modules/admin/service";
 import { AdminViews } from "./modules/admin/views";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
+import { filesModule, UPLOAD_ROUTES } from "./modules/files";
+import { FileService, FORM_OVERHEAD } from "./modules/files/service";
 import { messagesModule } from "./modules/messages";
 import { MessageService } from "./modules/messages/service";
 import { roomsModule } from "./modules/rooms";
@@ -36,6 +38,7 @@ import { Hub } from "./realtime/hub";
 import { Presence } from "./realtime/presence";
 import type { PresenceCluster } from "./realtime/presence-cluster";
 import { Publisher } from "./realtime/publisher";
+import { openStorage, type Storage } from "./storage";
 
 export interface Deps {
   config: Config;
@@ -53,6 +56,10 @@ export interface Deps {
   now?: () => number;
   /** Where verification codes are mailed; defaults to SMTP_URL's server, or none when it is unset. */
   mailer?: Mailer | null;
+  /** Where uploaded files' bytes go; defaults to STORAGE_URL's. */
+  storage?: Storage;
+  /** Milliseconds between sweeps of files nothing needs (FileService.sweep); 0: no timer (tests sweep by hand). Default 10 minutes. */
+  sweepIntervalMs?: number;
 }
 
 /**
@@ -98,7 +105,11 @@ export function createServices(deps: Deps) {
   const moderation = new RoomModeration(database, events, rooms, now);
   const teams = new TeamService(database, events, rooms, presence, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
-  const messages = new MessageService(database, config, events, messageLimiter, now);
+  const files = new FileService(database, deps.storage ?? openStorage(config.storageUrl, config.s3), config, logger, now);
+  const messages = new MessageService(database, config, events, messageLimiter, files, now);
+  const sweepEvery = deps.sweepIntervalMs ?? 600_000;
+  const sweeper = sweepEvery > 0 ? setInterval(() => void files.sweepQuietly(), sweepEvery) : null;
+  sweeper?.unref();
   const admin = new AdminService(database, config, events, now);
   const startedAt = now();
   const adminViews = new AdminViews(database, presence, {
@@ -106,6 +117,7 @@ export function createServices(deps: Deps) {
     startedAt,
     onlineUsers: () => hub.userCount,
     connections: () => hub.size,
+    files: () => files.totals(),
   }, now);
   const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, services: { auth, rooms, messages } });
   return {
@@ -127,11 +139,12 @@ export function createServices(deps: Deps) {
     anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now),
     messageLimiter,
     messages,
+    files,
     realtime,
     /** Modules push their clean-up here; src/index.ts runs them in order on shutdown. */
     // Sockets first: their in-flight sends commit and are acknowledged, then the writer drains;
     // codes being mailed are sent (or fail) before the process exits.
-    shutdownHooks: [() => realtime.shutdown(), () => messages.drain(), () => emails.drain()] as ShutdownHook[],
+    shutdownHooks: [() => realtime.shutdown(), () => messages.drain(), () => emails.drain(), () => clearInterval(sweeper ?? undefined)] as ShutdownHook[],
   };
 }
 export type Services = ReturnType<typeof createServices>;
@@ -145,7 +158,7 @@ export function createApp(deps: Deps | Services) {
   const app = new Elysia({
     serve: {
       // Bun's own limit, for what the request-bodies plugin cannot see before reading (see plugins/body.ts).
-      maxRequestBodySize: bodyBackstop(maxBodyBytes),
+      maxRequestBodySize: Math.max(bodyBackstop(maxBodyBytes), s.config.uploadMaxBytes + FORM_OVERHEAD),
       // Elysia turns it on: a second server on a busy port would then share it instead of failing.
       reusePort: false,
     },
@@ -164,7 +177,7 @@ export function createApp(deps: Deps | Services) {
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
     .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy))
     .use(authBeforeBody(s.auth))
-    .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined))
+    .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined, (method, route) => UPLOAD_ROUTES.has(`${method} ${route}`)))
     .use(openapiPlugin(pkg.version, schemas))
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth))
@@ -172,6 +185,7 @@ export function createApp(deps: Deps | Services) {
     .use(roomsModule(s.auth, s.rooms, s.moderation))
     .use(teamsModule(s.auth, s.teams))
     .use(messagesModule(s.auth, s.messages))
+    .use(filesModule({ auth: s.auth, files: s.files, messages: s.messages, users: s.users, presence: s.presence }))
     .use(adminModule({ auth: s.auth, admin: s.admin, views: s.adminViews, rooms: s.rooms, teams: s.teams, presence: s.presence }))
     .use(gateway(s.realtime, s.auth, s.config.trustProxy));
   return app;

@@ -50,8 +50,8 @@ export async function handleFrame(connection: Connection, frame: ClientFrame, ct
  * what lets the socket's next send join the same batch (a Connection pipelines sends).
  */
 async function send(connection: Connection, frame: MessageSendFrame, ctx: FrameContext) {
-  const { roomId, content, metadata, replyToId, clientId } = frame;
-  const { message } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId });
+  const { roomId, content, metadata, replyToId, clientId, attachments } = frame;
+  const { message } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId, attachments });
   // The message as its message.new carried it: encoded once for the room and the ack alike.
   connection.post(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);
 }

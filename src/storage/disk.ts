@@ -1,6 +1,6 @@
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type ByteRange, chunks, type Storage, TooLarge } from "./index";
+import { type ByteRange, chunks, type Storage, TooLarge } from "./storage";
 
 /** Keys are server-chosen ids: letters, digits and dashes only, so a key never leaves the directory. */
 const KEY = /^[A-Za-z0-9-]{1,128}$/;

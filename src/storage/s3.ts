@@ -1,6 +1,6 @@
 import { S3Client } from "bun";
 import type { S3Settings } from "../config";
-import { type ByteRange, chunks, type PresignOptions, type Storage, TooLarge } from "./index";
+import { type ByteRange, chunks, type PresignOptions, type Storage, TooLarge } from "./storage";
 
 /** Bytes per part of a multipart upload (S3's minimum): what one upload holds in memory at most, per part in flight. */
 const PART_SIZE = 5 * 1024 * 1024;

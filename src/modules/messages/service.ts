@@ -13,7 +13,9 @@ import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
 import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
-import type { MessageRecord, RecordPage } from "../../db/messages/store";
+import type { MessageRecord, NewMessage, RecordPage } from "../../db/messages/store";
+import type { FileView } from "../files/model";
+import type { FileService } from "../files/service";
 import { type Delivered, GroupCommitWriter, type MessageRow, type WriteOutcome } from "./writer";
 
 /** What a client sends; the service checks every field itself (REST and WebSocket alike). */
@@ -23,7 +25,12 @@ export interface SendInput {
   metadata?: unknown;
   replyToId?: string | null;
   clientId?: string | null;
+  /** Ids of the sender's own files to attach, at most ATTACHMENTS_MAX; content may then be empty. */
+  attachments?: unknown;
 }
+
+/** Files one message may attach. */
+export const ATTACHMENTS_MAX = 10;
 
 export interface HistoryOptions {
   before?: number;
@@ -127,7 +134,7 @@ export function checkEmoji(raw: string): string {
   });
 }
 
-export function toMessage(row: MessageRow, sender: UserRef | null, reactionList: Reaction[], status?: MessageStatus): Message {
+export function toMessage(row: MessageRow, sender: UserRef | null, reactionList: Reaction[], status?: MessageStatus, attachments: FileView[] = []): Message {
   const message: Message = {
     id: row.id,
     roomId: row.roomId,
@@ -139,6 +146,7 @@ export function toMessage(row: MessageRow, sender: UserRef | null, reactionList:
     replyToId: row.replyToId,
     replyCount: row.replyCount,
     reactions: reactionList,
+    attachments,
     clientId: row.clientId,
     createdAt: row.createdAt.toISOString(),
     editedAt: iso(row.editedAt),
@@ -169,6 +177,7 @@ export class MessageService {
     private readonly config: Config,
     private readonly events: Events,
     private readonly limiter: RateLimiter,
+    private readonly files: FileService,
     private readonly now: () => number = Date.now,
   ) {
     this.access = new RoomAccess(database);
@@ -182,7 +191,8 @@ export class MessageService {
    */
   async send(userId: string, roomId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
     this.limiter.take(userId);
-    const content = this.checkContent(input.content);
+    const attachments = input.attachments === undefined || input.attachments === null ? undefined : checkAttachments(input.attachments);
+    const content = this.checkContent(input.content, attachments !== undefined);
     const metadata = this.checkMetadata(input.metadata);
     const replyToId = optionalString(input.replyToId, "replyToId", ID_MAX);
     const clientId = optionalString(input.clientId, "clientId", CLIENT_ID_MAX);
@@ -192,7 +202,9 @@ export class MessageService {
     // (src/realtime/connection.ts).
     let outcome: WriteOutcome;
     try {
-      outcome = await this.writer.write({ id: Bun.randomUUIDv7(), roomId, senderId: userId, content, metadata, replyToId, clientId });
+      const message: NewMessage = { id: Bun.randomUUIDv7(), roomId, senderId: userId, content, metadata, replyToId, clientId };
+      if (attachments) message.attachments = attachments;
+      outcome = await this.writer.write(message);
     } catch (error) {
       // Not a member (or no such room): the room rules say which answer an outsider gets (404, or 403 in a public room).
       if (error instanceof AppError && error.status === 404) await this.access.member(roomId, userId);
@@ -201,7 +213,9 @@ export class MessageService {
     if (!outcome.created) return { message: await this.getById(userId, outcome.id), created: false };
     // No await between the commit and this event: the writer resolves a batch in seq order,
     // so message.new events leave in seq order too.
-    const message = toMessage(outcome.row, outcome.sender, [], outcome.roomKind === "direct" ? "sent" : undefined);
+    // Links are the same for every reader within a window (FileLinks): one message serves them all.
+    const files = outcome.files ? outcome.files.map((f) => this.files.view(f)) : undefined;
+    const message = toMessage(outcome.row, outcome.sender, [], outcome.roomKind === "direct" ? "sent" : undefined, files);
     this.events.toRoom(roomId, { type: "message.new", message });
     return { message, created: true };
   }
@@ -292,9 +306,27 @@ export class MessageService {
       if (!done) return null;
       await db.delete(this.t.messageEdits).where(eq(this.t.messageEdits.messageId, messageId));
       await db.delete(this.t.reactions).where(eq(this.t.reactions.messageId, messageId));
-      return done;
+      const detached = await db
+        .delete(this.t.messageFiles)
+        .where(eq(this.t.messageFiles.messageId, messageId))
+        .returning({ fileId: this.t.messageFiles.fileId });
+      return { ...done, fileIds: detached.map((d) => d.fileId) };
     });
-    if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
+    if (!deleted) return;
+    this.events.toRoom(deleted.roomId, messageDeleted(deleted));
+    // Its files go with it, unless another message attaches them.
+    await this.files.removeUnattached(deleted.fileIds);
+  }
+
+  /**
+   * The uploader removed a file (FileService.remove): each message that attached it is announced
+   * again, without it, to its room.
+   */
+  async announceChanged(messageIds: string[]): Promise<void> {
+    if (messageIds.length === 0) return;
+    const records = await this.database.messages.byIds(messageIds);
+    const messages = await this.present("", records);
+    for (const message of messages) this.events.toRoom(message.roomId, { type: "message.updated", message: forEveryone(message) });
   }
 
   /**
@@ -446,13 +478,16 @@ export class MessageService {
       );
   }
 
-  /** Trimmed content; content that shows nothing (see showsNothing) counts as empty. */
-  private checkContent(raw: unknown): string {
+  /** Trimmed content; content that shows nothing (see showsNothing) counts as empty, allowed only with attachments. */
+  private checkContent(raw: unknown, attaches = false): string {
     if (typeof raw !== "string") throw invalid("content", "must be a string");
     // PostgreSQL can't store U+0000; the WebSocket path has no HTTP schema to catch it.
     if (raw.includes("\u0000")) throw invalid("content", "must not contain U+0000");
     const content = raw.trim();
-    if (showsNothing(content)) throw invalid("content", "must not be empty");
+    if (showsNothing(content)) {
+      if (attaches) return "";
+      throw invalid("content", "must not be empty");
+    }
     const max = this.config.limits.contentMax;
     if (longerThan(content, max)) throw invalid("content", `must be at most ${max} characters`);
     return content;
@@ -514,6 +549,7 @@ export class MessageService {
   private async present(viewerId: string, records: MessageRecord[], contiguous = false): Promise<Message[]> {
     if (records.length === 0) return [];
     const { roomMembers } = this.t;
+    const attachments = await this.files.ofMessages(records.map((r) => r.message.id));
     const byMessage = new Map<string, Reaction[]>();
     for (const r of await this.database.messages.reactions(viewerId, records, contiguous)) {
       let list = byMessage.get(r.messageId);
@@ -542,7 +578,7 @@ export class MessageService {
         const other = positions.find((p) => p.roomId === message.roomId && p.userId !== message.senderId);
         status = other && other.read >= message.seq ? "read" : other && other.delivered >= message.seq ? "delivered" : "sent";
       }
-      return toMessage(message, sender, byMessage.get(message.id) ?? [], status);
+      return toMessage(message, sender, byMessage.get(message.id) ?? [], status, attachments.get(message.id));
     });
   }
 }
@@ -555,6 +591,15 @@ async function hideRoom<T>(lookup: Promise<T>): Promise<T> {
     if (error instanceof AppError && error.status === 404) throw new NotFound("Message");
     throw error;
   }
+}
+
+/** Distinct file ids, at least one and at most ATTACHMENTS_MAX, in the order given. */
+function checkAttachments(raw: unknown): string[] | undefined {
+  const problem = `must be a list of at most ${ATTACHMENTS_MAX} file ids`;
+  if (!Array.isArray(raw) || raw.length > ATTACHMENTS_MAX) throw invalid("attachments", problem);
+  if (raw.some((id) => typeof id !== "string" || id.length === 0 || id.length > ID_MAX)) throw invalid("attachments", problem);
+  const ids = [...new Set(raw as string[])];
+  return ids.length === 0 ? undefined : ids;
 }
 
 function optionalString(raw: unknown, field: string, max: number): string | null {
