@@ -36,7 +36,8 @@ function isText(head: Uint8Array, complete: boolean): boolean {
  */
 export async function detectType(head: Uint8Array, complete: boolean): Promise<string> {
   const known = await fileTypeFromBuffer(head);
-  if (known) return known.mime;
+  // XML is told apart below: an SVG document is XML too.
+  if (known && known.mime !== "application/xml") return known.mime;
   if (!isText(head, complete)) return "application/octet-stream";
   const start = new TextDecoder().decode(head.subarray(0, 1024)).replace(/^\uFEFF/, "").trimStart().toLowerCase();
   if (start.startsWith("<svg") || (start.startsWith("<?xml") && start.includes("<svg"))) return "image/svg+xml";
