@@ -290,7 +290,7 @@ describe("attachments", () => {
     expect(sent.status).toBe(201);
     expect(sent.body.content).toBe("");
     expect(sent.body.attachments).toEqual([image, doc]);
-    const event = ctx.events.ofType("message.new").at(-1)! as { event: { message: unknown } };
+    const event = ctx.events.ofType("message.new").at(-1)! as unknown as { event: { message: unknown } };
     expect(event.event.message).toEqual(sent.body);
 
     expect((await ctx.call("GET", `/api/messages/${sent.body.id}`, { token: bob.token })).body.attachments).toEqual([image, doc]);
@@ -327,7 +327,7 @@ describe("attachments", () => {
 
     ctx.events.clear();
     expect((await ctx.call("DELETE", `/api/files/${gone.id}`, { token: alice.token })).status).toBe(204);
-    const updated = ctx.events.ofType("message.updated") as { event: { message: { id: string; attachments: { id: string }[] } } }[];
+    const updated = ctx.events.ofType("message.updated") as unknown as { event: { message: { id: string; attachments: { id: string }[] } } }[];
     expect(updated.map((e) => [e.event.message.id, e.event.message.attachments.map((f) => f.id)])).toEqual([[second.id, [shared.id]]]);
     expect((await download(gone.url)).status).toBe(404);
     expect((await ctx.call("GET", `/api/files/${gone.id}`, { token: alice.token })).status).toBe(404);
