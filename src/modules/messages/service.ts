@@ -543,25 +543,20 @@ export class MessageService {
 
   /**
    * Records as API messages for `viewerId`, in a bounded number of queries whatever the page
-   * size: one for the reactions of all of them, one for delivery positions in direct rooms.
+   * size, issued together: one for the reactions of all of them, one for their attachments, one
+   * for delivery positions in direct rooms.
    * `contiguous`: one room's messages with no seq missing (a history page).
    */
   private async present(viewerId: string, records: MessageRecord[], contiguous = false): Promise<Message[]> {
     if (records.length === 0) return [];
     const { roomMembers } = this.t;
-    const attachments = await this.files.ofMessages(records.map((r) => r.message.id));
-    const byMessage = new Map<string, Reaction[]>();
-    for (const r of await this.database.messages.reactions(viewerId, records, contiguous)) {
-      let list = byMessage.get(r.messageId);
-      if (!list) byMessage.set(r.messageId, (list = []));
-      list.push({ emoji: r.emoji, count: r.count, me: r.me });
-    }
-
     const directRooms = [...new Set(records.filter((r) => r.roomKind === "direct").map((r) => r.message.roomId))];
-    const positions =
+    const [reactions, attachments, positions] = await Promise.all([
+      this.database.messages.reactions(viewerId, records, contiguous),
+      this.files.ofMessages(records.map((r) => r.message.id)),
       directRooms.length === 0
         ? []
-        : await this.database.db
+        : this.database.db
             .select({
               roomId: roomMembers.roomId,
               userId: roomMembers.userId,
@@ -569,7 +564,14 @@ export class MessageService {
               delivered: roomMembers.lastDeliveredSeq,
             })
             .from(roomMembers)
-            .where(inArray(roomMembers.roomId, directRooms));
+            .where(inArray(roomMembers.roomId, directRooms)),
+    ]);
+    const byMessage = new Map<string, Reaction[]>();
+    for (const r of reactions) {
+      let list = byMessage.get(r.messageId);
+      if (!list) byMessage.set(r.messageId, (list = []));
+      list.push({ emoji: r.emoji, count: r.count, me: r.me });
+    }
 
     return records.map(({ message, sender, roomKind }) => {
       let status: MessageStatus | undefined;
