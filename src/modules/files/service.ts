@@ -252,18 +252,25 @@ export class FileService {
   }
 
   /**
-   * Removes uploads no message attaches 24 h after their upload, and finishes removals cut
-   * short. Safe with several processes: rows are claimed in a transaction before any bytes go,
+   * Removes uploads no message attaches 24 h after their upload, avatars their owner no longer
+   * shows (replaced through PATCH /api/users/me, or the account anonymised), and finishes removals
+   * cut short. Safe with several processes: rows are claimed in a transaction before any bytes go,
    * so each file is removed by one sweeper. Answers how many files were removed.
    */
   async sweep(): Promise<number> {
-    const { files } = this.t;
+    const { files, users } = this.t;
     const now = this.now();
-    const orphan = and(eq(files.kind, "upload"), isNull(files.deletedAt), lt(files.createdAt, new Date(now - ORPHAN_TTL_MS)))!;
+    const old = lt(files.createdAt, new Date(now - ORPHAN_TTL_MS));
+    const orphan = and(eq(files.kind, "upload"), isNull(files.deletedAt), old);
+    const shown = this.database.db
+      .select({ one: sql`1` })
+      .from(users)
+      .where(and(eq(users.id, files.ownerId), eq(users.avatarUrl, sql`'/files/' || ${files.id} || '/avatar.webp'`)));
+    const unusedAvatar = and(eq(files.kind, "avatar"), isNull(files.deletedAt), old, notExists(shown));
     const stale = lt(files.deletedAt, new Date(now - CLAIM_STALE_MS));
     let removed = 0;
     for (;;) {
-      const count = await this.claimAndPurge(or(orphan, stale)!, SWEEP_BATCH);
+      const count = await this.claimAndPurge(or(orphan, unusedAvatar, stale)!, SWEEP_BATCH);
       removed += count;
       if (count < SWEEP_BATCH) return removed;
     }
@@ -292,7 +299,7 @@ export class FileService {
         const rows = await db
           .update(files)
           .set({ deletedAt: at })
-          .where(and(inArray(files.id, ids), unattached))
+          .where(and(inArray(files.id, ids), unattached, where))
           .returning({ id: files.id });
         return rows.map((r) => r.id);
       },
