@@ -1,5 +1,6 @@
 /** Attachments over the WebSocket: the send, message.new for members only, and sync replays (new and changed). */
 import { afterEach, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
 import { png } from "../files-fixtures";
 import { manualClock, readResponse, type TestUser } from "../helpers";
 import { eventually, type LiveServer, startServer } from "./helpers";
@@ -71,4 +72,68 @@ test("a socket sends attachments with no text; members get them in message.new a
   await eventually(() => eveWs.frames.length > 0, "eve's frames");
   expect(JSON.stringify(eveWs.frames).includes(sig)).toBe(false);
   expect(JSON.stringify(eveWs.frames).includes(new URL(other.url, "http://x").searchParams.get("sig")!)).toBe(false);
+});
+
+/** Sends `head` alone on a new connection and resolves with what comes back before the server closes or goes quiet. */
+function headOnly(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let received = "";
+    const timer = setTimeout(() => reject(new Error(`no answer within 5 s (got ${JSON.stringify(received)})`)), 5000);
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open: (socket) => void socket.write(head),
+        data(socket, data) {
+          received += new TextDecoder().decode(data);
+          if (/^HTTP\/1\.1 \d{3}/.test(received) && received.includes("\r\n\r\n")) {
+            clearTimeout(timer);
+            socket.end();
+            resolve(received);
+          }
+        },
+        close() {
+          clearTimeout(timer);
+          resolve(received);
+        },
+      },
+    }).catch(reject);
+  });
+}
+
+test("over the network: a 5 GiB upload is refused with 413, streamed or declared, and nothing is stored", async () => {
+  server = await startServer({ uploadMaxBytes: 256 * 1024 });
+  const alice = await server.user();
+  let sent = 0;
+  let opened = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!opened) {
+        opened = true;
+        return controller.enqueue(new TextEncoder().encode('--b\r\nContent-Disposition: form-data; name="file"; filename="big"\r\n\r\n'));
+      }
+      if (sent >= 5 * 1024 ** 3) return controller.close();
+      sent += 65536;
+      controller.enqueue(new Uint8Array(65536));
+    },
+  });
+  const streamed = await fetch(`http://127.0.0.1:${server.port}/api/files`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${alice.token}`, "content-type": "multipart/form-data; boundary=b" },
+    body,
+    duplex: "half",
+  } as RequestInit);
+  expect(streamed.status).toBe(413);
+  expect(((await streamed.json()) as { error: { code: string } }).error.code).toBe("PAYLOAD_TOO_LARGE");
+  expect(sent).toBeLessThan(64 * 1024 * 1024); // the client stopped long before 5 GiB
+
+  const declared = await headOnly(
+    server.port,
+    `POST /api/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.token}\r\n` +
+      `Content-Type: multipart/form-data; boundary=b\r\nContent-Length: ${5 * 1024 ** 3}\r\n\r\n`,
+  );
+  expect(declared).toStartWith("HTTP/1.1 413");
+  expect(await server.services.files.totals()).toEqual({ files: 0, bytes: 0 });
+  const directory = server.services.files.storage.directory!;
+  expect(existsSync(directory) ? readdirSync(directory) : []).toEqual([]);
 });
