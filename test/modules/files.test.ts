@@ -80,6 +80,14 @@ describe("uploads, detected by content", () => {
     expect(served.headers.get("content-disposition")).toStartWith('attachment; filename="cat.png"');
   });
 
+  test("an image whose header claims too many pixels is kept as a file, never decoded for a preview", async () => {
+    ctx = setup();
+    const alice = await ctx.user();
+    const res = await upload(alice, fixtures.pngBomb(), "bomb.png");
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ contentType: "image/png", preview: null });
+  });
+
   test("names are cleaned of paths and control characters; unknown bytes are application/octet-stream", async () => {
     ctx = setup();
     const alice = await ctx.user();

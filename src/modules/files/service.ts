@@ -18,8 +18,8 @@ export const FORM_OVERHEAD = 64 * 1024;
 export const AVATAR_MAX_BYTES = 2 * 1024 * 1024;
 /** The longer side of a stored avatar, in pixels. */
 export const AVATAR_SIDE = 512;
-/** Pixels an image may have to be decoded at all (checked from its header, before any pixel is decoded). */
-export const MAX_PIXELS = 40_000_000;
+/** Pixels an image may have to be decoded at all (checked from its header, before any pixel is decoded): 64 MB decoded. */
+export const MAX_PIXELS = 16_000_000;
 /** How long a file no message attaches is kept after its upload. */
 export const ORPHAN_TTL_MS = 24 * 3_600_000;
 /** A removal claimed this long ago and not finished (its process died) is taken up again. */
@@ -53,18 +53,24 @@ function keepHead(body: AsyncIterable<Uint8Array>) {
   return { body: pass(), head: () => Buffer.concat(head) };
 }
 
-/** Width, height and a placeholder of an image, read with a pixel limit checked from its header; nulls when it cannot be decoded. */
+/**
+ * Width and height of an image (from its header), and a placeholder when it has at most
+ * MAX_PIXELS (decoding takes 4 bytes a pixel); nulls for what cannot be read.
+ */
 async function measure(bytes: Uint8Array): Promise<{ width: number | null; height: number | null; preview: string | null }> {
+  let size: { width: number; height: number };
   try {
-    const { width, height } = await new Bun.Image(bytes, { maxPixels: MAX_PIXELS }).metadata();
-    let preview: string | null = null;
-    try {
-      preview = await new Bun.Image(bytes, { maxPixels: MAX_PIXELS }).placeholder();
-    } catch {}
-    return { width, height, preview };
+    size = await new Bun.Image(bytes).metadata();
   } catch {
     return { width: null, height: null, preview: null };
   }
+  let preview: string | null = null;
+  if (size.width * size.height <= MAX_PIXELS) {
+    try {
+      preview = await new Bun.Image(bytes, { maxPixels: MAX_PIXELS }).placeholder();
+    } catch {}
+  }
+  return { width: size.width, height: size.height, preview };
 }
 
 /**
