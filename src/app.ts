@@ -14,6 +14,7 @@ import { AdminViews } from "./modules/admin/views";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
 import { filesModule, UPLOAD_ROUTES } from "./modules/files";
+import { freeFileRequest } from "./modules/files/serve";
 import { FileService, FORM_OVERHEAD } from "./modules/files/service";
 import { messagesModule } from "./modules/messages";
 import { MessageService } from "./modules/messages/service";
@@ -175,7 +176,7 @@ export function createApp(deps: Deps | Services) {
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
-    .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy))
+    .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy, (request, path) => freeFileRequest(s.files, request, path)))
     .use(authBeforeBody(s.auth))
     .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined, (method, route) => UPLOAD_ROUTES.has(`${method} ${route}`)))
     .use(openapiPlugin(pkg.version, schemas))

@@ -258,6 +258,20 @@ describe("links", () => {
     expect((await download(a.url)).status).toBe(404);
   });
 
+  test("pages may load many signed links and avatars without a token: they pass the anonymous rate limit; bad links do not", async () => {
+    ctx = setup({ rateLimitAnon: 3 });
+    const alice = await ctx.user();
+    const file = (await upload(alice, fixtures.png(2, 2), "p.png")).body;
+    const avatar = (await upload(alice, fixtures.png(2, 2), "a.png", "image/png", "/api/users/me/avatar", "PUT")).body.avatarUrl;
+    for (let i = 0; i < 10; i++) {
+      expect((await download(file.url)).status).toBe(200);
+      expect((await download(avatar)).status).toBe(200);
+    }
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await download(file.url.replace(/sig=(.)/, (_: string, c: string) => `sig=${c === "A" ? "B" : "A"}`))).status);
+    expect(statuses).toContain(429);
+  });
+
   test("everyone who reads within a window gets the same link", async () => {
     const clock = manualClock(1_800_000_000_000);
     ctx = setup({ fileUrlTtl: 3600 }, { now: clock.now });

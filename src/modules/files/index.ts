@@ -106,7 +106,7 @@ export function filesModule(deps: { auth: AuthService; files: FileService; messa
       "/files/:id/:name",
       async ({ params, query, request }) => {
         if (!/^[0-9a-f-]{36}$/.test(params.id)) throw new NotFound("File");
-        return serveFile(files, params.id, query, request.headers.get("range"));
+        return serveFile(files, params.id, params.name, query, request.headers.get("range"));
       },
       {
         query: t.Object({ exp: t.Optional(t.String()), sig: t.Optional(t.String()) }),

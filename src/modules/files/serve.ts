@@ -1,10 +1,23 @@
 import { NotFound } from "../../errors";
 import type { ByteRange } from "../../storage";
 import { disposition } from "./detect";
-import type { FileService } from "./service";
+import { AVATAR_NAME, type FileService } from "./service";
 
 /** A year: avatar URLs name one stored image, which never changes. */
 const AVATAR_MAX_AGE = 31_536_000;
+
+/**
+ * Whether a request may skip the anonymous rate limit: a GET of a file by a link whose signature
+ * holds (an HMAC, no query), or of an avatar. Pages load these by the dozen without a token.
+ */
+export function freeFileRequest(files: FileService, request: Request, path: string): boolean {
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  const match = /^\/files\/([0-9a-f-]{36})\/([^/]+)$/.exec(path);
+  if (!match) return false;
+  if (match[2] === AVATAR_NAME) return true;
+  const query = new URL(request.url).searchParams;
+  return files.links.check(match[1]!, query.get("exp") ?? undefined, query.get("sig") ?? undefined) !== null;
+}
 
 /**
  * The one range of a `Range` header: a range within the file, "unsatisfiable", or null to
@@ -33,11 +46,14 @@ export function parseRange(header: string | null, size: number): ByteRange | "un
  * browsers from running it (nosniff, a sandboxing CSP, `attachment` for all but plain images);
  * cached no longer than the link lives. S3 storage redirects to a presigned URL instead.
  */
-export async function serveFile(files: FileService, id: string, query: { exp?: string; sig?: string }, range: string | null): Promise<Response> {
+export async function serveFile(files: FileService, id: string, name: string, query: { exp?: string; sig?: string }, range: string | null): Promise<Response> {
+  // The signature first: a bad link costs no query (only avatars go unsigned).
+  const signed = files.links.check(id, query.exp, query.sig);
+  if (signed === null && name !== AVATAR_NAME) throw new NotFound("File");
   const row = await files.servable(id);
   if (!row) throw new NotFound("File");
   const avatar = row.kind === "avatar";
-  const left = avatar ? AVATAR_MAX_AGE : files.links.check(id, query.exp, query.sig);
+  const left = avatar ? AVATAR_MAX_AGE : signed;
   if (left === null) throw new NotFound("File");
   const headers: Record<string, string> = {
     "cache-control": avatar ? `public, max-age=${left}, immutable` : `private, max-age=${left}`,

@@ -26,6 +26,8 @@ export const ORPHAN_TTL_MS = 24 * 3_600_000;
 const CLAIM_STALE_MS = 3_600_000;
 const SWEEP_BATCH = 100;
 
+/** The name in every avatar's URL, `/files/<id>/avatar.webp`. */
+export const AVATAR_NAME = "avatar.webp";
 const AVATAR_PATH = /^\/files\/([0-9a-f-]{36})\/avatar\.webp$/;
 
 function emptyFile(): ValidationFailed {
