@@ -27,7 +27,7 @@ import { anonymousRateLimit, authBeforeBody, createSigner } from "./plugins/auth
 import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
 import { openapiPlugin } from "./plugins/openapi";
-import { RateLimiter } from "./plugins/rate-limit";
+import { RateLimiter, type SharedCounters, SharedRateLimiter } from "./plugins/rate-limit";
 import { requestLog } from "./plugins/request-log";
 import { Realtime } from "./realtime";
 import { type Broker, InMemoryBroker } from "./realtime/broker";
@@ -48,6 +48,8 @@ export interface Deps {
   broker?: Broker;
   /** Presence across processes; defaults to this process only. */
   cluster?: PresenceCluster;
+  /** Limits counted across processes; defaults to this process only. */
+  limits?: SharedCounters;
   logger?: Logger;
   /** The clock in ms for expiries, throttles and rate limits; tests pass one they control. */
   now?: () => number;
@@ -92,12 +94,13 @@ export function createServices(deps: Deps) {
   const signer = createSigner(config.jwtSecret, now);
   const mailer = deps.mailer !== undefined ? deps.mailer : config.smtp && smtpMailer(config.smtp);
   const emails = new EmailVerification(database, config.jwtSecret, mailer, new RateLimiter(EMAIL_CHANGES_PER_HOUR, 3_600_000, now), logger, now);
-  const auth = new AuthService(database, config, signer, events, presence, emails, now);
+  const shared = deps.limits ?? null;
+  const auth = new AuthService(database, config, signer, events, presence, emails, now, shared);
   const users = new UserService(database, presence, emails);
   const rooms = new RoomService(database, events, presence, now);
   const moderation = new RoomModeration(database, events, rooms, now);
   const teams = new TeamService(database, events, rooms, presence, now);
-  const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
+  const messageLimiter = new SharedRateLimiter(new RateLimiter(config.rateLimitMessages, 10_000, now), shared, "messages");
   const messages = new MessageService(database, config, events, messageLimiter, now);
   const admin = new AdminService(database, config, events, now);
   const startedAt = now();
@@ -107,7 +110,7 @@ export function createServices(deps: Deps) {
     onlineUsers: () => hub.userCount,
     connections: () => hub.size,
   }, now);
-  const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, services: { auth, rooms, messages } });
+  const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, services: { auth, rooms, messages }, limits: shared });
   return {
     config,
     database,
@@ -123,7 +126,7 @@ export function createServices(deps: Deps) {
     admin,
     adminViews,
     now,
-    authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
+    authLimiter: new SharedRateLimiter(new RateLimiter(config.rateLimitAuth, 60_000, now), shared, "auth"),
     anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now),
     messageLimiter,
     messages,

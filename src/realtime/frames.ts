@@ -4,6 +4,7 @@ import type { Logger } from "../logger";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
 import { isStorableTime } from "../lib/cursor";
+import type { SharedCounters } from "../plugins/rate-limit";
 import type { Connection } from "./connection";
 import type { ClientFrame, ErrorFrame, MessageSendFrame, ReadFrame, SyncDoneFrame, SyncFrame, TypingFrame } from "./protocol";
 import { messageJson, type Publisher } from "./publisher";
@@ -30,7 +31,7 @@ export async function handleFrame(connection: Connection, frame: ClientFrame, ct
       case "message.send":
         return await send(connection, frame, ctx);
       case "typing":
-        return typing(connection, frame, ctx);
+        return await typing(connection, frame, ctx);
       case "read":
         return await read(connection, frame, ctx);
       case "sync":
@@ -56,10 +57,10 @@ async function send(connection: Connection, frame: MessageSendFrame, ctx: FrameC
   connection.post(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);
 }
 
-function typing(connection: Connection, frame: TypingFrame, ctx: FrameContext) {
+async function typing(connection: Connection, frame: TypingFrame, ctx: FrameContext) {
   // The socket's rooms are the user's memberships, kept current by joined/left.
   if (!connection.rooms.has(frame.roomId)) throw new AppError(404, "NOT_FOUND", "Room not found.");
-  if (ctx.typing.allow(connection.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, connection.userId);
+  if (await ctx.typing.allow(connection.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, connection.userId);
 }
 
 async function read(connection: Connection, frame: ReadFrame, ctx: FrameContext) {
@@ -229,23 +230,29 @@ export function errorFrame(error: unknown, logger: Logger, clientId?: string): E
   return frame;
 }
 
-/** At most one `typing` per user and room per interval; the rest are dropped quietly. */
+/**
+ * At most one `typing` per user and room per interval; the rest are dropped quietly. With
+ * `shared` (Redis) the interval holds across processes; this process's own count still drops
+ * repeats without asking, and decides alone while the shared one cannot be reached.
+ */
 export class TypingThrottle {
   private readonly last = new Map<string, number>();
 
   constructor(
     private readonly intervalMs: number,
     private readonly now: () => number,
+    private readonly shared: SharedCounters | null = null,
   ) {}
 
-  allow(userId: string, roomId: string): boolean {
+  async allow(userId: string, roomId: string): Promise<boolean> {
     const key = `${userId}\n${roomId}`;
     const now = this.now();
     const last = this.last.get(key);
     if (last !== undefined && now - last < this.intervalMs) return false;
     this.last.set(key, now);
     if (this.last.size > 10_000) this.prune(now);
-    return true;
+    if (!this.shared || this.intervalMs === 0) return true;
+    return (await this.shared.once(`typing:${userId}:${roomId}`, this.intervalMs)) ?? true;
   }
 
   private prune(now: number) {

@@ -11,7 +11,7 @@ import type { Logger } from "../logger";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
-import { RateLimiter } from "../plugins/rate-limit";
+import { RateLimiter, type SharedCounters } from "../plugins/rate-limit";
 import type { Broker } from "./broker";
 import { ConnectionCaps } from "./caps";
 import { Connection, type ConnectionHandler, type Socket } from "./connection";
@@ -40,6 +40,8 @@ export interface RealtimeOptions {
   presence: Presence;
   services: RealtimeServices;
   now?: () => number;
+  /** Counters shared across processes (the typing throttle); null or absent: this process only. */
+  limits?: SharedCounters | null;
 }
 
 /** The window WS_SYNC_RATE_LIMIT counts sync frames in. */
@@ -81,7 +83,7 @@ export class Realtime implements ConnectionHandler {
       messages: services.messages,
       rooms: services.rooms,
       publisher: options.publisher,
-      typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
+      typing: new TypingThrottle(config.limits.typingThrottleMs, this.now, options.limits ?? null),
       syncMaxBytes: config.limits.wsSyncMaxBytes,
       markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
       logger,

@@ -7,6 +7,7 @@ import { Value } from "@sinclair/typebox/value";
 import { Conflict, Forbidden, RateLimited, Unauthenticated, ValidationFailed } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
+import { type LoginRule, rateLimitedFor, type SharedCounters } from "../../plugins/rate-limit";
 import { cleanName } from "../text";
 import type { EmailVerification } from "../users/email";
 import { toOwnUser } from "../users/service";
@@ -48,13 +49,31 @@ class LoginThrottle {
   private static readonly FREE = 5;
   private static readonly WINDOW_MS = 15 * 60_000;
   private static readonly MAX_LOCK_MS = 15 * 60_000;
+  private static readonly RULE: LoginRule = { free: LoginThrottle.FREE, windowMs: LoginThrottle.WINDOW_MS, maxLockMs: LoginThrottle.MAX_LOCK_MS };
+
+  /** `shared`: the deployment's counts (Redis); this process counts alone while they cannot be reached. */
+  constructor(private readonly shared: SharedCounters | null) {}
 
   /**
    * Throws RateLimited while `key` is locked; otherwise counts this attempt as a failure up
    * front, so concurrent guesses cannot all pass the check before any of them is counted.
    * `succeed` clears the count.
    */
-  attempt(key: string, now: number) {
+  async attempt(key: string, now: number): Promise<void> {
+    const locked = this.shared && (await this.shared.failure(`login:${key}`, LoginThrottle.RULE));
+    if (locked !== null) {
+      if (locked > 0) throw rateLimitedFor(locked);
+      return;
+    }
+    this.attemptHere(key, now);
+  }
+
+  async succeed(key: string): Promise<void> {
+    this.failures.delete(key);
+    await this.shared?.clear(`login:${key}`);
+  }
+
+  private attemptHere(key: string, now: number) {
     let entry = this.failures.get(key);
     if (entry && entry.until > now) throw new RateLimited(Math.ceil((entry.until - now) / 1000));
     if (!entry || now - entry.last > LoginThrottle.WINDOW_MS) entry = { count: 0, until: 0, last: now };
@@ -64,9 +83,6 @@ class LoginThrottle {
     if (over >= 0) entry.until = now + Math.min(1000 * 2 ** over, LoginThrottle.MAX_LOCK_MS);
     this.failures.set(key, entry);
     if (this.failures.size > 100_000) this.prune(now);
-  }
-  succeed(key: string) {
-    this.failures.delete(key);
   }
   private prune(now: number) {
     for (const [key, entry] of this.failures)
@@ -99,7 +115,7 @@ export class AuthService {
 
   /** Distinguishes the auth plugin of one app from another's (Elysia de-duplicates plugins by name and seed). */
   readonly instanceId = Bun.randomUUIDv7();
-  private readonly throttle = new LoginThrottle();
+  private readonly throttle: LoginThrottle;
   /** Verifying against this keeps an unknown user as slow as a wrong password. */
   private readonly dummyHash: Promise<string>;
 
@@ -112,7 +128,10 @@ export class AuthService {
     private readonly emails: EmailVerification,
     /** The time in ms; tests pass a controllable clock. JWT expiry follows it too (see createSigner). */
     private readonly now: () => number = Date.now,
+    /** Failed logins counted across processes (Redis); null: in this process. */
+    shared: SharedCounters | null = null,
   ) {
+    this.throttle = new LoginThrottle(shared);
     this.dummyHash = this.hash(randomToken());
   }
 
@@ -168,10 +187,10 @@ export class AuthService {
         .where(or(eq(users.usernameLower, name), and(eq(users.emailLower, name), verifiedEmail(users))))
         .limit(1),
     );
-    this.throttle.attempt(name, this.now());
+    await this.throttle.attempt(name, this.now());
     const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok) throw new Unauthenticated("Wrong username or password.");
-    this.throttle.succeed(name);
+    await this.throttle.succeed(name);
     // Only the right password learns that the account is deactivated.
     if (user.deactivatedAt) throw new Forbidden("This account has been deactivated.");
     const tokens = await this.database.tx(async (db) => {

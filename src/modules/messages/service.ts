@@ -7,7 +7,7 @@ import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../..
 import { type Events, messageDeleted } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
-import { RateLimiter } from "../../plugins/rate-limit";
+import { RateLimiter, type SharedRateLimiter } from "../../plugins/rate-limit";
 import { audit, isServerAdmin } from "../admin/audit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
@@ -168,12 +168,18 @@ export class MessageService {
     private readonly database: Database,
     private readonly config: Config,
     private readonly events: Events,
-    private readonly limiter: RateLimiter,
+    /** RATE_LIMIT_MESSAGES, counted across processes when shared. */
+    private readonly limiter: SharedRateLimiter,
     private readonly now: () => number = Date.now,
   ) {
     this.access = new RoomAccess(database);
     this.searchLimiter = new RateLimiter(config.rateLimitSearch, 60_000, now);
-    this.writer = new GroupCommitWriter(database.messages, { now, onDelivered: (d) => this.delivered(d) });
+    this.writer = new GroupCommitWriter(database.messages, {
+      now,
+      onDelivered: (d) => this.delivered(d),
+      // Sends were counted in this process as they came; the deployment's count is asked once per batch.
+      admit: limiter.shares ? (batch) => limiter.admit(batch.map((m) => m.senderId)) : undefined,
+    });
   }
 
   /**
@@ -181,7 +187,7 @@ export class MessageService {
    * the clientId of an earlier send returns that message with `created: false`.
    */
   async send(userId: string, roomId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
-    this.limiter.take(userId);
+    this.limiter.takeLocal(userId);
     const content = this.checkContent(input.content);
     const metadata = this.checkMetadata(input.metadata);
     const replyToId = optionalString(input.replyToId, "replyToId", ID_MAX);
@@ -303,7 +309,7 @@ export class MessageService {
    * the message rate limit.
    */
   async report(userId: string, messageId: string, reason: string): Promise<{ id: string; status: "open"; created: boolean }> {
-    this.limiter.take(userId);
+    await this.limiter.take(userId);
     if (showsNothing(reason)) throw invalid("reason", "must show something");
     await this.readable(userId, messageId);
     const { messageReports } = this.t;
@@ -337,7 +343,7 @@ export class MessageService {
    * refused (409) past REACTIONS_PER_USER of the caller's or REACTIONS_PER_MESSAGE on the message.
    */
   async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
-    this.limiter.take(userId);
+    await this.limiter.take(userId);
     const emoji = checkEmoji(rawEmoji);
     const { record, changed } = await this.database.tx(async (db) => {
       // The caller's membership as of this transaction: a removal that committed first wins.
