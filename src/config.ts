@@ -26,6 +26,8 @@ export interface Config {
   limits: Limits;
   /** The account made sure of at start-up (ADMIN_USERNAME, ADMIN_PASSWORD, ADMIN_EMAIL); null: none. */
   bootstrapAdmin: BootstrapAdmin | null;
+  /** Ms added to the system clock wherever the server reads the time (CLOCK_OFFSET_MS): tests of skewed clocks. */
+  clockOffsetMs: number;
 }
 
 export interface BootstrapAdmin {
@@ -243,6 +245,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     logLevel,
     production,
     bootstrapAdmin: bootstrapAdmin(env),
+    clockOffsetMs: int(env, "CLOCK_OFFSET_MS", 0, -86_400_000, 86_400_000),
     limits: {
       maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),

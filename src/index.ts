@@ -58,7 +58,8 @@ if (config.redisUrl) {
   }
   logger.info("sharing events, presence and limits with other processes through redis");
 }
-const services = createServices({ config, database, logger, broker: redis?.broker, cluster: redis?.presence, limits: redis?.limits });
+const now = config.clockOffsetMs === 0 ? Date.now : () => Date.now() + config.clockOffsetMs;
+const services = createServices({ config, database, logger, now, broker: redis?.broker, cluster: redis?.presence, limits: redis?.limits });
 if (config.bootstrapAdmin) {
   const { username, password, email } = config.bootstrapAdmin;
   try {

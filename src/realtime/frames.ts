@@ -19,6 +19,8 @@ export interface FrameContext {
   typing: TypingThrottle;
   /** Bytes of frames one sync replays at most, across its rooms (WS_SYNC_MAX_BYTES). */
   syncMaxBytes: number;
+  /** Holds a socket's room events while its sync replays, and lets them go after (Hub.hold, Hub.release). */
+  replay: { hold(connection: Connection): void; release(connection: Connection): void };
   /** Records that a socket of the member received `seq` (the live path's way too); never rejects. */
   markDelivered(userId: string, roomId: string, seq: number): Promise<void>;
   logger: Logger;
@@ -80,7 +82,18 @@ async function read(connection: Connection, frame: ReadFrame, ctx: FrameContext)
  * say what is left (hasMore, changesHaveMore), so another sync or REST continues.
  */
 async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext) {
-  const since = frame.since === undefined ? undefined : sinceTime(frame.since);
+  const since = frame.since === undefined ? undefined : sinceOf(frame.since);
+  // Live room events wait until the replay is out: one committed after a replayed copy was read
+  // then reaches the client after that copy, never before it.
+  ctx.replay.hold(connection);
+  try {
+    await replay(connection, frame, since, ctx);
+  } finally {
+    ctx.replay.release(connection);
+  }
+}
+
+async function replay(connection: Connection, frame: SyncFrame, since: Date | number | undefined, ctx: FrameContext) {
   const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
   const unknown: string[] = [];
   const marks: Promise<void>[] = [];
@@ -100,7 +113,7 @@ async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext)
       // Not read: the room's last seq tells whether anything was missed.
       const last = await lastSeqOf(roomId);
       if (last === undefined) unknown.push(roomId);
-      else done.rooms[roomId] = { lastSeq: Math.min(after, last), hasMore: last > after, ...(since && changesLeft(after)) };
+      else done.rooms[roomId] = { lastSeq: Math.min(after, last), hasMore: last > after, ...(since !== undefined && changesLeft(after)) };
       continue;
     }
     let page: Awaited<ReturnType<FrameContext["messages"]["history"]>>;
@@ -131,7 +144,7 @@ async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext)
     }
     if (delivered > 0) marks.push(ctx.markDelivered(connection.userId, roomId, delivered));
     const room: SyncDoneFrame["rooms"][string] = { lastSeq, hasMore: page.hasMore || cut };
-    if (since) {
+    if (since !== undefined) {
       const changes = cut ? changesLeft(after) : await replayChanges(connection, roomId, since, after, budget, ctx);
       if (changes === "closed") return;
       if (changes === "gone") {
@@ -181,7 +194,7 @@ function changesLeft(through: number): { changesHaveMore: boolean; changesLastSe
 async function replayChanges(
   connection: Connection,
   roomId: string,
-  since: Date,
+  since: Date | number,
   through: number,
   budget: Budget,
   ctx: FrameContext,
@@ -206,13 +219,20 @@ async function replayChanges(
   return { changesHaveMore: true, changesLastSeq: replayed };
 }
 
-/** `since` as a time; the schema checked its form, but not every such string is a time both databases take. */
-function sinceTime(text: string): Date {
-  const ms = Date.parse(text);
+/** A change position as `ready.position` gives it. */
+const POSITION = /^p(\d{1,15})$/;
+/** An ISO-8601 time, as `ready.at` gives it (the form before positions). */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** `since` as a change position (a number), or as a time both databases take. */
+function sinceOf(text: string): Date | number {
+  const position = POSITION.exec(text);
+  if (position) return Number(position[1]);
+  const ms = ISO_TIME.test(text) ? Date.parse(text) : NaN;
   if (!isStorableTime(ms))
-    throw new ValidationFailed("Invalid sync frame: since must be a time of the years 1–9999", {
+    throw new ValidationFailed("Invalid sync frame: since must be a ready frame's position, or a time of the years 1–9999", {
       frame: "sync",
-      fields: [{ field: "since", message: "must be an ISO-8601 time of the years 1–9999" }],
+      fields: [{ field: "since", message: "must be a ready frame's position (p…), or an ISO-8601 time of the years 1–9999" }],
     });
   return new Date(ms);
 }

@@ -25,7 +25,7 @@ import { LocalDelivery, type Publisher, type TopicServer } from "./publisher";
 export interface RealtimeServices {
   auth: Pick<AuthService, "me" | "liveSession">;
   rooms: Pick<RoomService, "markRead" | "syncStateOf">;
-  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince" | "changePosition">;
 }
 
 export interface RealtimeOptions {
@@ -85,6 +85,7 @@ export class Realtime implements ConnectionHandler {
       publisher: options.publisher,
       typing: new TypingThrottle(config.limits.typingThrottleMs, this.now, options.limits ?? null),
       syncMaxBytes: config.limits.wsSyncMaxBytes,
+      replay: { hold: (connection) => hub.hold(connection), release: (connection) => hub.release(connection) },
       markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
       logger,
     };
@@ -187,10 +188,13 @@ export class Realtime implements ConnectionHandler {
   private async load(connection: Connection): Promise<void> {
     try {
       const { auth } = this.services;
-      const [user, live, rooms] = await Promise.all([
+      // The change position is read before the socket is subscribed: a change committed after the
+      // read is either heard live or above the position, so the next connection's sync replays it.
+      const [user, live, rooms, position] = await Promise.all([
         auth.me(connection.userId),
         auth.liveSession(connection.sessionId, connection.userId),
         this.roomsOf(connection),
+        this.services.messages.changePosition(),
       ]);
       if (connection.closed) return;
       if (!live) return connection.disconnect(CloseCode.sessionRevoked, "session revoked");
@@ -198,7 +202,7 @@ export class Realtime implements ConnectionHandler {
       this.hub.activate(connection, rooms.map((r) => r.id));
       // From `at` on, every event reaches this socket: the next connection syncs changes since then.
       const at = new Date(this.now()).toISOString();
-      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => connection.rooms.has(r.id)), at };
+      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => connection.rooms.has(r.id)), at, position: `p${position}` };
       connection.flush();
       connection.socket.send(JSON.stringify(ready));
     } catch (error) {

@@ -2,6 +2,7 @@
 import { and, asc, countDistinct, eq, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, DB, Tables } from "../../db";
+import { currentChange, stampChange } from "../../db/changes";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
@@ -246,6 +247,7 @@ export class MessageService {
       if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
       await db.insert(this.t.messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
       const updated = first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
+      updated.changeSeq = await stampChange(db, this.t, messageId);
       return { record: { ...record, message: updated }, changed: true };
     });
     const message = first(await this.present(userId, [record]))!;
@@ -298,6 +300,7 @@ export class MessageService {
       if (!done) return null;
       await db.delete(this.t.messageEdits).where(eq(this.t.messageEdits.messageId, messageId));
       await db.delete(this.t.reactions).where(eq(this.t.reactions.messageId, messageId));
+      await stampChange(db, this.t, messageId);
       return done;
     });
     if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
@@ -360,6 +363,7 @@ export class MessageService {
         : await db.delete(this.t.reactions).where(mine).returning({ emoji: this.t.reactions.emoji });
       if (rows.length === 0) return { record, changed: false };
       await db.update(this.t.messages).set({ changedAt: new Date(this.now()) }).where(eq(this.t.messages.id, messageId));
+      await stampChange(db, this.t, messageId);
       return { record, changed: true };
     });
     if (changed)
@@ -375,13 +379,19 @@ export class MessageService {
 
   /**
    * The room's messages up to seq `through` that were edited, deleted or had a reaction added or
-   * removed at or after `since`, in seq order, as the live events carry them (`me` relative to
-   * nobody); `hasMore` when more than `limit` were. What a resuming socket missed of messages it holds.
+   * removed at or after `since` (a time), or after it (a change position, see `changePosition`),
+   * in seq order, as the live events carry them (`me` relative to nobody); `hasMore` when more
+   * than `limit` were. What a resuming socket missed of messages it holds.
    */
-  async changedSince(userId: string, roomId: string, opts: { since: Date; through: number; limit: number }): Promise<MessagePage> {
+  async changedSince(userId: string, roomId: string, opts: { since: Date | number; through: number; limit: number }): Promise<MessagePage> {
     await this.access.canRead(roomId, userId);
     const page = await this.database.messages.changedSince(roomId, opts.since, opts.through, clampLimit(opts.limit));
     return { messages: (await this.present(userId, page.records)).map(forEveryone), hasMore: page.hasMore };
+  }
+
+  /** The position of the last committed message change: every change committed later is after it, whatever the clocks say. */
+  changePosition(): Promise<number> {
+    return currentChange(this.database.db, this.t);
   }
 
   /**
