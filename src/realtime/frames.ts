@@ -1,4 +1,5 @@
-import { AppError, ValidationFailed } from "../errors";
+import { AppError, Unavailable, ValidationFailed } from "../errors";
+import { isDatabaseUnavailable } from "../lib/db-errors";
 import { messageDeleted } from "../events";
 import type { Logger } from "../logger";
 import type { MessageService } from "../modules/messages/service";
@@ -244,6 +245,8 @@ export function errorFrame(error: unknown, logger: Logger, clientId?: string): E
   if (error instanceof AppError) {
     frame.error = { code: error.code, message: error.message };
     if (error.details !== undefined) frame.error.details = error.details;
+  } else if (isDatabaseUnavailable(error)) {
+    frame.error = { code: "UNAVAILABLE", message: new Unavailable().message };
   } else {
     logger.error("websocket frame failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }
