@@ -10,14 +10,16 @@ import type { DB, Tables } from "./tables";
 
 const COUNTER = "messages";
 
-/** Stamps message `messageId` with the next change value; call it last in the transaction, to hold the counter briefly. */
-export async function stampChange(db: DB, t: Tables, messageId: string): Promise<number> {
+/**
+ * The next change value, for the message row the transaction changes (its `changeSeq`). Take it
+ * just before that row's update, late in the transaction, to hold the counter briefly.
+ */
+export async function nextChange(db: DB, t: Tables): Promise<number> {
   const [row] = await db
     .insert(t.changeCounter)
     .values({ id: COUNTER, value: 1 })
     .onConflictDoUpdate({ target: t.changeCounter.id, set: { value: sql`${t.changeCounter.value} + 1` } })
     .returning({ value: t.changeCounter.value });
-  await db.update(t.messages).set({ changeSeq: row!.value }).where(eq(t.messages.id, messageId));
   return row!.value;
 }
 

@@ -2,7 +2,7 @@
 import { and, asc, countDistinct, eq, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, DB, Tables } from "../../db";
-import { currentChange, stampChange } from "../../db/changes";
+import { currentChange, nextChange } from "../../db/changes";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
@@ -246,8 +246,8 @@ export class MessageService {
       const previous = current.editedAt ?? current.createdAt;
       if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
       await db.insert(this.t.messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
-      const updated = first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
-      updated.changeSeq = await stampChange(db, this.t, messageId);
+      const changeSeq = await nextChange(db, this.t);
+      const updated = first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now, changeSeq }).where(eq(this.t.messages.id, messageId)).returning())!;
       return { record: { ...record, message: updated }, changed: true };
     });
     const message = first(await this.present(userId, [record]))!;
@@ -293,14 +293,13 @@ export class MessageService {
       const done = first(
         await db
           .update(this.t.messages)
-          .set({ content: "", metadata: null, deletedAt: at, changedAt: at })
+          .set({ content: "", metadata: null, deletedAt: at, changedAt: at, changeSeq: await nextChange(db, this.t) })
           .where(and(eq(this.t.messages.id, messageId), isNull(this.t.messages.deletedAt)))
           .returning({ id: this.t.messages.id, roomId: this.t.messages.roomId, seq: this.t.messages.seq }),
       );
       if (!done) return null;
       await db.delete(this.t.messageEdits).where(eq(this.t.messageEdits.messageId, messageId));
       await db.delete(this.t.reactions).where(eq(this.t.reactions.messageId, messageId));
-      await stampChange(db, this.t, messageId);
       return done;
     });
     if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
@@ -362,8 +361,7 @@ export class MessageService {
             .returning({ emoji: this.t.reactions.emoji })
         : await db.delete(this.t.reactions).where(mine).returning({ emoji: this.t.reactions.emoji });
       if (rows.length === 0) return { record, changed: false };
-      await db.update(this.t.messages).set({ changedAt: new Date(this.now()) }).where(eq(this.t.messages.id, messageId));
-      await stampChange(db, this.t, messageId);
+      await db.update(this.t.messages).set({ changedAt: new Date(this.now()), changeSeq: await nextChange(db, this.t) }).where(eq(this.t.messages.id, messageId));
       return { record, changed: true };
     });
     if (changed)
