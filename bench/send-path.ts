@@ -7,6 +7,8 @@
  *   bun bench/send-path.ts                    # 100 rooms × 5 members, 4 sends in flight per sender, a SQLite file
  *   bun bench/send-path.ts --memory           # the same on SQLite in memory: no file I/O, steadier figures
  *   bun bench/send-path.ts 1 100 16           # rooms, members per room, sends in flight per sender
+ *   bun bench/send-path.ts --memory --limit   # with the message rate limit on (never reached), in this process
+ *   REDIS_URL=redis://… bun bench/send-path.ts --memory --limit   # the same limit counted in Redis
  *
  * One member of each room sends (each ack lets it send the next); the others only receive,
  * through a topic publish that counts as sent. 30,000 messages warm up, 150,000 are measured
@@ -18,10 +20,13 @@ import { join } from "node:path";
 import { createServices } from "../src/app";
 import { testConfig } from "../src/config";
 import { openDatabase } from "../src/db";
+import { createLogger } from "../src/logger";
 import type { Connection, Socket } from "../src/realtime/connection";
+import { connectRedis } from "../src/realtime/redis";
 
 const args = Bun.argv.slice(2).filter((a) => !a.startsWith("--"));
 const inMemory = Bun.argv.includes("--memory");
+const limited = Bun.argv.includes("--limit");
 const [ROOMS, MEMBERS, IN_FLIGHT] = [Number(args[0] ?? 100), Number(args[1] ?? 5), Number(args[2] ?? 4)];
 const MEASURED = Number(Bun.env.MESSAGES ?? 150_000);
 const WARM_UP = Math.min(30_000, MEASURED);
@@ -30,7 +35,9 @@ const TIMEOUT_MS = 120_000;
 const dir = mkdtempSync(join(tmpdir(), "bunchat-send-path-"));
 const database = openDatabase(inMemory ? "sqlite://:memory:" : `sqlite://${join(dir, "chat.db")}`);
 // testConfig logs errors only, as the services' default logger is then made.
-const services = createServices({ config: testConfig({ limits: { wsFramesPerSecond: 0 } as never }), database });
+const redis = limited && Bun.env.REDIS_URL ? await connectRedis(Bun.env.REDIS_URL, createLogger("warn")) : null;
+const config = testConfig({ limits: { wsFramesPerSecond: 0 } as never, ...(limited && { rateLimitMessages: 1_000_000_000 }) });
+const services = createServices({ config, database, limits: redis?.limits });
 const { realtime } = services;
 // Bun's server publishes to a topic's sockets in native code: here every publish counts as sent.
 realtime.attach({ publish: (_topic, data) => data.length });
@@ -82,7 +89,8 @@ async function phase(messages: number): Promise<void> {
 
 try {
   await database.ready;
-  console.log(`· ${ROOMS} rooms × ${MEMBERS} members, ${IN_FLIGHT} in flight per sender, SQLite ${inMemory ? "in memory" : "file"}`);
+  console.log(`· ${ROOMS} rooms × ${MEMBERS} members, ${IN_FLIGHT} in flight per sender, SQLite ${inMemory ? "in memory" : "file"}` +
+      (limited ? `, message rate limit counted ${redis ? "in Redis" : "in this process"}` : ""));
   const callers = [];
   for (let i = 0; i < ROOMS * MEMBERS; i++) {
     const registered = await services.auth.register({ username: `sender_${i}`, password: "send-path-password" });
@@ -118,5 +126,7 @@ try {
   await realtime.shutdown();
   await services.messages.drain();
   await database.close();
+  await redis?.presence.close();
+  await redis?.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -35,7 +35,7 @@ import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
 import { metricsPlugin } from "./plugins/metrics";
 import { openapiPlugin } from "./plugins/openapi";
-import { RateLimiter } from "./plugins/rate-limit";
+import { RateLimiter, type SharedCounters, SharedRateLimiter } from "./plugins/rate-limit";
 import { requestLog } from "./plugins/request-log";
 import { Realtime } from "./realtime";
 import { asyncApiPlugin } from "./realtime/asyncapi";
@@ -59,6 +59,8 @@ export interface Deps {
   broker?: Broker;
   /** Presence across processes; defaults to this process only. */
   cluster?: PresenceCluster;
+  /** Limits counted across processes; defaults to this process only. */
+  limits?: SharedCounters;
   logger?: Logger;
   /** The clock in ms for expiries, throttles and rate limits; tests pass one they control. */
   now?: () => number;
@@ -118,14 +120,15 @@ export function createServices(deps: Deps) {
   const signer = createSigner(config.jwtSecret, now);
   const mailer = deps.mailer !== undefined ? deps.mailer : config.smtp && smtpMailer(config.smtp);
   const emails = new EmailVerification(database, config.jwtSecret, mailer, new RateLimiter(EMAIL_CHANGES_PER_HOUR, 3_600_000, now, metrics.limited("email")), logger, now);
-  const auth = new AuthService(database, config, signer, events, presence, emails, now);
-  const accounts = new AccountService(database, config, events, now);
+  const shared = deps.limits ?? null;
+  const auth = new AuthService(database, config, signer, events, presence, emails, now, shared);
+  const accounts = new AccountService(database, config, events, now, shared);
   const users = new UserService(database, presence, emails, new RateLimiter(USERNAME_CHANGES_PER_HOUR, 3_600_000, now, metrics.limited("username")));
   const rooms = new RoomService(database, events, presence, now);
   const moderation = new RoomModeration(database, events, rooms, now);
   const teams = new TeamService(database, events, rooms, presence, now);
   const roomInvitations = new RoomInvitations(database, events, rooms, now);
-  const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now, metrics.limited("messages"));
+  const messageLimiter = new SharedRateLimiter(new RateLimiter(config.rateLimitMessages, 10_000, now, metrics.limited("messages")), shared, "messages");
   const files = new FileService(database, deps.storage ?? openStorage(config.storageUrl, config.s3), config, logger, now);
   const messages = new MessageService(database, config, events, messageLimiter, files, now, metrics);
   const sweepEvery = deps.sweepIntervalMs ?? 600_000;
@@ -140,7 +143,7 @@ export function createServices(deps: Deps) {
     connections: () => hub.size,
     files: () => files.totals(),
   }, now);
-  const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, metrics, services: { auth, rooms, messages } });
+  const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, metrics, services: { auth, rooms, messages }, limits: shared });
   return {
     config,
     database,
@@ -158,7 +161,7 @@ export function createServices(deps: Deps) {
     admin,
     adminViews,
     now,
-    authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now, metrics.limited("auth")),
+    authLimiter: new SharedRateLimiter(new RateLimiter(config.rateLimitAuth, 60_000, now, metrics.limited("auth")), shared, "auth"),
     anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now, metrics.limited("anonymous")),
     metrics,
     messageLimiter,

@@ -40,6 +40,8 @@ export interface Config {
   uploadQuotaBytes: number;
   /** Seconds a signed file link stays valid (FILE_URL_TTL). */
   fileUrlTtl: number;
+  /** Ms added to the system clock wherever the server reads the time (CLOCK_OFFSET_MS): tests of skewed clocks. */
+  clockOffsetMs: number;
 }
 
 export interface S3Settings {
@@ -311,6 +313,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     uploadMaxBytes: int(env, "UPLOAD_MAX_BYTES", 10 * 1024 * 1024, 1, 2 ** 31 - 1),
     uploadQuotaBytes: int(env, "UPLOAD_QUOTA_BYTES", 1024 * 1024 * 1024, 0),
     fileUrlTtl: int(env, "FILE_URL_TTL", 86_400, 60, 7 * 86_400),
+    clockOffsetMs: int(env, "CLOCK_OFFSET_MS", 0, -86_400_000, 86_400_000),
     limits: {
       maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),

@@ -3,6 +3,7 @@ import { type ValueError, ValueErrorType } from "@sinclair/typebox/errors";
 import { Value } from "@sinclair/typebox/value";
 import { Elysia, t, ValidationError } from "elysia";
 import type { Logger } from "./logger";
+import { isDatabaseUnavailable } from "./lib/db-errors";
 
 /** Every failure the API reports: an HTTP status, a stable code and a sentence for people. */
 export class AppError extends Error {
@@ -53,6 +54,13 @@ export class PayloadTooLarge extends AppError {
     super(413, "PAYLOAD_TOO_LARGE", message);
   }
 }
+/** The database cannot be reached or cannot write right now: a fault that passes, so try again. */
+export class Unavailable extends AppError {
+  constructor(message = "The database is not answering; try again shortly.") {
+    super(503, "UNAVAILABLE", message, undefined, { "retry-after": "1" });
+  }
+}
+
 export class RateLimited extends AppError {
   constructor(readonly retryAfterSeconds: number, message = "Too many requests; try again later.") {
     super(429, "RATE_LIMITED", message, { retryAfter: retryAfterSeconds }, {
@@ -199,6 +207,11 @@ export function errorHandler(logger: Logger, schemas?: RouteSchemas) {
         if (typeof value === "string" && key !== "content-type") extra[key] = value;
       if (error instanceof AppError)
         return json(error.status, errorBody(error.code, error.message, error.details), { ...extra, ...error.headers });
+      if (isDatabaseUnavailable(error)) {
+        logger.warn("database unavailable", { requestId, method: request.method, path: new URL(request.url).pathname, error: String(error) });
+        const down = new Unavailable();
+        return json(down.status, errorBody(down.code, down.message), { ...extra, ...down.headers });
+      }
       const unexpected = () => {
         logger.error("unhandled error", {
           requestId,

@@ -56,9 +56,10 @@ if (config.redisUrl) {
   } catch (error) {
     fail(`Cannot connect to Redis (REDIS_URL): ${error instanceof Error ? error.message : String(error)}`);
   }
-  logger.info("sharing events and presence with other processes through redis");
+  logger.info("sharing events, presence and limits with other processes through redis");
 }
-const services = createServices({ config, database, logger, broker: redis?.broker, cluster: redis?.presence });
+const now = config.clockOffsetMs === 0 ? Date.now : () => Date.now() + config.clockOffsetMs;
+const services = createServices({ config, database, logger, now, broker: redis?.broker, cluster: redis?.presence, limits: redis?.limits });
 if (config.bootstrapAdmin) {
   const { username, password, email } = config.bootstrapAdmin;
   try {

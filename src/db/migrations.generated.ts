@@ -21,6 +21,7 @@ import sqlite18 from "../../drizzle/sqlite/0018_mute_membership_epoch.sql" with 
 import sqlite19 from "../../drizzle/sqlite/0019_account_lifecycle.sql" with { type: "text" };
 import sqlite20 from "../../drizzle/sqlite/0020_conversations.sql" with { type: "text" };
 import sqlite21 from "../../drizzle/sqlite/0021_files.sql" with { type: "text" };
+import sqlite22 from "../../drizzle/sqlite/0022_message_change_seq.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -35,6 +36,7 @@ import pg10 from "../../drizzle/pg/0010_room_moderation.sql" with { type: "text"
 import pg11 from "../../drizzle/pg/0011_account_lifecycle.sql" with { type: "text" };
 import pg12 from "../../drizzle/pg/0012_conversations.sql" with { type: "text" };
 import pg13 from "../../drizzle/pg/0013_files.sql" with { type: "text" };
+import pg14 from "../../drizzle/pg/0014_message_change_seq.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
@@ -59,6 +61,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0019_account_lifecycle", sql: sqlite19 },
   { tag: "0020_conversations", sql: sqlite20 },
   { tag: "0021_files", sql: sqlite21 },
+  { tag: "0022_message_change_seq", sql: sqlite22 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -76,4 +79,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0011_account_lifecycle", sql: pg11 },
   { tag: "0012_conversations", sql: pg12 },
   { tag: "0013_files", sql: pg13 },
+  { tag: "0014_message_change_seq", sql: pg14 },
 ];

@@ -274,6 +274,11 @@ export const messages = sqliteTable(
      * then (new messages are written without it). A resuming socket's `sync` with `since` replays these.
      */
     changedAt: time("changed_at"),
+    /**
+     * The change counter's value (changeCounter) of the message's last change, stamped in the
+     * transaction that made it; null until then. Resuming with `sync` replays those above a position.
+     */
+    changeSeq: integer("change_seq"),
   },
   (t) => [
     uniqueIndex("messages_room_seq_uq").on(t.roomId, t.seq),
@@ -284,8 +289,19 @@ export const messages = sqliteTable(
     index("messages_reply_to_idx").on(t.replyToId, t.seq).where(sql`${t.replyToId} IS NOT NULL`),
     // Partial too: only messages changed after they were sent are in it.
     index("messages_room_changed_idx").on(t.roomId, t.changedAt).where(sql`${t.changedAt} IS NOT NULL`),
+    index("messages_room_change_seq_idx").on(t.roomId, t.changeSeq).where(sql`${t.changeSeq} IS NOT NULL`),
   ],
 );
+
+/**
+ * One row per counter (id "messages"): the last value it handed out. Taken by a row lock in the
+ * transaction that changes a message, so values are handed out in commit order: a position
+ * read from it is one no later commit can fall behind.
+ */
+export const changeCounter = sqliteTable("change_counter", {
+  id: text("id").primaryKey(),
+  value: integer("value").notNull(),
+});
 
 export const messageEdits = sqliteTable(
   "message_edits",

@@ -73,6 +73,13 @@ export class Connection<S extends Socket = Socket> {
   readonly scope: string | undefined;
   /** Frames posted in this turn of the event loop, not yet written. */
   private posted: string[] | null = null;
+  /**
+   * While a `sync` replays (see Hub.hold): the room events that arrived meanwhile, in order, to be
+   * written once it is done, so that no replayed copy read earlier overtakes them. Null otherwise.
+   */
+  held: string[] | null = null;
+  /** Bytes of `held`. */
+  heldBytes = 0;
 
   private readonly handler: ConnectionHandler;
   /** Frames per second the socket may send; 0 means no limit. */
@@ -151,6 +158,13 @@ export class Connection<S extends Socket = Socket> {
     if (this.closed) return;
     if (posted.length === 1) this.socket.send(posted[0]!);
     else this.socket.cork(() => posted.forEach((text) => this.socket.send(text)));
+  }
+
+  /** Writes `texts` now, after what was posted, in one write. */
+  writeNow(texts: string[]): void {
+    this.flush();
+    if (this.closed || texts.length === 0) return;
+    this.socket.cork(() => texts.forEach((text) => this.socket.send(text)));
   }
 
   /** Sends a frame of a long reply, waiting for the socket to drain first when it is backed up. */

@@ -1,4 +1,5 @@
-import { AppError, ValidationFailed } from "../errors";
+import { AppError, Unavailable, ValidationFailed } from "../errors";
+import { isDatabaseUnavailable } from "../lib/db-errors";
 import { messageDeleted } from "../events";
 import type { Logger } from "../logger";
 import type { Metrics } from "../metrics";
@@ -6,6 +7,7 @@ import type { Message } from "../modules/messages/model";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
 import { isStorableTime } from "../lib/cursor";
+import type { SharedCounters } from "../plugins/rate-limit";
 import type { Connection } from "./connection";
 import type { ClientFrame, ErrorFrame, MessageSendFrame, ReadFrame, SyncDoneFrame, SyncFrame, TypingFrame } from "./protocol";
 import { messageJson, type Publisher } from "./publisher";
@@ -20,6 +22,8 @@ export interface FrameContext {
   typing: TypingThrottle;
   /** Bytes of frames one sync replays at most, across its rooms (WS_SYNC_MAX_BYTES). */
   syncMaxBytes: number;
+  /** Holds a socket's room events while its sync replays, and lets them go after (Hub.hold, Hub.release). */
+  replay: { hold(connection: Connection): void; release(connection: Connection): void };
   /** Records that a socket of the member received `seq` (the live path's way too); never rejects. */
   markDelivered(userId: string, roomId: string, seq: number): Promise<void>;
   metrics: Pick<Metrics, "message">;
@@ -89,7 +93,7 @@ async function typing(connection: Connection, frame: TypingFrame, ctx: FrameCont
   // socket's room may be a public one its user only reads, so membership is asked there.
   if (!connection.rooms.has(frame.roomId)) throw new AppError(404, "NOT_FOUND", "Room not found.");
   if (connection.scope !== undefined) await ctx.rooms.access.member(frame.roomId, connection.userId);
-  if (ctx.typing.allow(connection.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, connection.userId);
+  if (await ctx.typing.allow(connection.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, connection.userId);
 }
 
 async function read(connection: Connection, frame: ReadFrame, ctx: FrameContext) {
@@ -109,7 +113,18 @@ async function read(connection: Connection, frame: ReadFrame, ctx: FrameContext)
  * say what is left (hasMore, changesHaveMore), so another sync or REST continues.
  */
 async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext) {
-  const since = frame.since === undefined ? undefined : sinceTime(frame.since);
+  const since = frame.since === undefined ? undefined : sinceOf(frame.since);
+  // Live room events wait until the replay is out: one committed after a replayed copy was read
+  // then reaches the client after that copy, never before it.
+  ctx.replay.hold(connection);
+  try {
+    await replay(connection, frame, since, ctx);
+  } finally {
+    ctx.replay.release(connection);
+  }
+}
+
+async function replay(connection: Connection, frame: SyncFrame, since: Date | number | undefined, ctx: FrameContext) {
   const done: SyncDoneFrame = { type: "sync.done", rooms: {} };
   const unknown: string[] = [];
   const marks: Promise<void>[] = [];
@@ -129,7 +144,7 @@ async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext)
       // Not read: the room's last seq tells whether anything was missed.
       const last = await lastSeqOf(roomId);
       if (last === undefined) unknown.push(roomId);
-      else done.rooms[roomId] = { lastSeq: Math.min(after, last), hasMore: last > after, ...(since && changesLeft(after)) };
+      else done.rooms[roomId] = { lastSeq: Math.min(after, last), hasMore: last > after, ...(since !== undefined && changesLeft(after)) };
       continue;
     }
     let page: Awaited<ReturnType<FrameContext["messages"]["history"]>>;
@@ -160,7 +175,7 @@ async function sync(connection: Connection, frame: SyncFrame, ctx: FrameContext)
     }
     if (delivered > 0) marks.push(ctx.markDelivered(connection.userId, roomId, delivered));
     const room: SyncDoneFrame["rooms"][string] = { lastSeq, hasMore: page.hasMore || cut };
-    if (since) {
+    if (since !== undefined) {
       const changes = cut ? changesLeft(after) : await replayChanges(connection, roomId, since, after, budget, ctx);
       if (changes === "closed") return;
       if (changes === "gone") {
@@ -210,7 +225,7 @@ function changesLeft(through: number): { changesHaveMore: boolean; changesLastSe
 async function replayChanges(
   connection: Connection,
   roomId: string,
-  since: Date,
+  since: Date | number,
   through: number,
   budget: Budget,
   ctx: FrameContext,
@@ -235,13 +250,20 @@ async function replayChanges(
   return { changesHaveMore: true, changesLastSeq: replayed };
 }
 
-/** `since` as a time; the schema checked its form, but not every such string is a time both databases take. */
-function sinceTime(text: string): Date {
-  const ms = Date.parse(text);
+/** A change position as `ready.position` gives it. */
+const POSITION = /^p(\d{1,15})$/;
+/** An ISO-8601 time, as `ready.at` gives it (the form before positions). */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** `since` as a change position (a number), or as a time both databases take. */
+function sinceOf(text: string): Date | number {
+  const position = POSITION.exec(text);
+  if (position) return Number(position[1]);
+  const ms = ISO_TIME.test(text) ? Date.parse(text) : NaN;
   if (!isStorableTime(ms))
-    throw new ValidationFailed("Invalid sync frame: since must be a time of the years 1–9999", {
+    throw new ValidationFailed("Invalid sync frame: since must be a ready frame's position, or a time of the years 1–9999", {
       frame: "sync",
-      fields: [{ field: "since", message: "must be an ISO-8601 time of the years 1–9999" }],
+      fields: [{ field: "since", message: "must be a ready frame's position (p…), or an ISO-8601 time of the years 1–9999" }],
     });
   return new Date(ms);
 }
@@ -253,29 +275,37 @@ export function errorFrame(error: unknown, logger: Logger, clientId?: string): E
   if (error instanceof AppError) {
     frame.error = { code: error.code, message: error.message };
     if (error.details !== undefined) frame.error.details = error.details;
+  } else if (isDatabaseUnavailable(error)) {
+    frame.error = { code: "UNAVAILABLE", message: new Unavailable().message };
   } else {
     logger.error("websocket frame failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   }
   return frame;
 }
 
-/** At most one `typing` per user and room per interval; the rest are dropped quietly. */
+/**
+ * At most one `typing` per user and room per interval; the rest are dropped quietly. With
+ * `shared` (Redis) the interval holds across processes; this process's own count still drops
+ * repeats without asking, and decides alone while the shared one cannot be reached.
+ */
 export class TypingThrottle {
   private readonly last = new Map<string, number>();
 
   constructor(
     private readonly intervalMs: number,
     private readonly now: () => number,
+    private readonly shared: SharedCounters | null = null,
   ) {}
 
-  allow(userId: string, roomId: string): boolean {
+  async allow(userId: string, roomId: string): Promise<boolean> {
     const key = `${userId}\n${roomId}`;
     const now = this.now();
     const last = this.last.get(key);
     if (last !== undefined && now - last < this.intervalMs) return false;
     this.last.set(key, now);
     if (this.last.size > 10_000) this.prune(now);
-    return true;
+    if (!this.shared || this.intervalMs === 0) return true;
+    return (await this.shared.once(`typing:${userId}:${roomId}`, this.intervalMs)) ?? true;
   }
 
   private prune(now: number) {

@@ -9,6 +9,8 @@ import { CloseCode, roomTopic, userTopic } from "./protocol";
 export class Hub<S extends Socket = Socket> {
   private readonly byUser = new Map<string, Set<Connection<S>>>();
   private readonly byRoom = new Map<string, Set<Connection<S>>>();
+  /** Connections whose room events are held (see hold). */
+  private holding = 0;
 
   /** Registers a socket (not yet subscribed). True when it is the user's first. */
   add(connection: Connection<S>): boolean {
@@ -37,6 +39,10 @@ export class Hub<S extends Socket = Socket> {
     connection.closed = true;
     for (const roomId of connection.rooms) this.detachFromRoom(connection, roomId);
     connection.rooms.clear();
+    if (connection.held) {
+      connection.held = null;
+      this.holding--;
+    }
     const set = this.byUser.get(connection.userId);
     if (!set?.delete(connection)) return false;
     if (set.size > 0) return false;
@@ -50,7 +56,7 @@ export class Hub<S extends Socket = Socket> {
       connection.touched?.add(roomId);
       if (connection.rooms.has(roomId) || (connection.scope !== undefined && connection.scope !== roomId)) continue;
       this.attach(connection, roomId);
-      if (connection.active) connection.socket.subscribe(roomTopic(roomId));
+      if (connection.active && !connection.held) connection.socket.subscribe(roomTopic(roomId));
     }
   }
 
@@ -76,6 +82,36 @@ export class Hub<S extends Socket = Socket> {
       if (connection.active) connection.socket.unsubscribe(roomTopic(roomId));
       if (connection.scope === roomId) connection.disconnect(CloseCode.roomGone, "the room was deleted");
     }
+  }
+
+  /**
+   * From now until `release`, the connection's room events are held on it (`Connection.held`)
+   * instead of reaching its socket: its socket leaves the room topics, and the delivery hands
+   * it each room event (see `holdingAny`). Nothing is lost in between: no await separates the
+   * two, nor, in `release`, subscribing again from writing what was held.
+   */
+  hold(connection: Connection<S>): void {
+    if (!connection.active || connection.closed || connection.held) return;
+    connection.held = [];
+    connection.heldBytes = 0;
+    this.holding++;
+    for (const roomId of connection.rooms) connection.socket.unsubscribe(roomTopic(roomId));
+  }
+
+  /** Room events reach the socket again, after what was held for it. */
+  release(connection: Connection<S>): void {
+    const held = connection.held;
+    if (!held) return;
+    connection.held = null;
+    this.holding--;
+    if (connection.closed) return;
+    for (const roomId of connection.rooms) connection.socket.subscribe(roomTopic(roomId));
+    connection.writeNow(held);
+  }
+
+  /** Whether any connection holds room events (the delivery's common case is none). */
+  get holdingAny(): boolean {
+    return this.holding > 0;
   }
 
   isConnected(userId: string): boolean {

@@ -12,7 +12,7 @@ import { type Metrics, noMetrics } from "../metrics";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
-import { RateLimiter } from "../plugins/rate-limit";
+import { RateLimiter, type SharedCounters } from "../plugins/rate-limit";
 import type { Broker } from "./broker";
 import { ConnectionCaps } from "./caps";
 import { Connection, type ConnectionHandler, type Socket } from "./connection";
@@ -26,7 +26,7 @@ import { LocalDelivery, type Publisher, type TopicServer } from "./publisher";
 export interface RealtimeServices {
   auth: Pick<AuthService, "me" | "liveSession">;
   rooms: Pick<RoomService, "markRead" | "syncStateOf" | "access">;
-  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince" | "edit" | "delete" | "react">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince" | "changePosition" | "edit" | "delete" | "react">;
 }
 
 export interface RealtimeOptions {
@@ -43,6 +43,8 @@ export interface RealtimeOptions {
   now?: () => number;
   /** Frames, closes, sends and refusals are counted here; defaults to none. */
   metrics?: Metrics;
+  /** Counters shared across processes (the typing throttle); null or absent: this process only. */
+  limits?: SharedCounters | null;
 }
 
 /** The window WS_SYNC_RATE_LIMIT counts sync frames in. */
@@ -93,8 +95,9 @@ export class Realtime implements ConnectionHandler {
       messages: services.messages,
       rooms: services.rooms,
       publisher: options.publisher,
-      typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
+      typing: new TypingThrottle(config.limits.typingThrottleMs, this.now, options.limits ?? null),
       syncMaxBytes: config.limits.wsSyncMaxBytes,
+      replay: { hold: (connection) => hub.hold(connection), release: (connection) => hub.release(connection) },
       markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
       metrics: this.metrics,
       logger,
@@ -215,10 +218,13 @@ export class Realtime implements ConnectionHandler {
   private async load(connection: Connection): Promise<void> {
     try {
       const { auth } = this.services;
-      const [user, live, rooms] = await Promise.all([
+      // The change position is read before the socket is subscribed: a change committed after the
+      // read is either heard live or above the position, so the next connection's sync replays it.
+      const [user, live, rooms, position] = await Promise.all([
         auth.me(connection.userId),
         auth.liveSession(connection.sessionId, connection.userId),
         this.roomsOf(connection),
+        this.services.messages.changePosition(),
       ]);
       if (connection.closed) return;
       if (!live) return connection.disconnect(CloseCode.sessionRevoked, "session revoked");
@@ -226,7 +232,7 @@ export class Realtime implements ConnectionHandler {
       this.hub.activate(connection, rooms.map((r) => r.id));
       // From `at` on, every event reaches this socket: the next connection syncs changes since then.
       const at = new Date(this.now()).toISOString();
-      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => connection.rooms.has(r.id)), at };
+      const ready: ReadyFrame = { type: "ready", user, rooms: rooms.filter((r) => connection.rooms.has(r.id)), at, position: `p${position}` };
       connection.flush();
       connection.socket.send(JSON.stringify(ready));
     } catch (error) {

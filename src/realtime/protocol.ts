@@ -71,11 +71,12 @@ export const SyncFrame = t.Object({
   rooms: t.Record(Id, Seq, { description: "room id → the last seq the client has seen in it" }),
   since: t.Optional(
     t.String({
-      format: "date-time",
+      minLength: 1,
       maxLength: 64,
       description:
-        "The `at` of the `ready` of the client's previous connection: messages it holds (seq up to its last seq) that were " +
-        "edited, deleted or had a reaction added or removed at or after this time are replayed too",
+        "The `position` of the `ready` of the client's previous connection: messages it holds (seq up to its last seq) that were " +
+        "edited, deleted or had a reaction added or removed after it are replayed too. The `at` of that `ready` (an ISO-8601 " +
+        "time) is still taken, with changes at or after it, but reads the clocks of the processes that made the changes",
     }),
   ),
 });
@@ -212,7 +213,13 @@ export const ReadyFrame = t.Object({
   rooms: t.Array(t.Object({ id: t.String(), lastSeq: t.Integer() })),
   at: t.String({
     format: "date-time",
-    description: "When the socket was subscribed: every event after it reaches this socket. After a reconnect, send it as sync's `since`",
+    description: "When the socket was subscribed, by this process's clock (see `position`)",
+  }),
+  position: t.String({
+    pattern: "^p[0-9]{1,15}$",
+    description:
+      "Where the database's sequence of message changes stood when the socket was subscribed: every change after it reaches " +
+      "this socket. After a reconnect (to any process), send it as sync's `since`",
   }),
 });
 export type ReadyFrame = typeof ReadyFrame.static;

@@ -113,6 +113,7 @@ export class LocalDelivery {
           this.sendEphemeral(this.hub.connectionsIn(m.roomId), m.frame, m.ephemeral.skipUserId);
         } else {
           const sent = this.server?.publish(roomTopic(m.roomId), m.frame) ?? 0;
+          if (this.hub.holdingAny) this.holdFor(m.roomId, m.frame);
           // A positive count means no subscriber was backed up: only a delivery mark needs the sockets then.
           if (sent <= 0 || m.delivered) this.afterPublish(this.hub.connectionsIn(m.roomId), m.roomId, m.delivered);
         }
@@ -140,6 +141,16 @@ export class LocalDelivery {
       }
     }
   };
+
+  /** Sockets of the room whose sync is replaying get the frame once it is done (see Hub.hold). */
+  private holdFor(roomId: string, frame: string) {
+    for (const connection of this.hub.connectionsIn(roomId)) {
+      if (!connection.held) continue;
+      connection.held.push(frame);
+      connection.heldBytes += frame.length;
+      if (connection.heldBytes > this.options.backpressureLimit) this.options.onOverflow(connection);
+    }
+  }
 
   /** `personal`: a frame for the user, not a room's, which room-scoped sockets don't take. */
   private sendEphemeral(connections: Iterable<Connection>, frame: string, skipUserId?: string, personal = false) {

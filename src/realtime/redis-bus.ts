@@ -3,6 +3,8 @@ import type { Logger } from "../logger";
 
 /** How long to wait between our own reconnection attempts once Bun's have given up. */
 const RECONNECT_MS = 1000;
+/** How often the connections are looked at, so that an outage is logged while Bun reconnects quietly. */
+const WATCH_MS = 1000;
 
 /**
  * The two Redis connections a process shares between its broker and its presence registry:
@@ -23,6 +25,9 @@ export class RedisBus {
   private started = false;
   private closing = false;
   private readonly retrying = new Map<RedisClient, Timer>();
+  private watch: Timer | null = null;
+  /** An outage was logged and its end not yet. */
+  private down = false;
 
   private constructor(
     url: string,
@@ -59,6 +64,8 @@ export class RedisBus {
       clearTimeout(timer);
     }
     bus.started = true;
+    bus.watch = setInterval(() => bus.check(), WATCH_MS);
+    bus.watch.unref();
     return bus;
   }
 
@@ -87,10 +94,23 @@ export class RedisBus {
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.watch) clearInterval(this.watch);
     for (const timer of this.retrying.values()) clearTimeout(timer);
     this.retrying.clear();
     this.commands.close();
     this.subscriber.close();
+  }
+
+  /** Logs the start and the end of an outage once each. */
+  private check() {
+    const up = this.commands.connected && this.subscriber.connected;
+    if (!up && !this.down) {
+      this.down = true;
+      this.logger.warn("redis unreachable: events reach this process's own sockets only, limits are counted here, until it is back");
+    } else if (up && this.down) {
+      this.down = false;
+      this.logger.info("redis reachable again");
+    }
   }
 
   private async resubscribe() {

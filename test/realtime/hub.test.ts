@@ -315,3 +315,37 @@ describe("parseFrame", () => {
     expect(parsed.error.details?.fields.map((f) => f.field)).toContain("content");
   });
 });
+
+describe("room events held while a sync replays", () => {
+  test("a held socket leaves its room topics, gets the room's events after what the replay sent, and rejoins", () => {
+    const hub = new Hub<FakeSocket>();
+    const overflowed: string[] = [];
+    const delivery = new LocalDelivery(hub, { backpressureLimit: 100, onOverflow: (c) => overflowed.push(c.userId), onDelivered() {} });
+    delivery.attach({ publish: (_topic, data) => data.length });
+    const broker = new InMemoryBroker();
+    broker.subscribe(delivery.deliver);
+    const events = new Publisher(broker);
+    const { connection: held, socket } = socketOf(hub, "a", ["r"]);
+    const { connection: other } = socketOf(hub, "b", ["r"]);
+
+    hub.hold(held);
+    expect(socket.topics.has("room:r")).toBe(false);
+    expect(hub.holdingAny).toBe(true);
+    const newer = { type: "message.updated", message: { id: "m", seq: 1, content: "newer" } };
+    events.toRoom("r", newer);
+    expect(held.held).toEqual([JSON.stringify(newer)]);
+    expect(other.held).toBeNull();
+    socket.send("older, replayed");
+    hub.release(held);
+    expect(socket.sent).toEqual(["older, replayed", JSON.stringify(newer)]);
+    expect(socket.topics.has("room:r")).toBe(true);
+    expect(hub.holdingAny).toBe(false);
+
+    // Held past the backpressure limit: given up on, as a socket that fell behind.
+    hub.hold(held);
+    events.toRoom("r", { type: "message.updated", message: { id: "m", seq: 1, content: "x".repeat(200) } });
+    expect(overflowed).toEqual(["a"]);
+    hub.remove(held);
+    expect(hub.holdingAny).toBe(false);
+  });
+});

@@ -32,11 +32,12 @@ export abstract class MessageQueries {
     return this.page(and(eq(messages.replyToId, parentId), after !== undefined ? gt(messages.seq, after) : undefined), limit);
   }
 
-  changedSince(roomId: string, since: Date, through: number, limit: number): Promise<RecordPage> {
+  changedSince(roomId: string, since: Date | number, through: number, limit: number): Promise<RecordPage> {
     const { messages } = this.t;
-    // `seq + 0`: the bound must not make the (room, seq) index look better than the partial one of
+    const changed = typeof since === "number" ? gt(messages.changeSeq, since) : gte(messages.changedAt, since);
+    // `seq + 0`: the bound must not make the (room, seq) index look better than the partial ones of
     // changed messages (SQLite has no statistics to tell): that would read every message up to it.
-    return this.page(and(eq(messages.roomId, roomId), gte(messages.changedAt, since), lte(sql`${messages.seq} + 0`, through)), limit);
+    return this.page(and(eq(messages.roomId, roomId), changed, lte(sql`${messages.seq} + 0`, through)), limit);
   }
 
   async reactions(viewerId: string, records: MessageRecord[], _contiguous = false): Promise<ReactionCount[]> {

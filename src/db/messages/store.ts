@@ -148,8 +148,11 @@ export interface MessageStore {
   byIds(ids: string[]): Promise<MessageRecord[]>;
   /** Replies to a message above seq `after`, oldest first. */
   replies(parentId: string, after: number | undefined, limit: number): Promise<RecordPage>;
-  /** The room's messages up to seq `through` that changed (edit, delete, reaction) at or after `since`, in seq order. */
-  changedSince(roomId: string, since: Date, through: number, limit: number): Promise<RecordPage>;
+  /**
+   * The room's messages up to seq `through` that changed (edit, delete, reaction) at or after
+   * `since` (a time), or after change position `since` (a number: see src/db/changes.ts), in seq order.
+   */
+  changedSince(roomId: string, since: Date | number, through: number, limit: number): Promise<RecordPage>;
   /**
    * Reactions on these messages per emoji, in the order they were first made. `contiguous`:
    * the records are one room's messages with no seq missing between the first and the last.
@@ -189,5 +192,6 @@ export function newRow(send: NewMessage, seq: number, at: Date): MessageRow {
     editedAt: null,
     deletedAt: null,
     changedAt: null,
+    changeSeq: null,
   };
 }

@@ -12,6 +12,7 @@ import type { Events } from "../../events";
 import { verifyPassword } from "./hashes";
 import type { SessionView } from "./model";
 import { type Caller, DELETED_PREFIX, hashPassword } from "./service";
+import type { SharedCounters } from "../../plugins/rate-limit";
 import { LoginThrottle } from "./throttle";
 
 /** What an anonymised account shows in place of its name. */
@@ -25,23 +26,27 @@ export class AccountService {
   }
 
   /** Wrong passwords slow down each account's password checks as failed logins slow down a name. */
-  private readonly throttle = new LoginThrottle();
+  private readonly throttle: LoginThrottle;
 
   constructor(
     private readonly database: Database,
     private readonly config: Config,
     private readonly events: Events,
     private readonly now: () => number = Date.now,
-  ) {}
+    /** Failed password checks counted across processes (Redis); null: in this process. */
+    shared: SharedCounters | null = null,
+  ) {
+    this.throttle = new LoginThrottle(shared);
+  }
 
   /** Throws Unauthenticated (401) unless `password` is the user's; repeated failures get 429. */
   private async checkPassword(userId: string, password: string): Promise<void> {
     const key = `user:${userId}`;
-    this.throttle.attempt(key, this.now());
+    await this.throttle.attempt(key, this.now());
     const { users } = this.t;
     const row = first(await this.database.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, userId)).limit(1));
     if (!row || !(await verifyPassword(password, row.passwordHash))) throw new Unauthenticated("The password is wrong.");
-    this.throttle.succeed(key);
+    await this.throttle.succeed(key);
   }
 
   /** A new password; every other session of the user ends, the caller's stays. */

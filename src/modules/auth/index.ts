@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import { ErrorResponse } from "../../errors";
 import { authPlugin, OPEN_ROUTES, pathOf } from "../../plugins/auth";
 import { clientAddress } from "../../plugins/client-address";
-import type { RateLimiter } from "../../plugins/rate-limit";
+import type { SharedRateLimiter } from "../../plugins/rate-limit";
 import { OwnUser } from "../users/model";
 import type { AccountService } from "./account";
 import { AuthResult, ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, SessionParams, SessionView, Tokens, VerifyEmailBody, WsTicket } from "./model";
@@ -14,13 +14,13 @@ import type { AuthService } from "./service";
  * bodies. `trustProxy`: proxies in front whose X-Forwarded-For names the client (TRUST_PROXY).
  * It counts the routes open without a token (register, login, refresh) together.
  */
-export function authRateLimit(limiter: RateLimiter, trustProxy = 0) {
-  return new Elysia({ name: "auth-rate-limit" }).onRequest(({ request, server }) => {
+export function authRateLimit(limiter: SharedRateLimiter, trustProxy = 0) {
+  return new Elysia({ name: "auth-rate-limit" }).onRequest(async ({ request, server }) => {
     if (!limiter.enabled || request.method !== "POST") return;
     const path = pathOf(request);
     // Elysia also routes the path with a trailing slash.
     if (OPEN_ROUTES.has(path) || (path.endsWith("/") && OPEN_ROUTES.has(path.slice(0, -1))))
-      limiter.take(clientAddress(request, server, trustProxy));
+      await limiter.take(clientAddress(request, server, trustProxy));
   });
 }
 

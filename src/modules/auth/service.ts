@@ -7,6 +7,7 @@ import { Value } from "@sinclair/typebox/value";
 import { Conflict, Forbidden, Unauthenticated, ValidationFailed } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
+import { type LoginRule, rateLimitedFor, type SharedCounters } from "../../plugins/rate-limit";
 import { cleanName } from "../text";
 import type { EmailVerification } from "../users/email";
 import { toOwnUser } from "../users/service";
@@ -62,7 +63,7 @@ export class AuthService {
 
   /** Distinguishes the auth plugin of one app from another's (Elysia de-duplicates plugins by name and seed). */
   readonly instanceId = Bun.randomUUIDv7();
-  private readonly throttle = new LoginThrottle();
+  private readonly throttle: LoginThrottle;
   /** Verifying against this keeps an unknown user as slow as a wrong password. */
   private readonly dummyHash: Promise<string>;
 
@@ -75,7 +76,10 @@ export class AuthService {
     private readonly emails: EmailVerification,
     /** The time in ms; tests pass a controllable clock. JWT expiry follows it too (see createSigner). */
     private readonly now: () => number = Date.now,
+    /** Failed logins counted across processes (Redis); null: in this process. */
+    shared: SharedCounters | null = null,
   ) {
+    this.throttle = new LoginThrottle(shared);
     this.dummyHash = this.hash(randomToken());
   }
 
@@ -132,10 +136,10 @@ export class AuthService {
         .where(or(eq(users.usernameLower, name), and(eq(users.emailLower, name), verifiedEmail(users))))
         .limit(1),
     );
-    this.throttle.attempt(name, this.now());
+    await this.throttle.attempt(name, this.now());
     const ok = await verifyPassword(input.password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok || user.deletedAt) throw new Unauthenticated("Wrong username or password.");
-    this.throttle.succeed(name);
+    await this.throttle.succeed(name);
     // Only the right password learns that the account is deactivated.
     if (user.deactivatedAt) throw new Forbidden("This account has been deactivated.");
     // A hash brought from another backend (see hashes.ts) is replaced by argon2id once the password is known.

@@ -3,6 +3,7 @@ import { and, asc, eq, inArray, isNull, lt, notExists, or, sql, sum } from "driz
 import type { Config } from "../../config";
 import { type Database, first, type Tables } from "../../db";
 import type { FileRow } from "../../db/messages/store";
+import { nextChange } from "../../db/changes";
 import { AppError, BadRequest, NotFound, PayloadTooLarge, ValidationFailed } from "../../errors";
 import type { Logger } from "../../logger";
 import { boundaryOf, type FilePart, filePart, MultipartError } from "../../lib/multipart";
@@ -221,7 +222,7 @@ export class FileService {
         if (claimed.length === 0) throw new NotFound("File");
         const detached = await db.delete(messageFiles).where(eq(messageFiles.fileId, id)).returning({ messageId: messageFiles.messageId });
         const ids = detached.map((d) => d.messageId);
-        if (ids.length > 0) await db.update(messages).set({ changedAt: at }).where(inArray(messages.id, ids));
+        if (ids.length > 0) await db.update(messages).set({ changedAt: at, changeSeq: await nextChange(db, this.t) }).where(inArray(messages.id, ids));
         return ids;
       },
       { readCommitted: true },

@@ -2,13 +2,14 @@
 import { and, asc, count, countDistinct, eq, gte, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, DB, Tables } from "../../db";
+import { currentChange, nextChange } from "../../db/changes";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
 import { type Metrics, noMetrics } from "../../metrics";
-import { RateLimiter } from "../../plugins/rate-limit";
+import { RateLimiter, type SharedRateLimiter } from "../../plugins/rate-limit";
 import { audit, isServerAdmin } from "../admin/audit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
@@ -185,14 +186,21 @@ export class MessageService {
     private readonly database: Database,
     private readonly config: Config,
     private readonly events: Events,
-    private readonly limiter: RateLimiter,
+    /** RATE_LIMIT_MESSAGES, counted across processes when shared. */
+    private readonly limiter: SharedRateLimiter,
     private readonly files: FileService,
     private readonly now: () => number = Date.now,
     metrics: Metrics = noMetrics,
   ) {
     this.access = new RoomAccess(database);
     this.searchLimiter = new RateLimiter(config.rateLimitSearch, 60_000, now, metrics.limited("search"));
-    this.writer = new GroupCommitWriter(database.messages, { now, onDelivered: (d) => this.delivered(d), metrics: metrics.commits });
+    this.writer = new GroupCommitWriter(database.messages, {
+      now,
+      onDelivered: (d) => this.delivered(d),
+      metrics: metrics.commits,
+      // Sends were counted in this process as they came; the deployment's count is asked once per batch.
+      admit: limiter.shares ? (batch) => limiter.admit(batch.map((m) => m.senderId)) : undefined,
+    });
   }
 
   /**
@@ -200,7 +208,7 @@ export class MessageService {
    * the clientId of an earlier send returns that message with `created: false`.
    */
   async send(userId: string, roomId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
-    this.limiter.take(userId);
+    this.limiter.takeLocal(userId);
     const attachments = input.attachments === undefined || input.attachments === null ? undefined : checkAttachments(input.attachments);
     const content = this.checkContent(input.content, attachments !== undefined);
     const metadata = this.checkMetadata(input.metadata);
@@ -265,7 +273,8 @@ export class MessageService {
       const previous = current.editedAt ?? current.createdAt;
       if (now <= previous) now = new Date(previous.getTime() + 1); // versions stay in time order
       await db.insert(this.t.messageEdits).values({ id: Bun.randomUUIDv7(), messageId, content: current.content, editedAt: previous });
-      const updated = first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now }).where(eq(this.t.messages.id, messageId)).returning())!;
+      const changeSeq = await nextChange(db, this.t);
+      const updated = first(await db.update(this.t.messages).set({ content, editedAt: now, changedAt: now, changeSeq }).where(eq(this.t.messages.id, messageId)).returning())!;
       return { record: { ...record, message: updated }, changed: true };
     });
     const message = first(await this.present(userId, [record]))!;
@@ -311,7 +320,7 @@ export class MessageService {
       const done = first(
         await db
           .update(this.t.messages)
-          .set({ content: "", metadata: null, deletedAt: at, changedAt: at })
+          .set({ content: "", metadata: null, deletedAt: at, changedAt: at, changeSeq: await nextChange(db, this.t) })
           .where(and(eq(this.t.messages.id, messageId), isNull(this.t.messages.deletedAt)))
           .returning({ id: this.t.messages.id, roomId: this.t.messages.roomId, seq: this.t.messages.seq }),
       );
@@ -347,7 +356,7 @@ export class MessageService {
    * the message rate limit.
    */
   async report(userId: string, messageId: string, reason: string): Promise<{ id: string; status: "open"; created: boolean }> {
-    this.limiter.take(userId);
+    await this.limiter.take(userId);
     if (showsNothing(reason)) throw invalid("reason", "must show something");
     await this.readable(userId, messageId);
     const { messageReports } = this.t;
@@ -381,7 +390,7 @@ export class MessageService {
    * refused (409) past REACTIONS_PER_USER of the caller's or REACTIONS_PER_MESSAGE on the message.
    */
   async react(userId: string, messageId: string, rawEmoji: string, add: boolean): Promise<Message> {
-    this.limiter.take(userId);
+    await this.limiter.take(userId);
     const emoji = checkEmoji(rawEmoji);
     const { record, changed } = await this.database.tx(async (db) => {
       // The caller's membership as of this transaction: a removal that committed first wins.
@@ -397,7 +406,7 @@ export class MessageService {
             .returning({ emoji: this.t.reactions.emoji })
         : await db.delete(this.t.reactions).where(mine).returning({ emoji: this.t.reactions.emoji });
       if (rows.length === 0) return { record, changed: false };
-      await db.update(this.t.messages).set({ changedAt: new Date(this.now()) }).where(eq(this.t.messages.id, messageId));
+      await db.update(this.t.messages).set({ changedAt: new Date(this.now()), changeSeq: await nextChange(db, this.t) }).where(eq(this.t.messages.id, messageId));
       return { record, changed: true };
     });
     if (changed)
@@ -413,13 +422,19 @@ export class MessageService {
 
   /**
    * The room's messages up to seq `through` that were edited, deleted or had a reaction added or
-   * removed at or after `since`, in seq order, as the live events carry them (`me` relative to
-   * nobody); `hasMore` when more than `limit` were. What a resuming socket missed of messages it holds.
+   * removed at or after `since` (a time), or after it (a change position, see `changePosition`),
+   * in seq order, as the live events carry them (`me` relative to nobody); `hasMore` when more
+   * than `limit` were. What a resuming socket missed of messages it holds.
    */
-  async changedSince(userId: string, roomId: string, opts: { since: Date; through: number; limit: number }): Promise<MessagePage> {
+  async changedSince(userId: string, roomId: string, opts: { since: Date | number; through: number; limit: number }): Promise<MessagePage> {
     await this.access.canRead(roomId, userId);
     const page = await this.database.messages.changedSince(roomId, opts.since, opts.through, clampLimit(opts.limit));
     return { messages: (await this.present(userId, page.records)).map(forEveryone), hasMore: page.hasMore };
+  }
+
+  /** The position of the last committed message change: every change committed later is after it, whatever the clocks say. */
+  changePosition(): Promise<number> {
+    return currentChange(this.database.db, this.t);
   }
 
   /**

@@ -86,6 +86,11 @@ export interface WriterOptions {
   onDelivered?: (delivered: Delivered) => void;
   /** Told each commit's size and its sends' waits; unset: no clock is read per send. */
   metrics?: CommitMetrics | null;
+  /**
+   * Asked once per batch before it is written (e.g. a rate limit shared across processes):
+   * per message, the error it is refused with, or null. A message refused is not written.
+   */
+  admit?: (messages: NewMessage[]) => Promise<(Error | null)[]>;
 }
 
 /** Commits made without lingering after a wait that brought no new send, before trying again. */
@@ -204,7 +209,8 @@ export class GroupCommitWriter {
         const batch = this.queue.splice(0, this.maxBatch);
         this.lastBatch = batch.length;
         if (this.lingerSkips > 0) this.lingerSkips--;
-        await this.commit(batch);
+        const admitted = await this.admit(batch);
+        if (admitted.length > 0) await this.commit(admitted);
       }
       if (this.marks.size > 0) {
         const marks = [...this.marks.values()];
@@ -212,6 +218,22 @@ export class GroupCommitWriter {
         await this.commitMarks(marks);
       }
     }
+  }
+
+  /** The batch without the messages `admit` refused, those rejected with its error. */
+  private async admit(batch: Pending[]): Promise<Pending[]> {
+    if (!this.options.admit) return batch;
+    let verdicts: (Error | null)[];
+    try {
+      verdicts = await this.options.admit(batch.map((p) => p.message));
+    } catch {
+      return batch; // whoever admits could not answer: nothing is refused for it
+    }
+    return batch.filter((pending, i) => {
+      const refused = verdicts[i];
+      if (refused) pending.reject(refused);
+      return !refused;
+    });
   }
 
   private async commit(batch: Pending[]): Promise<void> {

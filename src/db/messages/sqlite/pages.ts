@@ -15,6 +15,7 @@ interface RawRow {
   edited_at: number | null;
   deleted_at: number | null;
   changed_at: number | null;
+  change_seq: number | null;
   username: string | null;
   display_name: string | null;
   avatar_url: string | null;
@@ -22,7 +23,7 @@ interface RawRow {
 
 const SELECT =
   "SELECT m.id, m.room_id, m.seq, m.sender_id, m.content, m.metadata, m.reply_to_id, m.reply_count, m.client_id, " +
-  "m.created_at, m.edited_at, m.deleted_at, m.changed_at, u.username, u.display_name, u.avatar_url " +
+  "m.created_at, m.edited_at, m.deleted_at, m.changed_at, m.change_seq, u.username, u.display_name, u.avatar_url " +
   "FROM messages m LEFT JOIN users u ON u.id = m.sender_id WHERE m.room_id = ?1 ";
 
 /**
@@ -78,6 +79,7 @@ function toRecord(r: RawRow, roomKind: string): MessageRecord {
       editedAt: r.edited_at === null ? null : new Date(r.edited_at),
       deletedAt: r.deleted_at === null ? null : new Date(r.deleted_at),
       changedAt: r.changed_at === null ? null : new Date(r.changed_at),
+      changeSeq: r.change_seq,
     },
     sender:
       r.username === null ? null : { id: r.sender_id, username: r.username, displayName: r.display_name!, avatarUrl: r.avatar_url },

@@ -1,0 +1,7 @@
+CREATE TABLE `change_counter` (
+	`id` text PRIMARY KEY NOT NULL,
+	`value` integer NOT NULL
+);
+--> statement-breakpoint
+ALTER TABLE `messages` ADD `change_seq` integer;--> statement-breakpoint
+CREATE INDEX `messages_room_change_seq_idx` ON `messages` (`room_id`,`change_seq`) WHERE "messages"."change_seq" IS NOT NULL;
