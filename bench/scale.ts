@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BENCH_JWT_SECRET, BENCH_TOKEN_TTL, serverEnv } from "./lib/env";
-import type { Summary } from "./lib/histogram";
+import { Histogram, type Summary } from "./lib/histogram";
 import { type HistoryResult, runHistory, runSearch, type SearchResult } from "./lib/http-load";
 import { slope } from "./lib/idle";
 import { machine } from "./lib/machine";
@@ -125,6 +125,42 @@ const fileSize = (path: string) => {
   }
 };
 
+/**
+ * Event-loop lag while a phase runs, on both sides of the wire: this process's (a 10 ms timer's
+ * delay past its due time: the load generator holds as many sockets as the server) and the
+ * server's as seen from outside (the latency of /health, ten times a second).
+ */
+function lagMonitor(server: Server) {
+  const client = new Histogram();
+  const health = new Histogram();
+  let due = performance.now() + 10;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    client.record(Math.max(0, now - due));
+    due = now + 10;
+  }, 10);
+  let running = true;
+  const probes = (async () => {
+    while (running) {
+      const t0 = performance.now();
+      const ok = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(10_000) }).then(
+        async (r) => (await r.arrayBuffer(), r.ok),
+        () => false,
+      );
+      if (ok) health.record(performance.now() - t0);
+      await Bun.sleep(100);
+    }
+  })();
+  return {
+    async end() {
+      clearInterval(timer);
+      running = false;
+      await probes;
+      return { client: client.summary(), health: health.summary() };
+    },
+  };
+}
+
 interface Level {
   sockets: number;
   /** [sockets open, server RSS] after each step of opening, from the level before. */
@@ -135,6 +171,7 @@ interface Level {
   growthPerSocket: number;
   openSeconds: number;
   load: WsLoadResult;
+  lag: { client: Summary; health: Summary };
 }
 
 function lostIn(run: WsLoadResult): number {
@@ -208,6 +245,7 @@ async function main() {
       });
       step(`  ${P.messagesPerSecond} messages/s for ${P.loadMs / 1000} s through ${rooms.length.toLocaleString("en-US")} rooms`);
       await quiet(server.pid);
+      const lag = lagMonitor(server);
       const load = await runWsLoad(target, plans, {
         mode: { kind: "rate", perSecond: P.messagesPerSecond },
         durationMs: P.loadMs,
@@ -215,6 +253,7 @@ async function main() {
         drainMs: P.drainMs,
         contentLength: P.contentLength,
       });
+      const lagged = await lag.end();
       return {
         sockets: peers.length,
         points: mine,
@@ -222,6 +261,7 @@ async function main() {
         growthPerSocket: (mine.at(-1)![1] - rss0) / peers.length,
         openSeconds,
         load,
+        lag: lagged,
       };
     };
     step(`opening ${small.toLocaleString("en-US")} sockets in ${P.steps} steps`);
@@ -236,7 +276,7 @@ async function main() {
     history = await runHistory(target, reader, historyRoom, P.historySize, { requests: P.historyRequests, durationMs: 60_000, warmup: 100 });
     step(`search: ${P.searchRequests} searches over the reader's rooms`);
     // A word in a third of the messages, a two-word phrase, a number in one message only, a word in none.
-    const queries = ["lorem", "ipsum history", String(Math.max(1, P.historySize - 12_345)), "zzyzx"];
+    const queries = ["lorem", "ipsum message", String(Math.max(1, P.historySize - 12_345)), "zzyzx"];
     search = await runSearch(target, reader, queries, { requests: P.searchRequests, durationMs: 60_000, warmup: 20 });
   } finally {
     await closePeers(peers, 5000);
@@ -258,6 +298,10 @@ async function main() {
         `${Math.round(r.deliveriesPerSecond).toLocaleString("en-US")} deliv/s, ${Math.round(r.deliveriesPerCpuSecond).toLocaleString("en-US")} deliv/CPU-s · ` +
         `${lat(r.latency)} · server CPU ${r.server.cpuSeconds.toFixed(1)} s · lost ${lostIn(r)}` +
         `${r.kicked.length ? ` · ${r.kicked.length} closed by the server` : ""}${Object.keys(r.errors).length ? ` · errors ${JSON.stringify(r.errors)}` : ""}`,
+    );
+    log(
+      `${"".padStart(6)}          event-loop lag: load generator p99 ${l.lag.client.p99.toFixed(1)} ms (max ${l.lag.client.max.toFixed(1)}), ` +
+        `server /health p99 ${l.lag.health.p99.toFixed(1)} ms (max ${l.lag.health.max.toFixed(1)})`,
     );
   }
   if (levels.length === 2) {
