@@ -48,6 +48,10 @@ const { values: flags } = parseArgs({
 });
 const quick = flags.quick!;
 const only = new Set((flags.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim()));
+if (only.has("scale")) {
+  console.error("The scale scenario (10,000 sockets, 10,000,000 messages) takes about ten minutes on its own: `bun run bench:scale` (see bench/scale.ts).");
+  process.exit(2);
+}
 for (const name of only)
   if (!SCENARIOS.includes(name as Scenario)) {
     console.error(`unknown scenario "${name}"; choose from ${SCENARIOS.join(", ")}`);

@@ -275,7 +275,7 @@ async function main() {
     step(`history: ${P.historyRequests} pages of 50 in the room of ${P.historySize.toLocaleString("en-US")}`);
     history = await runHistory(target, reader, historyRoom, P.historySize, { requests: P.historyRequests, durationMs: 60_000, warmup: 100 });
     step(`search: ${P.searchRequests} searches over the reader's rooms`);
-    // A word in a third of the messages, a two-word phrase, a number in one message only, a word in none.
+    // A word in one message of twelve, two words together in one of twelve, a number in one message only, a word in none.
     const queries = ["lorem", "ipsum message", String(Math.max(1, P.historySize - 12_345)), "zzyzx"];
     search = await runSearch(target, reader, queries, { requests: P.searchRequests, durationMs: 60_000, warmup: 20 });
   } finally {
