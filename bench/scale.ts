@@ -76,7 +76,9 @@ const P = {
   searchRequests: quick ? 100 : 300,
   contentLength: 100,
 };
-if (P.small > P.sockets) P.small = P.sockets;
+// Whole rooms only: every socket's room has all its members connected.
+P.sockets = Math.max(P.roomSize, Math.floor(P.sockets / P.roomSize) * P.roomSize);
+P.small = Math.max(P.roomSize, Math.floor(Math.min(P.small, P.sockets) / P.roomSize) * P.roomSize);
 
 const ROOT = join(import.meta.dir, "..");
 const RESULTS = join(import.meta.dir, "results");
@@ -184,7 +186,7 @@ async function main() {
   log(`bunchat scale benchmark${quick ? " (--quick)" : ""} · ${m.cpus} × ${m.cpu} · ${m.memoryGiB} GiB · Bun ${m.bun} · SQLite ${m.sqlite} · load ${m.loadAverage.join(" ")}`);
   const sockets = fitOpenFiles(P.sockets);
   const small = Math.min(P.small, sockets);
-  const users = Math.ceil(sockets / P.roomSize) * P.roomSize;
+  const users = sockets;
   const env = serverEnv(dbPath);
   const start = () => spawnServer({ name: "server", script: [join(ROOT, "src/index.ts")], env, readyPath: "/ready", logFile: join(dir, "server.log"), readyTimeoutMs: 120_000 });
 
