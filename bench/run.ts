@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createRoom, register } from "./lib/api";
+import { serverEnv } from "./lib/env";
 import { type HistoryResult, type RestSendResult, runHistory, runRestSend } from "./lib/http-load";
 import { type IdleResult, runIdle } from "./lib/idle";
 import { machine } from "./lib/machine";
@@ -51,6 +52,10 @@ const { values: flags } = parseArgs({
 });
 const quick = flags.quick!;
 const only = new Set((flags.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim()));
+if (only.has("scale")) {
+  console.error("The scale scenario (10,000 sockets, 10,000,000 messages) takes about ten minutes on its own: `bun run bench:scale` (see bench/scale.ts).");
+  process.exit(2);
+}
 for (const name of only)
   if (!SCENARIOS.includes(name as Scenario)) {
     console.error(`unknown scenario "${name}"; choose from ${SCENARIOS.join(", ")}`);
@@ -106,25 +111,7 @@ const metricsDbPath = join(dir, "metrics.db");
 const METRICS_TOKEN = "bench-metrics-token-0123456789";
 installCleanup(() => rmSync(dir, { recursive: true, force: true }));
 
-const ourEnv: Record<string, string> = {
-  DATABASE_URL: `sqlite://${dbPath}`,
-  JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123456789",
-  ACCESS_TOKEN_TTL: "7200",
-  RATE_LIMIT_AUTH: "0",
-  RATE_LIMIT_ANON: "0",
-  WS_MAX_PER_USER: "0",
-  WS_MAX_PER_ADDRESS: "0",
-  WS_SYNC_RATE_LIMIT: "0",
-  RATE_LIMIT_MESSAGES: "0",
-  WS_RATE_LIMIT: "0",
-  // Users go offline as their sockets close, inside the scenario that closes them, not seconds
-  // later in the middle of the next one.
-  PRESENCE_GRACE_MS: "0",
-  LOG_LEVEL: "warn",
-  // Registration speed only: the message path never hashes passwords.
-  PASSWORD_MEMORY_KIB: "1024",
-  PASSWORD_TIME_COST: "1",
-};
+const ourEnv = serverEnv(dbPath);
 
 const log = (text: string) => console.log(text);
 const step = (text: string) => console.log(`· ${text}`);

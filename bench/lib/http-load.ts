@@ -133,3 +133,48 @@ export async function runHistory(
   }
   return { requests, wrongPages, errors, before: before.summary(), newest: newest.summary(), server: metered.end() };
 }
+
+export interface SearchResult {
+  requests: number;
+  errors: number;
+  latency: Summary;
+  /** Searches that found nothing, by query (one that stopped at its budget may find nothing). */
+  empty: Record<string, number>;
+  server: Metered;
+}
+
+/**
+ * Message searches one at a time over the caller's rooms: the words `queries` cycles through,
+ * after `warmup` unrecorded ones.
+ */
+export async function runSearch(
+  target: Target,
+  user: BenchUser,
+  queries: string[],
+  options: { requests: number; durationMs: number; warmup?: number },
+): Promise<SearchResult> {
+  const latency = new Histogram();
+  const headers = target.restHeaders(user);
+  const url = (i: number) => `${target.server.url}/api/search/messages?q=${encodeURIComponent(queries[i % queries.length]!)}&limit=20`;
+  for (let i = 0; i < (options.warmup ?? 0); i++) await (await fetch(url(i), { headers, signal: AbortSignal.timeout(10_000) })).arrayBuffer();
+  const metered = meter(target.server.pid);
+  const deadline = performance.now() + options.durationMs;
+  let requests = 0;
+  let errors = 0;
+  const empty: Record<string, number> = {};
+  for (let i = 0; i < options.requests && performance.now() < deadline; i++) {
+    requests++;
+    const t0 = performance.now();
+    const res = await fetch(url(i), { headers, signal: AbortSignal.timeout(10_000) }).catch(() => null);
+    if (!res || res.status !== 200) {
+      errors++;
+      await res?.arrayBuffer();
+      continue;
+    }
+    const page = (await res.json()) as { messages: unknown[] };
+    latency.record(performance.now() - t0);
+    const q = queries[i % queries.length]!;
+    if (page.messages.length === 0) empty[q] = (empty[q] ?? 0) + 1;
+  }
+  return { requests, errors, empty, latency: latency.summary(), server: metered.end() };
+}
