@@ -7,6 +7,8 @@ import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { t, type TSchema } from "elysia";
 import { JSON_MAX_DEPTH, mayNestDeeperThan, scanJson, shownKey } from "../lib/json-scan";
 import { Message } from "../modules/messages/model";
+import { Role, Room } from "../modules/rooms/model";
+import { Team } from "../modules/teams/model";
 import { Text } from "../modules/schemas";
 import { OwnUser, Presence } from "../modules/users/model";
 
@@ -235,6 +237,77 @@ export const SyncDoneFrame = t.Object({
 export type SyncDoneFrame = typeof SyncDoneFrame.static;
 
 export const PongFrame = t.Object({ type: t.Literal("pong") });
+
+const reactionFields = { roomId: t.String(), messageId: t.String(), emoji: t.String(), userId: t.String() };
+export const ReactionAddedEvent = t.Object(
+  { type: t.Literal("reaction.added"), ...reactionFields },
+  { description: "A member reacted with an emoji: sent only when something changed" },
+);
+export const ReactionRemovedEvent = t.Object(
+  { type: t.Literal("reaction.removed"), ...reactionFields },
+  { description: "A member took a reaction back: sent only when something changed" },
+);
+
+export const ReadEvent = t.Object(
+  { type: t.Literal("read"), roomId: t.String(), userId: t.String(), seq: t.Integer() },
+  { description: "A member's read position in the room moved forward" },
+);
+
+export const DeliveredEvent = t.Object(
+  { type: t.Literal("delivered"), roomId: t.String(), userId: t.String(), seq: t.Integer() },
+  { description: "Direct rooms: a socket of this member received the room's messages up to seq" },
+);
+
+export const RoomCreatedEvent = t.Object(
+  { type: t.Literal("room.created"), room: Room },
+  { description: "The user is a member of a new room; their sockets are subscribed to it already" },
+);
+export const RoomUpdatedEvent = t.Object({ type: t.Literal("room.updated"), room: Room }, { description: "Its name, topic or visibility changed" });
+export const RoomDeletedEvent = t.Object({ type: t.Literal("room.deleted"), roomId: t.String() });
+
+const memberFields = { roomId: t.String(), userId: t.String() };
+export const MemberJoinedEvent = t.Object(
+  { type: t.Literal("member.joined"), ...memberFields },
+  { description: "A member joined or was added; their own sockets hear it too" },
+);
+export const MemberLeftEvent = t.Object(
+  { type: t.Literal("member.left"), ...memberFields },
+  { description: "A member left or was removed; their own sockets hear it too, then stop hearing the room" },
+);
+export const MemberUpdatedEvent = t.Object({
+  type: t.Literal("member.updated"),
+  ...memberFields,
+  role: Role,
+  mutedUntil: t.Optional(t.Nullable(t.String({ format: "date-time" }))),
+});
+
+export const TeamUpdatedEvent = t.Object({ type: t.Literal("team.updated"), team: Team });
+export const TeamDeletedEvent = t.Object({ type: t.Literal("team.deleted"), teamId: t.String() });
+
+/** Every frame the server sends, by its schema: what a client switches on. */
+export type ServerFrame =
+  | ReadyFrame
+  | typeof AckFrame.static
+  | ErrorFrame
+  | typeof MessageNewFrame.static
+  | typeof MessageUpdatedFrame.static
+  | typeof MessageDeletedFrame.static
+  | typeof ReactionAddedEvent.static
+  | typeof ReactionRemovedEvent.static
+  | typeof TypingEvent.static
+  | typeof ReadEvent.static
+  | typeof DeliveredEvent.static
+  | PresenceEvent
+  | typeof RoomCreatedEvent.static
+  | typeof RoomUpdatedEvent.static
+  | typeof RoomDeletedEvent.static
+  | typeof MemberJoinedEvent.static
+  | typeof MemberLeftEvent.static
+  | typeof MemberUpdatedEvent.static
+  | typeof TeamUpdatedEvent.static
+  | typeof TeamDeletedEvent.static
+  | SyncDoneFrame
+  | typeof PongFrame.static;
 
 /** Close codes the server uses besides the standard ones (1001 going away, 1008 policy, 1009 too big, 1011 error). */
 export const CloseCode = {
