@@ -26,11 +26,14 @@ export type * from "./types";
 /** Typed REST calls, from the server's route schemas (Eden Treaty): `api.api.rooms({ id }).messages.get({ query })`. */
 export type Api = Treaty.Create<App>;
 
+/** The fetch the client calls (the global one by default). */
+export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
 export interface ClientOptions {
   /** The server's origin, e.g. `https://chat.example.com`; defaults to the page's origin in a browser. */
   baseUrl?: string;
   /** Defaults to `globalThis.fetch`. */
-  fetch?: typeof fetch;
+  fetch?: Fetch;
   /** Defaults to `globalThis.WebSocket`. */
   WebSocket?: WebSocketConstructor;
   /** A refresh token kept from an earlier visit (see `onRefreshToken`): the client starts signed in. */
@@ -63,7 +66,7 @@ export interface Client {
 export function createClient(options: ClientOptions = {}): Client {
   const baseUrl = (options.baseUrl ?? (globalThis as { location?: { origin: string } }).location?.origin ?? "").replace(/\/+$/, "");
   if (!baseUrl) throw new TypeError("createClient: baseUrl is required outside a browser");
-  const baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const baseFetch: Fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
   // Eden would turn every string that looks like a date into a Date; the schemas say strings.
   const plain: Api = treaty<App>(baseUrl, { fetcher: baseFetch as typeof fetch, parseDate: false });
