@@ -91,6 +91,8 @@ export class Session {
   private readonly unsubscribe: () => void;
   private _state: ConnectionState = "connecting";
   private _user: OwnUser | null = null;
+  /** How the last socket closed, until the next one is ready: a stop it leads to reports it. */
+  private lastClose: { code: number; reason: string } | null = null;
 
   constructor(
     private readonly wsUrl: string,
@@ -183,6 +185,7 @@ export class Session {
 
   /** Closes the socket for good; pending sends are rejected with SessionClosed. */
   close(): void {
+    this.lastClose = null;
     this.stop("closed");
   }
 
@@ -220,6 +223,7 @@ export class Session {
   private async dropped(code: number, reason: string): Promise<void> {
     this.detach();
     if (this.stopped) return;
+    this.lastClose = { code, reason };
     if (code === TOO_MANY_CONNECTIONS) return this.stop("too-many-connections", code, reason);
     this.setState("reconnecting", code, reason);
     if (code === SESSION_REVOKED) {
@@ -243,7 +247,7 @@ export class Session {
     if (ws && ws.readyState < 2) ws.close(NORMAL);
   }
 
-  private stop(why: ClosedReason, code?: number, reason?: string): void {
+  private stop(why: ClosedReason, code = this.lastClose?.code, reason = this.lastClose?.reason): void {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.retryTimer);
@@ -350,6 +354,7 @@ export class Session {
   private onReady(frame: FrameOf<"ready">): void {
     const ws = this.socket!;
     this._user = frame.user;
+    this.lastClose = null;
     const listed = new Set(frame.rooms.map((r) => r.id));
     for (const id of this.windows.keys()) if (!listed.has(id)) this.windows.delete(id);
     for (const r of frame.rooms) if (!this.windows.has(r.id)) this.windows.set(r.id, new RoomWindow(r.id, r.lastSeq));
