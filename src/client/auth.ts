@@ -2,7 +2,7 @@ import type { Treaty } from "@elysiajs/eden/treaty2";
 import type { App } from "../app";
 import type { OwnUser } from "./types";
 
-type Api = Treaty.Create<App>;
+type Root = Treaty.Create<App>;
 
 /** What the server answers to register, login and refresh. */
 export interface TokenPair {
@@ -37,7 +37,7 @@ export class TokenKeeper {
   readonly signedOut = new Set<() => void>();
 
   constructor(
-    private readonly plain: Api,
+    private readonly plain: Root,
     private readonly persist: ((refreshToken: string | null) => void) | undefined,
     refreshToken: string | null,
     private readonly now: () => number = Date.now,

@@ -4,7 +4,7 @@
  * ```ts
  * const client = createClient({ baseUrl: "https://chat.example.com" });
  * await client.login({ username: "ada", password: "…" });
- * const { data: room } = await client.api.api.rooms.post({ name: "general" });
+ * const { data: room } = await client.api.rooms.post({ name: "general" });
  * const session = client.connect();
  * session.on("message", (m) => console.log(m.sender.username, m.content));
  * await session.send(room!.id, "hello");
@@ -23,8 +23,11 @@ export { RequestFailed, SignedOut } from "./auth";
 export { ServerRefused, Session, SessionClosed, type PendingSend, type SessionOptions, type WebSocketConstructor } from "./session";
 export type * from "./types";
 
-/** Typed REST calls, from the server's route schemas (Eden Treaty): `api.api.rooms({ id }).messages.get({ query })`. */
-export type Api = Treaty.Create<App>;
+type Root = Treaty.Create<App>;
+/** Typed REST calls under `/api`, from the server's route schemas (Eden Treaty): `api.rooms({ id }).messages.get({ query })`. */
+export type Api = Root["api"];
+type RegisterBody = Parameters<Api["auth"]["register"]["post"]>[0];
+type LoginBody = Parameters<Api["auth"]["login"]["post"]>[0];
 
 /** The fetch the client calls (the global one by default). */
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -51,9 +54,9 @@ export interface Client {
   /** Whether the client holds a session (it may still turn out to be expired). */
   readonly signedIn: boolean;
   /** Creates an account and signs in with it. Throws RequestFailed (409 taken, 422 invalid…). */
-  register(body: { username: string; password: string; email?: string; displayName?: string }): Promise<OwnUser>;
+  register(body: RegisterBody): Promise<OwnUser>;
   /** Signs in by username or verified email. Throws RequestFailed (401 on bad credentials). */
-  login(body: { username: string; password: string }): Promise<OwnUser>;
+  login(body: LoginBody): Promise<OwnUser>;
   /** Ends the session on the server (its sockets close) and forgets the tokens; live sessions close. */
   logout(): Promise<void>;
   /** Trades the refresh token for new tokens now. Throws SignedOut when the session has ended. */
@@ -69,7 +72,7 @@ export function createClient(options: ClientOptions = {}): Client {
   const baseFetch: Fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
   // Eden would turn every string that looks like a date into a Date; the schemas say strings.
-  const plain: Api = treaty<App>(baseUrl, { fetcher: baseFetch as typeof fetch, parseDate: false });
+  const plain: Root = treaty<App>(baseUrl, { fetcher: baseFetch as typeof fetch, parseDate: false });
   const tokens = new TokenKeeper(plain, options.onRefreshToken, options.refreshToken ?? null);
 
   const authedFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
@@ -78,7 +81,7 @@ export function createClient(options: ClientOptions = {}): Client {
     if (res.status !== 401 || token === null) return res;
     return baseFetch(input, withBearer(init, await tokens.afterRejection(token)));
   };
-  const api: Api = treaty<App>(baseUrl, { fetcher: authedFetch as typeof fetch, parseDate: false });
+  const api: Api = treaty<App>(baseUrl, { fetcher: authedFetch as typeof fetch, parseDate: false }).api;
 
   const signIn = async (call: Promise<{ data: unknown; error: { status: unknown; value: unknown } | null }>) => {
     const { user, ...pair } = unwrap(await call) as { user: OwnUser; accessToken: string; refreshToken: string; expiresIn: number };
@@ -89,17 +92,20 @@ export function createClient(options: ClientOptions = {}): Client {
   const wsUrl = `${baseUrl.replace(/^http/, "ws")}/ws`;
   const rest = {
     async ticket() {
-      return unwrap(await api.api.auth["ws-ticket"].post()).ticket;
+      const answer = await api.auth["ws-ticket"].post();
+      // Still refused after a refresh (or nothing to refresh with): the session is over.
+      if (answer.error?.status === 401) throw new SignedOut();
+      return unwrap(answer).ticket;
     },
     async history(roomId: string, query: { before?: number; after?: number; limit?: number }) {
-      return unwrap(await api.api.rooms({ id: roomId }).messages.get({ query }));
+      return unwrap(await api.rooms({ id: roomId }).messages.get({ query }));
     },
     async message(id: string) {
-      const { data } = await api.api.messages({ id }).get();
+      const { data } = await api.messages({ id }).get();
       return data ?? null;
     },
     async room(id: string) {
-      const { data } = await api.api.rooms({ id }).get();
+      const { data } = await api.rooms({ id }).get();
       return data ?? null;
     },
     refresh: () => tokens.refresh(),
@@ -119,14 +125,12 @@ export function createClient(options: ClientOptions = {}): Client {
     async logout() {
       const refreshToken = tokens.currentRefreshToken;
       if (!refreshToken) return;
-      try {
-        const { error } = await api.api.auth.logout.post({ refreshToken });
-        if (error && error.status !== 401) throw new RequestFailed(error.status as number, error.value);
-      } catch (error) {
-        if (!(error instanceof SignedOut)) throw error;
-      } finally {
-        tokens.clear();
-      }
+      const accessToken = await tokens.accessToken().catch(() => null);
+      // Live sessions stop first, so that the server closing their sockets is not taken for a drop.
+      tokens.clear();
+      if (!accessToken) return;
+      const { error } = await plain.api.auth.logout.post({ refreshToken }, { headers: { authorization: `Bearer ${accessToken}` } });
+      if (error && error.status !== 401) throw new RequestFailed(error.status as number, error.value);
     },
     async refresh() {
       await tokens.refresh();

@@ -161,16 +161,16 @@ export class Session {
     options: { metadata?: Record<string, unknown> | null; replyToId?: string | null; clientId?: string } = {},
   ): Promise<Message> {
     if (this.stopped) return Promise.reject(new SessionClosed());
-    const { clientId = crypto.randomUUID(), metadata, replyToId } = options;
+    const { clientId = newClientId(), metadata, replyToId } = options;
     const frame: SendFrame = { type: "message.send", roomId, content, clientId };
     if (metadata !== undefined) frame.metadata = metadata;
     if (replyToId !== undefined) frame.replyToId = replyToId;
-    const done = Promise.withResolvers<Message>();
     const existing = this.pendingSends.get(clientId);
     if (existing) return new Promise((resolve, reject) => this.pendingSends.set(clientId, chain(existing, resolve, reject)));
-    this.pendingSends.set(clientId, { frame, resolve: done.resolve, reject: done.reject });
-    if (this.live) this.write(frame);
-    return done.promise;
+    return new Promise((resolve, reject) => {
+      this.pendingSends.set(clientId, { frame, resolve, reject });
+      if (this.live) this.write(frame);
+    });
   }
 
   /** Tells the room's other members the user is typing (dropped while disconnected). */
@@ -533,6 +533,12 @@ export class Session {
       }
     }
   }
+}
+
+/** A random id for a send (crypto.randomUUID exists only in secure contexts in browsers). */
+function newClientId(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** A second send under a clientId already pending: it settles with the first. */

@@ -36,11 +36,11 @@ describe("REST", () => {
     const gate = new Gate();
     const client = createClient({ baseUrl: base, fetch: gate.fetch });
     const user = await client.login({ username: (await registered()).username, password: PASSWORD });
-    const { data: me } = await client.api.api.auth.me.get();
+    const { data: me } = await client.api.auth.me.get();
     expect(me!.id).toBe(user.id);
 
     clock.advance((server.services.config.accessTokenTtl + 1) * 1000);
-    const answers = await Promise.all(Array.from({ length: 5 }, () => client.api.api.auth.me.get()));
+    const answers = await Promise.all(Array.from({ length: 5 }, () => client.api.auth.me.get()));
     expect(answers.map((a) => a.data?.id)).toEqual(Array(5).fill(user.id));
     expect(gate.answers.filter((a) => a.path === "/api/auth/refresh")).toHaveLength(1);
   });
@@ -52,7 +52,7 @@ describe("REST", () => {
 
     const later = createClient({ baseUrl: base, refreshToken: kept.at(-1)!, onRefreshToken: (t) => kept.push(t) });
     expect(later.signedIn).toBe(true);
-    const { data: me } = await later.api.api.auth.me.get();
+    const { data: me } = await later.api.auth.me.get();
     expect(me).not.toBeNull();
     expect(kept).toHaveLength(2);
     expect(kept[1]).not.toBe(kept[0]);
@@ -60,7 +60,7 @@ describe("REST", () => {
     await later.logout();
     expect(kept.at(-1)).toBeNull();
     expect(later.signedIn).toBe(false);
-    expect((await later.api.api.auth.me.get()).status).toBe(401);
+    expect((await later.api.auth.me.get()).status).toBe(401);
     // The first client's refresh token was rotated away, and the session is over anyway.
     expect(await first.refresh().catch((e) => e)).toBeInstanceOf(SignedOut);
   });
@@ -79,7 +79,7 @@ describe("the live session", () => {
       session.on(type, (e) => void (seen[type] ??= [] as never[]).push(e as never));
     try {
       await until("open", () => seen.synced?.length);
-      const { data: room } = await bob.api.api.rooms.post({ name: "events", memberIds: [a.id] });
+      const { data: room } = await bob.api.rooms.post({ name: "events", memberIds: [a.id] });
       await until("room.created", () => seen.room?.some((e) => e.type === "room.created" && e.room.id === room!.id));
       expect(session.rooms()).toContain(room!.id);
 
@@ -97,7 +97,7 @@ describe("the live session", () => {
         bobSession.close();
       }
 
-      await alice.api.api.rooms({ id: room!.id }).leave.post();
+      await alice.api.rooms({ id: room!.id }).leave.post();
       await until("member.left", () => seen.room?.some((e) => e.type === "member.left" && e.userId === a.id));
       expect(session.rooms()).not.toContain(room!.id);
       expect(seen.state?.map((e) => e.state)).toEqual(["open"]);
@@ -123,6 +123,23 @@ describe("the live session", () => {
     expect(states.at(-1)).toMatchObject({ state: "closed", code: 4001, closedReason: "signed-out" });
     expect(client.signedIn).toBe(false);
     expect((await pending).name).toMatch(/SessionClosed|ServerRefused/);
+  });
+
+  test("stops at logout, and does not start without a session", async () => {
+    const client = createClient({ baseUrl: base });
+    await client.register({ username: name("ada"), password: PASSWORD });
+    const session = client.connect({ heartbeatMs: 0 });
+    await until("open", () => session.state === "open");
+    await client.logout();
+    expect(session.state).toBe("closed");
+
+    const states: SessionEvents["state"][] = [];
+    const gate = new Gate();
+    const never = createClient({ baseUrl: base, fetch: gate.fetch }).connect({ reconnect: { baseMs: 1, maxMs: 1 } });
+    never.on("state", (e) => states.push(e));
+    await until("closed", () => never.state === "closed");
+    expect(states).toEqual([{ state: "closed", closedReason: "signed-out" }]);
+    expect(gate.answers.map((a) => a.status)).toEqual([401]);
   });
 
   test("stops without retrying when the server holds too many sockets of the user (4008)", async () => {

@@ -66,7 +66,7 @@ export class Gate {
 export async function serverHistory(client: Client, roomId: string): Promise<Message[]> {
   const all: Message[] = [];
   for (let after = 0; ; ) {
-    const { data, error } = await client.api.api.rooms({ id: roomId }).messages.get({ query: { after, limit: 200 } });
+    const { data, error } = await client.api.rooms({ id: roomId }).messages.get({ query: { after, limit: 200 } });
     if (error) throw new Error(`history: ${error.status}`);
     all.push(...data.messages);
     if (!data.hasMore || data.messages.length === 0) return all;

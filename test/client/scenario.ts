@@ -36,10 +36,10 @@ export async function resumeScenario(baseUrl: () => string, disruption: Disrupti
   const alice = await client.register({ username: name("alice"), password: PASSWORD });
   await bob.register({ username: name("bob"), password: PASSWORD });
 
-  const room = ok(await bob.api.api.rooms.post({ name: "resume", memberIds: [alice.id] }));
+  const room = ok(await bob.api.rooms.post({ name: "resume", memberIds: [alice.id] }));
   const earlier: Message[] = [];
   for (const content of ["one", "two", "three", "four", "five"])
-    earlier.push(ok(await bob.api.api.rooms({ id: room.id }).messages.post({ content })));
+    earlier.push(ok(await bob.api.rooms({ id: room.id }).messages.post({ content })));
 
   const session = client.connect({ reconnect: { baseMs: 10, maxMs: 200 }, heartbeatMs: 0 });
   let synced = 0;
@@ -53,9 +53,9 @@ export async function resumeScenario(baseUrl: () => string, disruption: Disrupti
 
     // Live: a send, a reaction by the session's user, an edit and a message from the other member.
     const live = await within("the live send", session.send(room.id, "alice live"));
-    ok(await client.api.api.messages({ id: earlier[0]!.id }).reactions({ emoji: "👍" }).put());
-    ok(await bob.api.api.messages({ id: earlier[1]!.id }).patch({ content: "two, edited live" }));
-    ok(await bob.api.api.rooms({ id: room.id }).messages.post({ content: "bob live", replyToId: live.id }));
+    ok(await client.api.messages({ id: earlier[0]!.id }).reactions({ emoji: "👍" }).put());
+    ok(await bob.api.messages({ id: earlier[1]!.id }).patch({ content: "two, edited live" }));
+    ok(await bob.api.rooms({ id: room.id }).messages.post({ content: "bob live", replyToId: live.id }));
     await untilSameHistory(session, client, room.id);
 
     // A send on its way when the socket goes: acknowledged before or resent after, once either way.
@@ -68,12 +68,12 @@ export async function resumeScenario(baseUrl: () => string, disruption: Disrupti
     // Settled below; rejected only if the story fails first and the session is closed.
     for (const p of [inFlight, ...pending]) p.catch(() => {});
     expect(session.pending().map((p) => p.content)).toEqual(expect.arrayContaining(["away 1", "away 2", "away 3"]));
-    ok(await bob.api.api.rooms({ id: room.id }).messages.post({ content: "bob away 1" }));
-    ok(await bob.api.api.messages({ id: earlier[2]!.id }).patch({ content: "three, edited away" }));
-    ok(await bob.api.api.messages({ id: earlier[3]!.id }).delete());
-    ok(await bob.api.api.messages({ id: earlier[0]!.id }).reactions({ emoji: "👍" }).put());
-    ok(await bob.api.api.messages({ id: live.id }).reactions({ emoji: "🎉" }).put());
-    ok(await bob.api.api.rooms({ id: room.id }).messages.post({ content: "bob reply away", replyToId: earlier[0]!.id }));
+    ok(await bob.api.rooms({ id: room.id }).messages.post({ content: "bob away 1" }));
+    ok(await bob.api.messages({ id: earlier[2]!.id }).patch({ content: "three, edited away" }));
+    ok(await bob.api.messages({ id: earlier[3]!.id }).delete());
+    ok(await bob.api.messages({ id: earlier[0]!.id }).reactions({ emoji: "👍" }).put());
+    ok(await bob.api.messages({ id: live.id }).reactions({ emoji: "🎉" }).put());
+    ok(await bob.api.rooms({ id: room.id }).messages.post({ content: "bob reply away", replyToId: earlier[0]!.id }));
     gate.release();
 
     const acked = await within("every send to be acknowledged", Promise.all([inFlight, ...pending]));
