@@ -392,6 +392,7 @@ export class Session {
       for (const [roomId, entry] of Object.entries(frame.rooms)) {
         const window = this.windows.get(roomId);
         if (window && (entry.hasMore || window.hasGap || window.top < entry.lastSeq)) work.push(this.fill(roomId, true));
+        if (window) work.push(this.rereadStatuses(roomId, window));
       }
       await Promise.all(work);
     } catch {
@@ -507,6 +508,15 @@ export class Session {
       after = page.messages[page.messages.length - 1]!.seq;
       if (!page.hasMore) return;
     }
+  }
+
+  /**
+   * Direct rooms: receipts are not replayed, so the held messages not yet `read` (statuses only
+   * move forward, so from the first of them on, within the newest page) are read again over REST.
+   */
+  private async rereadStatuses(roomId: string, window: RoomWindow): Promise<void> {
+    const first = window.messages.find((m) => m.status !== undefined && m.status !== "read");
+    if (first) await this.rereadChanges(roomId, Math.max(first.seq - 1, window.top - HISTORY_PAGE), window.top);
   }
 
   /** A message read over REST for this user: new ones join the window, held ones are replaced when they differ. */

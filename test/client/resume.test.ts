@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { manualClock } from "../helpers";
 import { startServer, type LiveServer } from "../realtime/helpers";
-import { processDatabase, processEnv, type ServerProcess, spawnServer, stopServer, until } from "./helpers";
+import { createClient } from "bunchat/client";
+import { Gate, processDatabase, processEnv, type ServerProcess, spawnServer, stopServer, until, untilSameHistory, within } from "./helpers";
 import { resumeScenario } from "./scenario";
 
 /** Closes the user's sockets from the server's side, as it does for a socket that fell too far behind. */
@@ -81,6 +82,42 @@ describe("the live session resumes", () => {
       expect(after.filter((a) => a.status === 401)).toEqual([]);
       expect(refreshTokens).toHaveLength(2);
     } finally {
+      await server.close();
+    }
+  }, 60_000);
+});
+
+describe("a direct room", () => {
+  test("after a resume, its messages' statuses are the server's: receipts missed while away are read again", async () => {
+    const server = await startServer();
+    const base = `http://127.0.0.1:${server.port}`;
+    const gate = new Gate();
+    const alice = createClient({ baseUrl: base, fetch: gate.fetch });
+    const bob = createClient({ baseUrl: base });
+    const a = await alice.register({ username: `alice_${Date.now().toString(36)}`, password: "correct-horse-battery" });
+    await bob.register({ username: `bob_${Date.now().toString(36)}`, password: "correct-horse-battery" });
+    const { data: room } = await bob.api.rooms.direct.post({ userId: a.id });
+    const session = alice.connect({ reconnect: { baseMs: 10, maxMs: 100 }, heartbeatMs: 0 });
+    let synced = 0;
+    session.on("synced", () => synced++);
+    try {
+      await until("the first sync", () => synced >= 1);
+      const sent = await within("the send", session.send(room!.id, "are you there?"));
+      expect(sent.status).toBe("sent");
+
+      gate.hold();
+      expect(dropSockets(server, a.id)).toBe(1);
+      await until("the session to notice", () => session.state === "reconnecting");
+      await bob.api.rooms({ id: room!.id }).read.post({ seq: sent.seq });
+      await bob.api.rooms({ id: room!.id }).messages.post({ content: "yes" });
+      gate.release();
+
+      await until("the resume", () => synced >= 2);
+      const history = await untilSameHistory(session, alice, room!.id);
+      expect(history.map((m) => m.status)).toEqual(["read", "delivered"]);
+    } finally {
+      gate.release();
+      session.close();
       await server.close();
     }
   }, 60_000);
