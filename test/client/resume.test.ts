@@ -4,11 +4,14 @@
  * exactly the server's history, with every send made while it was away delivered once.
  */
 import { describe, expect, test } from "bun:test";
+import { testConfig } from "../../src/config";
 import { manualClock } from "../helpers";
 import { startServer, type LiveServer } from "../realtime/helpers";
 import { createClient } from "bunchat/client";
 import { Gate, processDatabase, processEnv, type ServerProcess, spawnServer, stopServer, until, untilSameHistory, within } from "./helpers";
 import { resumeScenario } from "./scenario";
+
+const testLimits = () => testConfig().limits;
 
 /** Closes the user's sockets from the server's side, as it does for a socket that fell too far behind. */
 function dropSockets(server: LiveServer, userId: string): number {
@@ -115,6 +118,48 @@ describe("a direct room", () => {
       await until("the resume", () => synced >= 2);
       const history = await untilSameHistory(session, alice, room!.id);
       expect(history.map((m) => m.status)).toEqual(["read", "delivered"]);
+    } finally {
+      gate.release();
+      session.close();
+      await server.close();
+    }
+  }, 60_000);
+});
+
+describe("a sync cut short by WS_SYNC_MAX_BYTES", () => {
+  test("the messages and changes it could not replay are read over REST", async () => {
+    const server = await startServer({ limits: { ...testLimits(), wsSyncMaxBytes: 65_536 } });
+    const base = `http://127.0.0.1:${server.port}`;
+    const gate = new Gate();
+    const alice = createClient({ baseUrl: base, fetch: gate.fetch });
+    const bob = createClient({ baseUrl: base });
+    const a = await alice.register({ username: `alice_${Date.now().toString(36)}`, password: "correct-horse-battery" });
+    await bob.register({ username: `bob_${Date.now().toString(36)}`, password: "correct-horse-battery" });
+    const { data: room } = await bob.api.rooms.post({ name: "big", memberIds: [a.id] });
+    const big = (label: string) => `${label} `.padEnd(4000, "x");
+    const session = alice.connect({ reconnect: { baseMs: 10, maxMs: 100 }, heartbeatMs: 0 });
+    const frames: { type: string; rooms?: Record<string, { hasMore: boolean; changesHaveMore?: boolean }> }[] = [];
+    session.on("frame", (f) => void frames.push(f as never));
+    let synced = 0;
+    session.on("synced", () => synced++);
+    try {
+      await until("the first sync", () => synced >= 1);
+      const held = [];
+      for (let i = 0; i < 20; i++) held.push((await bob.api.rooms({ id: room!.id }).messages.post({ content: big(`held ${i}`) })).data!);
+      await untilSameHistory(session, alice, room!.id);
+
+      gate.hold();
+      expect(dropSockets(server, a.id)).toBe(1);
+      await until("the session to notice", () => session.state === "reconnecting");
+      for (const m of held) await bob.api.messages({ id: m.id }).patch({ content: big(`edited ${m.seq}`) });
+      for (let i = 0; i < 20; i++) await bob.api.rooms({ id: room!.id }).messages.post({ content: big(`away ${i}`) });
+      gate.release();
+
+      await until("the resume", () => synced >= 2);
+      const history = await untilSameHistory(session, alice, room!.id);
+      expect(history).toHaveLength(40);
+      const done = frames.filter((f) => f.type === "sync.done").at(-1)!;
+      expect(done.rooms![room!.id]).toMatchObject({ hasMore: true, changesHaveMore: true });
     } finally {
       gate.release();
       session.close();
