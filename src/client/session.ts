@@ -202,7 +202,12 @@ export class Session {
       return this.retry();
     }
     if (this.stopped) return;
-    const ws = new this.WebSocketImpl(`${this.wsUrl}?ticket=${encodeURIComponent(ticket)}`);
+    let ws: WebSocket;
+    try {
+      ws = new this.WebSocketImpl(`${this.wsUrl}?ticket=${encodeURIComponent(ticket)}`);
+    } catch {
+      return this.retry();
+    }
     this.socket = ws;
     ws.addEventListener("message", (e) => {
       if (this.socket === ws) this.receive(String((e as MessageEvent).data));
