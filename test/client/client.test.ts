@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createClient, RequestFailed, type SessionEvents, SignedOut } from "bunchat/client";
 import { manualClock } from "../helpers";
 import { type LiveServer, startServer } from "../realtime/helpers";
-import { Gate, until, within } from "./helpers";
+import { Gate, recordFrames, until, within } from "./helpers";
 
 const PASSWORD = "correct-horse-battery";
 let counter = 0;
@@ -74,6 +74,7 @@ describe("the live session", () => {
     const a = await alice.register({ username: name("alice"), password: PASSWORD });
     const b = await bob.register({ username: name("bob"), password: PASSWORD });
     const session = alice.connect({ heartbeatMs: 0 });
+    const recorded = recordFrames(session);
     const seen: { [K in keyof SessionEvents]?: SessionEvents[K][] } = {};
     for (const type of ["message", "typing", "read", "presence", "room", "state", "synced"] as const)
       session.on(type, (e) => void (seen[type] ??= [] as never[]).push(e as never));
@@ -101,6 +102,10 @@ describe("the live session", () => {
       await until("member.left", () => seen.room?.some((e) => e.type === "member.left" && e.userId === a.id));
       expect(session.rooms()).not.toContain(room!.id);
       expect(seen.state?.map((e) => e.state)).toEqual(["open"]);
+      recorded.check();
+      expect(new Set(recorded.frames.map((f) => f.type))).toEqual(
+        new Set(["ready", "sync.done", "room.created", "presence", "typing", "message.new", "read", "member.left"] as const),
+      );
     } finally {
       session.close();
     }

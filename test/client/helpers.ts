@@ -7,7 +7,10 @@ import { expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Client, Message, Session } from "bunchat/client";
+import type { TLiteral, TObject } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import type { Client, Message, ServerFrame, Session } from "bunchat/client";
+import * as protocol from "../../src/realtime/protocol";
 import { freshPgDatabase, type TestDatabase } from "../pg";
 
 export const WAIT_MS = 15_000;
@@ -60,6 +63,36 @@ export class Gate {
     this.open = null;
     open?.resolve();
   }
+}
+
+/** The schema of each server frame type, from the protocol. */
+const frameSchemas = new Map(
+  [
+    protocol.ReadyFrame, protocol.AckFrame, protocol.ErrorFrame, protocol.MessageNewFrame, protocol.MessageUpdatedFrame,
+    protocol.MessageDeletedFrame, protocol.ReactionAddedEvent, protocol.ReactionRemovedEvent, protocol.TypingEvent,
+    protocol.ReadEvent, protocol.DeliveredEvent, protocol.PresenceEvent, protocol.RoomCreatedEvent, protocol.RoomUpdatedEvent,
+    protocol.RoomDeletedEvent, protocol.MemberJoinedEvent, protocol.MemberLeftEvent, protocol.MemberUpdatedEvent,
+    protocol.TeamUpdatedEvent, protocol.TeamDeletedEvent, protocol.SyncDoneFrame, protocol.PongFrame,
+  ].map((schema: TObject) => [(schema.properties.type as TLiteral<string>).const, TypeCompiler.Compile(schema)] as const),
+);
+
+/** Every frame the server sent a session, checked against the protocol's schema of its type. */
+export function recordFrames(session: Session): { frames: ServerFrame[]; check(): void } {
+  const frames: ServerFrame[] = [];
+  session.on("frame", (f) => void frames.push(f));
+  return {
+    frames,
+    check() {
+      expect(frames.length).toBeGreaterThan(0);
+      const wrong = frames.flatMap((f) => {
+        const type: string = f.type;
+        const schema = frameSchemas.get(type);
+        if (!schema) return [`${type}: no schema`];
+        return schema.Check(f) ? [] : [`${type}: ${[...schema.Errors(f)].map((e) => `${e.path} ${e.message}`).join("; ")}`];
+      });
+      expect(wrong).toEqual([]);
+    },
+  };
 }
 
 /** The room's whole history as the server answers it to the client's user, ascending. */

@@ -5,7 +5,7 @@
  */
 import { expect } from "bun:test";
 import { type Client, createClient, type Message, type Session } from "bunchat/client";
-import { Gate, loadAll, until, untilSameHistory, within } from "./helpers";
+import { Gate, loadAll, recordFrames, until, untilSameHistory, within } from "./helpers";
 
 export interface Disruption {
   /** Makes the server drop the session's socket (and whatever else the story needs: a restart, a clock moved on). */
@@ -42,6 +42,7 @@ export async function resumeScenario(baseUrl: () => string, disruption: Disrupti
     earlier.push(ok(await bob.api.rooms({ id: room.id }).messages.post({ content })));
 
   const session = client.connect({ reconnect: { baseMs: 10, maxMs: 200 }, heartbeatMs: 0 });
+  const recorded = recordFrames(session);
   let synced = 0;
   session.on("synced", () => synced++);
   const states: string[] = [];
@@ -91,6 +92,10 @@ export async function resumeScenario(baseUrl: () => string, disruption: Disrupti
     expect(history.find((m) => m.id === earlier[0]!.id)!.replyCount).toBe(1);
     expect(history.find((m) => m.id === earlier[3]!.id)!.deletedAt).not.toBeNull();
     expect(states).toContain("reconnecting");
+    recorded.check();
+    const types = new Set(recorded.frames.map((f) => f.type));
+    for (const type of ["ready", "sync.done", "ack", "message.new", "message.updated", "message.deleted", "reaction.added"])
+      expect(types).toContain(type as never);
     return { gate, client, session, refreshTokens };
   } finally {
     gate.release();
