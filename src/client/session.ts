@@ -88,6 +88,8 @@ export class Session {
   private awaitingPong = false;
   /** `ready.at` of the last connection that caught up: the next sync's `since`. */
   private since: string | null = null;
+  /** The sync in flight: its socket, that socket's `ready.at`, and the top each room was synced from. */
+  private syncing: { ws: WebSocket; at: string; synced: Map<string, number> } | null = null;
   private readonly unsubscribe: () => void;
   private _state: ConnectionState = "connecting";
   private _user: OwnUser | null = null;
@@ -377,9 +379,6 @@ export class Session {
     this.write({ type: "sync", rooms, ...(this.since && { since: this.since }) });
     for (const { frame: send } of this.pendingSends.values()) this.write(send);
   }
-
-  /** The sync in flight: its socket, that socket's `ready.at`, and the top each room was synced from. */
-  private syncing: { ws: WebSocket; at: string; synced: Map<string, number> } | null = null;
 
   /**
    * Completes what the sync could not replay (REST pages past `hasMore`, changes past
