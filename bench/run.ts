@@ -5,6 +5,9 @@
  *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: about a minute
  *   bun run bench --only=fanout,rooms # some scenarios (idle, fanout, rooms, fixed, overload, rest, history)
  *   bun run bench --profile           # also writes a CPU profile of the server beside the results, and its summary by samples (Markdown)
+ *   bun run bench --metrics           # also runs the throughput scenarios against a second server with METRICS_TOKEN
+ *                                     # set (on its own copy of the database), taking turns with the first, and
+ *                                     # reports its figures over theirs: what counting for Prometheus costs
  *
  * Starts the server itself on a fresh SQLite file in a temporary directory (rate limits off),
  * sets up users and rooms over the API, seeds the history room straight into the file while
@@ -16,7 +19,7 @@
  * table and the targets, and writes bench/results/<time>.json (and latest.json). Benchmarks
  * print figures; they are not tests, so a MISS does not fail the command.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -42,6 +45,7 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     only: { type: "string" },
     profile: { type: "boolean", default: false },
+    metrics: { type: "boolean", default: false },
     out: { type: "string" },
   },
 });
@@ -98,6 +102,8 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const dir = mkdtempSync(join(tmpdir(), "bunchat-bench-"));
 const dbPath = join(dir, "chat.db");
 const ceilingDbPath = join(dir, "ceiling.db");
+const metricsDbPath = join(dir, "metrics.db");
+const METRICS_TOKEN = "bench-metrics-token-0123456789";
 installCleanup(() => rmSync(dir, { recursive: true, force: true }));
 
 const ourEnv: Record<string, string> = {
@@ -137,13 +143,14 @@ function checkOpenFiles(): number {
   return fits;
 }
 
-async function startOurs(profile: boolean): Promise<Server> {
+async function startOurs(profile: boolean, metrics = false): Promise<Server> {
+  const name = metrics ? "server+metrics" : "server";
   return spawnServer({
-    name: "server",
+    name,
     script: [join(ROOT, "src/index.ts")],
-    env: ourEnv,
+    env: metrics ? { ...ourEnv, DATABASE_URL: `sqlite://${metricsDbPath}`, METRICS_TOKEN } : ourEnv,
     readyPath: "/ready",
-    logFile: join(dir, "server.log"),
+    logFile: join(dir, `${name}.log`),
     bunFlags: profile ? ["--cpu-prof", `--cpu-prof-dir=${RESULTS}`, `--cpu-prof-name=server-${stamp}.cpuprofile`] : [],
   });
 }
@@ -180,12 +187,19 @@ async function setUp(): Promise<{ world: World; server: Server }> {
     step(`seeding ${P.historySize.toLocaleString("en-US")} messages into the history room`);
     seedSeconds = seedRoom(dbPath, historyRoom, users[0]!.id, P.historySize).seconds;
   }
+  if (flags.metrics) {
+    // The same users, rooms and tokens (same JWT secret) on a database of its own: neither server's writes slow the other's reads.
+    step("copying the database for the server with metrics");
+    for (const suffix of ["", "-wal"]) if (existsSync(dbPath + suffix)) copyFileSync(dbPath + suffix, metricsDbPath + suffix);
+  }
   step("restarting the server");
   const server = await startOurs(flags.profile!);
   return { world: { users, fanoutRoom, smallRooms, historyRoom, seedSeconds }, server };
 }
 
 type Results = {
+  /** With --metrics: what the server with metrics had counted at the end (bunchat_messages_total). */
+  metricsScrape?: { messagesCounted: number };
   idle: Partial<Record<TargetKind, IdleResult>>;
   fanout: Partial<Record<TargetKind, WsLoadResult>>;
   rooms: Partial<Record<TargetKind, WsLoadResult>>;
@@ -266,13 +280,14 @@ async function runOne(scenario: Scenario, target: Target, world: World, duration
  * What runs, in order: latency first, on servers not yet through the throughput scenarios;
  * overload last. Throughput scenarios go in rounds, the targets taking turns within each.
  */
+const withMetrics: TargetKind[] = flags.metrics ? ["server+metrics"] : [];
 const PLAN: { scenario: Scenario; targets: TargetKind[]; rounds: number; warmup?: boolean }[] = [
   { scenario: "idle", targets: ["server", "ceiling"], rounds: 1 },
-  { scenario: "fixed", targets: ["server", "ceiling"], rounds: 1 },
+  { scenario: "fixed", targets: ["server", ...withMetrics, "ceiling"], rounds: 1 },
   { scenario: "history", targets: ["server"], rounds: 1 },
-  { scenario: "fanout", targets: ["server", "ceiling", "ceiling-sqlite"], rounds: P.rounds, warmup: true },
-  { scenario: "rooms", targets: ["server", "ceiling", "ceiling-sqlite"], rounds: P.rounds, warmup: true },
-  { scenario: "rest", targets: ["server", "ceiling-sqlite"], rounds: P.rounds, warmup: true },
+  { scenario: "fanout", targets: ["server", ...withMetrics, "ceiling", "ceiling-sqlite"], rounds: P.rounds, warmup: true },
+  { scenario: "rooms", targets: ["server", ...withMetrics, "ceiling", "ceiling-sqlite"], rounds: P.rounds, warmup: true },
+  { scenario: "rest", targets: ["server", ...withMetrics, "ceiling-sqlite"], rounds: P.rounds, warmup: true },
   { scenario: "overload", targets: ["server"], rounds: 1 },
 ];
 
@@ -329,6 +344,9 @@ function rows(results: Results): Row[] {
   const ws = (scenario: string, key: "fanout" | "rooms" | "fixed" | "overload", vs: TargetKind[]) => {
     const ours = wsRow(scenario, "server", results[key].server);
     out.push(...ours);
+    const metered = wsRow(scenario, "server+metrics", results[key]["server+metrics"]);
+    out.push(...metered);
+    if (ours[0] && metered[0]) out.push(ratioRow(scenario, metered[0], ours[0], "metrics ÷ server"));
     for (const kind of vs) {
       const theirs = wsRow(scenario, kind, results[key][kind]);
       out.push(...theirs);
@@ -340,8 +358,11 @@ function rows(results: Results): Row[] {
   ws(`fixed ${P.fixedDeliveriesPerSecond.toLocaleString("en-US")} deliv/s`, "fixed", ["ceiling"]);
   ws("overload (burst)", "overload", []);
   const rest = restRow("server", results.rest.server);
+  const restMetered = restRow("server+metrics", results.rest["server+metrics"]);
   const restCeiling = restRow("ceiling-sqlite", results.rest["ceiling-sqlite"]);
-  out.push(...rest, ...restCeiling);
+  out.push(...rest, ...restMetered);
+  if (rest[0] && restMetered[0]) out.push(ratioRow("REST send", restMetered[0], rest[0], "metrics ÷ server"));
+  out.push(...restCeiling);
   if (rest[0] && restCeiling[0]) out.push(ratioRow("REST send", rest[0], restCeiling[0], "÷ ceiling-sqlite"));
   const h = results.history.server;
   if (h) {
@@ -374,7 +395,28 @@ function targets(results: Results, serverRuns: (WsLoadResult | RestSendResult)[]
   const r = results.rooms;
   const lost = serverRuns.length === 0 ? null : serverRuns.reduce((n, run) => n + lostIn(run), 0);
   const per = results.idle.server?.bytesPerConnection;
+  // Per server CPU-second, the lowest of the throughput scenarios: what counting costs where it costs most.
+  const metricRatios = (["fanout", "rooms", "rest"] as const)
+    .map((key) => {
+      const [plain, metered] = [results[key].server, results[key]["server+metrics"]];
+      const per = (x: WsLoadResult | RestSendResult) => ("deliveriesPerCpuSecond" in x && x.deliveries > 0 ? x.deliveriesPerCpuSecond : x.messagesPerCpuSecond);
+      return plain && metered ? { key, ratio: per(metered) / per(plain) } : null;
+    })
+    .filter((x) => x !== null);
+  const metricsGoal: Goal[] = flags.metrics
+    ? [
+        {
+          name: "metrics cost (METRICS_TOKEN set)",
+          measure: "lowest per-CPU-s ratio, metrics ÷ server",
+          value: metricRatios.length ? Math.min(...metricRatios.map((m) => m.ratio)) : null,
+          limit: 0.97,
+          kind: "min",
+          note: metricRatios.length ? `(${metricRatios.map((m) => `${m.key} ${m.ratio.toFixed(3)}`).join(", ")})` : undefined,
+        },
+      ]
+    : [];
   return [
+    ...metricsGoal,
     // Judged per server CPU-second: when the load generator saturates first (it shares the
     // cores), deliveries/s only says the client was the limit, for us and the ceiling alike.
     {
@@ -431,6 +473,15 @@ function targets(results: Results, serverRuns: (WsLoadResult | RestSendResult)[]
 
 let idleConnections = P.idleConnections;
 
+/** The sum of bunchat_messages_total on a server with metrics: proof that it was counting. */
+async function scrapeMessages(url: string): Promise<{ messagesCounted: number }> {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+  const text = await res.text();
+  const counted = [...text.matchAll(/^bunchat_messages_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  return { messagesCounted: counted };
+}
+
 async function main() {
   const started = performance.now();
   const m = machine();
@@ -440,11 +491,15 @@ async function main() {
 
   const { world, server } = await setUp();
   const targetsByKind = new Map<TargetKind, Target>([["server", ourServer(server, dbPath)]]);
+  if (flags.metrics) {
+    step("starting server+metrics");
+    targetsByKind.set("server+metrics", ourServer(await startOurs(false, true), metricsDbPath, "server+metrics"));
+  }
   const allRounds: Record<string, Partial<Record<TargetKind, AnyResult[]>>> = {};
   /** Every run of our server that sent messages, warm-ups included: each must lose none. */
   const serverRuns: (WsLoadResult | RestSendResult)[] = [];
   const counted = (kind: TargetKind, result: AnyResult) => {
-    if (kind === "server" && "lost" in result) serverRuns.push(result);
+    if ((kind === "server" || kind === "server+metrics") && "lost" in result) serverRuns.push(result);
     return result;
   };
   try {
@@ -486,9 +541,12 @@ async function main() {
         (results[scenario] as Partial<Record<TargetKind, AnyResult>>)[kind] = chosen;
       }
     }
+    const metered = targetsByKind.get("server+metrics");
+    if (metered) results.metricsScrape = await scrapeMessages(metered.server.url);
   } finally {
     for (const target of targetsByKind.values()) await target.server.stop();
   }
+  if (results.metricsScrape) log(`server+metrics counted ${results.metricsScrape.messagesCounted.toLocaleString("en-US")} messages (bunchat_messages_total)`);
 
   const goalList = targets(results, serverRuns);
   log("");

@@ -6,11 +6,13 @@ import type { Database } from "./db";
 import { errorHandler, type RouteSchemas } from "./errors";
 import type { Events, PresenceView } from "./events";
 import { createLogger, type Logger } from "./logger";
+import { createMetrics, noMetrics } from "./metrics";
 import { type Mailer, smtpMailer } from "./mailer";
 import { authModule, authRateLimit } from "./modules/auth";
 import { adminModule } from "./modules/admin";
 import { AdminService } from "./modules/admin/service";
 import { AdminViews } from "./modules/admin/views";
+import { AccountService } from "./modules/auth/account";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
 import { messagesModule } from "./modules/messages";
@@ -23,18 +25,22 @@ import { TeamService } from "./modules/teams/service";
 import { usersModule } from "./modules/users";
 import { EmailVerification } from "./modules/users/email";
 import { touchLastSeen, UserService } from "./modules/users/service";
+import { allowedHosts } from "./plugins/allowed-hosts";
 import { anonymousRateLimit, authBeforeBody, createSigner } from "./plugins/auth";
 import { bodyBackstop, requestBodies } from "./plugins/body";
 import { corsPlugin } from "./plugins/cors";
+import { metricsPlugin } from "./plugins/metrics";
 import { openapiPlugin } from "./plugins/openapi";
 import { RateLimiter } from "./plugins/rate-limit";
 import { requestLog } from "./plugins/request-log";
 import { Realtime } from "./realtime";
+import { asyncApiPlugin } from "./realtime/asyncapi";
 import { type Broker, InMemoryBroker } from "./realtime/broker";
 import { gateway } from "./realtime/gateway";
 import { Hub } from "./realtime/hub";
 import { Presence } from "./realtime/presence";
 import type { PresenceCluster } from "./realtime/presence-cluster";
+import { clientFrameTypes } from "./realtime/protocol";
 import { Publisher } from "./realtime/publisher";
 
 export interface Deps {
@@ -63,6 +69,8 @@ export type ShutdownHook = () => void | Promise<void>;
 
 /** New email addresses (or new codes) per user and hour: each sends mail to an address of the user's choosing. */
 const EMAIL_CHANGES_PER_HOUR = 5;
+/** Username changes per user and hour: each frees a name someone else may take. */
+const USERNAME_CHANGES_PER_HOUR = 3;
 
 /**
  * Everything the app is made of, built once from its dependencies, each part after what it
@@ -75,6 +83,15 @@ export function createServices(deps: Deps) {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const now = deps.now ?? Date.now;
   const hub = new Hub();
+  const metrics = config.metricsToken
+    ? createMetrics({
+        version: pkg.version,
+        database: database.dialect,
+        frameTypes: clientFrameTypes,
+        connections: () => hub.size,
+        onlineUsers: () => hub.userCount,
+      })
+    : noMetrics;
   const broker = deps.broker ?? new InMemoryBroker();
   const publisher = new Publisher(broker);
   const livePresence = new Presence({
@@ -91,14 +108,15 @@ export function createServices(deps: Deps) {
   const presence = deps.presence ?? livePresence;
   const signer = createSigner(config.jwtSecret, now);
   const mailer = deps.mailer !== undefined ? deps.mailer : config.smtp && smtpMailer(config.smtp);
-  const emails = new EmailVerification(database, config.jwtSecret, mailer, new RateLimiter(EMAIL_CHANGES_PER_HOUR, 3_600_000, now), logger, now);
+  const emails = new EmailVerification(database, config.jwtSecret, mailer, new RateLimiter(EMAIL_CHANGES_PER_HOUR, 3_600_000, now, metrics.limited("email")), logger, now);
   const auth = new AuthService(database, config, signer, events, presence, emails, now);
-  const users = new UserService(database, presence, emails);
+  const accounts = new AccountService(database, config, events, now);
+  const users = new UserService(database, presence, emails, new RateLimiter(USERNAME_CHANGES_PER_HOUR, 3_600_000, now, metrics.limited("username")));
   const rooms = new RoomService(database, events, presence, now);
   const moderation = new RoomModeration(database, events, rooms, now);
   const teams = new TeamService(database, events, rooms, presence, now);
-  const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now);
-  const messages = new MessageService(database, config, events, messageLimiter, now);
+  const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now, metrics.limited("messages"));
+  const messages = new MessageService(database, config, events, messageLimiter, now, metrics);
   const admin = new AdminService(database, config, events, now);
   const startedAt = now();
   const adminViews = new AdminViews(database, presence, {
@@ -107,7 +125,7 @@ export function createServices(deps: Deps) {
     onlineUsers: () => hub.userCount,
     connections: () => hub.size,
   }, now);
-  const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, services: { auth, rooms, messages } });
+  const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, metrics, services: { auth, rooms, messages } });
   return {
     config,
     database,
@@ -115,6 +133,7 @@ export function createServices(deps: Deps) {
     presence,
     logger,
     auth,
+    accounts,
     emails,
     users,
     rooms,
@@ -123,8 +142,9 @@ export function createServices(deps: Deps) {
     admin,
     adminViews,
     now,
-    authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now),
-    anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now),
+    authLimiter: new RateLimiter(config.rateLimitAuth, 60_000, now, metrics.limited("auth")),
+    anonLimiter: new RateLimiter(config.rateLimitAnon, 60_000, now, metrics.limited("anonymous")),
+    metrics,
     messageLimiter,
     messages,
     realtime,
@@ -161,19 +181,22 @@ export function createApp(deps: Deps | Services) {
     .use(requestLog(s.logger))
     .use(corsPlugin(s.config.corsOrigins))
     .use(errorHandler(s.logger, schemas))
+    .use(allowedHosts(s.config.allowedHosts))
+    .use(metricsPlugin(s.metrics, s.config.metricsToken))
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
     .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy))
     .use(authBeforeBody(s.auth))
     .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined))
     .use(openapiPlugin(pkg.version, schemas))
     .use(healthModule(() => s.database.ping()))
-    .use(authModule(s.auth))
-    .use(usersModule(s.auth, s.users, s.presence))
+    .use(authModule(s.auth, s.accounts))
+    .use(usersModule(s.auth, s.users, s.presence, s.accounts))
     .use(roomsModule(s.auth, s.rooms, s.moderation))
     .use(teamsModule(s.auth, s.teams))
-    .use(messagesModule(s.auth, s.messages))
+    .use(messagesModule(s.auth, s.messages, s.metrics))
     .use(adminModule({ auth: s.auth, admin: s.admin, views: s.adminViews, rooms: s.rooms, teams: s.teams, presence: s.presence }))
-    .use(gateway(s.realtime, s.auth, s.config.trustProxy));
+    .use(gateway(s.realtime, s.auth, s.config.trustProxy))
+    .use(asyncApiPlugin(pkg.version));
   return app;
 }
 

@@ -11,6 +11,8 @@ export interface Config {
   accessTokenTtl: number;
   refreshTokenTtl: number;
   corsOrigins: string[] | "*" | null;
+  /** Host names (lower case, with a port or not) requests may name (ALLOWED_HOSTS); null: any. */
+  allowedHosts: string[] | null;
   rateLimitAuth: number;
   rateLimitMessages: number;
   /** Requests per minute per client address without a valid access token; 0: off. */
@@ -26,6 +28,8 @@ export interface Config {
   limits: Limits;
   /** The account made sure of at start-up (ADMIN_USERNAME, ADMIN_PASSWORD, ADMIN_EMAIL); null: none. */
   bootstrapAdmin: BootstrapAdmin | null;
+  /** The bearer token of GET /metrics (METRICS_TOKEN); null: no metrics are kept and /metrics is 404. */
+  metricsToken: string | null;
 }
 
 export interface BootstrapAdmin {
@@ -128,6 +132,19 @@ function corsOrigins(env: Env): Config["corsOrigins"] {
   return origins;
 }
 
+/** A host name, an IPv4 address or a bracketed IPv6 address, with an optional port. */
+const HOST_NAME = /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:\d{1,5})?$/;
+
+/** ALLOWED_HOSTS: comma-separated host names, each with a port or not; unset: any host. */
+function allowedHosts(env: Env): string[] | null {
+  const raw = env.ALLOWED_HOSTS?.trim();
+  if (!raw) return null;
+  const hosts = raw.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const host of hosts)
+    if (!HOST_NAME.test(host)) throw new ConfigError("ALLOWED_HOSTS", `must be comma-separated host names like chat.example.com or localhost:3000, got ${shown(host)}`);
+  return hosts;
+}
+
 /** An address fit for a From header: one line, one @, no spaces or angle brackets. */
 const ADDRESS = /^[^\s@<>,;"]+@[^\s@<>,;"]+$/;
 
@@ -185,6 +202,15 @@ function bootstrapAdmin(env: Env): BootstrapAdmin | null {
   return username && password ? { username, password, email } : null;
 }
 
+/** METRICS_TOKEN: unset or empty turns metrics off; a set one is a bearer token, long enough not to be guessed. */
+function metricsToken(env: Env): string | null {
+  const token = env.METRICS_TOKEN;
+  if (token === undefined || token === "") return null;
+  if (!/^[\x21-\x7e]{16,256}$/.test(token))
+    throw new ConfigError("METRICS_TOKEN", "must be 16 to 256 printable characters without spaces");
+  return token;
+}
+
 /**
  * Outside production a missing JWT_SECRET is generated once and kept beside the
  * default database, so tokens survive restarts of a development server.
@@ -234,6 +260,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     accessTokenTtl: int(env, "ACCESS_TOKEN_TTL", 900, 1),
     refreshTokenTtl: int(env, "REFRESH_TOKEN_TTL", 2_592_000, 1),
     corsOrigins: corsOrigins(env),
+    allowedHosts: allowedHosts(env),
     rateLimitAuth: int(env, "RATE_LIMIT_AUTH", 20, 0),
     rateLimitMessages: int(env, "RATE_LIMIT_MESSAGES", 30, 0),
     rateLimitAnon: int(env, "RATE_LIMIT_ANON", 120, 0),
@@ -243,6 +270,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     logLevel,
     production,
     bootstrapAdmin: bootstrapAdmin(env),
+    metricsToken: metricsToken(env),
     limits: {
       maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),

@@ -45,6 +45,7 @@ describe("loadConfig", () => {
       rateLimitSearch: 30,
       logLevel: "info",
       production: false,
+      metricsToken: null,
     });
     expect(config.limits).toMatchObject({ maxBodyBytes: 1_048_576, contentMax: 4000, metadataMaxBytes: 4096, wsMaxPayload: 65536 });
   });
@@ -85,6 +86,13 @@ describe("loadConfig", () => {
     });
     expect(config.limits).toMatchObject({ contentMax: 100, wsMaxPayload: 2048, maxBodyBytes: 65536 });
     expect(loadConfig({ JWT_SECRET: SECRET, CORS_ORIGINS: "*" }, secretPath()).corsOrigins).toBe("*");
+    expect(loadConfig({ JWT_SECRET: SECRET }, secretPath()).allowedHosts).toBeNull();
+    expect(loadConfig({ JWT_SECRET: SECRET, ALLOWED_HOSTS: " Chat.Example.com, localhost:3000,[::1]:3000,10.0.0.5 " }, secretPath()).allowedHosts).toEqual([
+      "chat.example.com",
+      "localhost:3000",
+      "[::1]:3000",
+      "10.0.0.5",
+    ]);
     expect(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: "postgres://u:p@localhost/chat" }, secretPath()).databaseUrl).toBe(
       "postgres://u:p@localhost/chat",
     );
@@ -107,6 +115,9 @@ describe("loadConfig", () => {
     ["REFRESH_TOKEN_TTL", "-5"],
     ["CORS_ORIGINS", "chat.example.com"],
     ["CORS_ORIGINS", "https://chat.example.com/path"],
+    ["ALLOWED_HOSTS", "https://chat.example.com"],
+    ["ALLOWED_HOSTS", "chat.example.com/path"],
+    ["ALLOWED_HOSTS", "chat.example.com, bad host"],
     ["RATE_LIMIT_AUTH", "-1"],
     ["RATE_LIMIT_AUTH", "lots"],
     ["RATE_LIMIT_MESSAGES", "1e3"],
@@ -134,6 +145,8 @@ describe("loadConfig", () => {
     ["WS_SYNC_MAX_BYTES", "4mb"],
     ["SMTP_URL", "smtp://user:pass@mail.example.com?from=not-an-address"],
     ["SMTP_URL", "smtp://user:%E0%A4%A@mail.example.com"],
+    ["METRICS_TOKEN", "short"],
+    ["METRICS_TOKEN", "has a space in it somewhere"],
   ];
   for (const [variable, value] of bad)
     test(`${variable}=${JSON.stringify(value)} stops start-up with one line naming it`, () => {
@@ -142,6 +155,11 @@ describe("loadConfig", () => {
       expect(error.message).toStartWith(`Invalid configuration: ${variable} `);
       expect(error.message).not.toContain("\n");
     });
+
+  test("METRICS_TOKEN: kept as given; empty is unset", () => {
+    expect(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: "a-scrape-token-0123456789" }, secretPath()).metricsToken).toBe("a-scrape-token-0123456789");
+    expect(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: "" }, secretPath()).metricsToken).toBeNull();
+  });
 
   test("ADMIN_USERNAME and ADMIN_PASSWORD come together; ADMIN_EMAIL only with them, and an address", () => {
     const cases: [Record<string, string>, string][] = [

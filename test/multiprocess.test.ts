@@ -237,6 +237,23 @@ describe.if(!!REDIS_URL)("two processes on one database and one Redis", () => {
     expect((await b.call("GET", "/api/auth/me", { token: troll.token })).status).toBe(401);
   });
 
+  test("a password change on one process closes the user's other sessions' sockets on both with 4001", async () => {
+    const user = await register(a);
+    const res = await b.call("POST", "/api/auth/login", { body: { username: user.username, password: "correct-horse-battery" } });
+    expect(res.status).toBe(200);
+    const other: TestUser = { ...user, token: res.body.accessToken, refreshToken: res.body.refreshToken };
+    const doomed = [await a.connect(other), await b.connect(other)];
+    const kept = [await a.connect(user), await b.connect(user)];
+    const changed = await a.call("POST", "/api/auth/password", { token: user.token, body: { currentPassword: "correct-horse-battery", newPassword: "a-new-password-1" } });
+    expect(changed.status).toBe(204);
+    for (const client of doomed) expect(await client.waitClosed(WAIT_MS)).toEqual({ code: 4001, reason: "session revoked" });
+    for (const client of kept) {
+      await client.barrier();
+      expect(client.isOpen).toBe(true);
+    }
+    expect((await b.call("GET", "/api/auth/me", { token: other.token })).status).toBe(401);
+  });
+
   test("presence counts sockets on both processes and is announced once", async () => {
     const [alice, bob] = [await register(a), await register(b)];
     await room(a, alice, [bob]);

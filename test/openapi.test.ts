@@ -13,7 +13,7 @@ type Operation = {
 
 const METHODS = ["get", "post", "put", "patch", "delete"];
 /** Routes that need no token: everything else under /api does (the contract's Conventions). */
-const PUBLIC = new Set(["GET /health", "GET /ready", "POST /api/auth/register", "POST /api/auth/login", "POST /api/auth/refresh"]);
+const PUBLIC = new Set(["GET /health", "GET /ready", "GET /asyncapi.json", "POST /api/auth/register", "POST /api/auth/login", "POST /api/auth/refresh"]);
 
 let ctx: TestContext;
 let doc: { openapi: string; paths: Record<string, Record<string, Operation>>; components: Record<string, Record<string, unknown>> };

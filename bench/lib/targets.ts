@@ -12,7 +12,8 @@ export interface BenchUser {
   token: string;
 }
 
-export type TargetKind = "server" | "ceiling" | "ceiling-sqlite";
+/** `server+metrics`: our server with METRICS_TOKEN set, on its own copy of the database. */
+export type TargetKind = "server" | "server+metrics" | "ceiling" | "ceiling-sqlite";
 
 export interface Target {
   kind: TargetKind;
@@ -23,9 +24,9 @@ export interface Target {
   restHeaders(user: BenchUser): Record<string, string>;
 }
 
-export function ourServer(server: Server, dbPath: string): Target {
+export function ourServer(server: Server, dbPath: string, kind: "server" | "server+metrics" = "server"): Target {
   return {
-    kind: "server",
+    kind,
     server,
     dbPath,
     wsUrl: (user) => `${server.wsUrl}/ws?token=${encodeURIComponent(user.token)}`,

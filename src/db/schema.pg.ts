@@ -32,6 +32,8 @@ export const users = pgTable(
     role: text("role").$type<"user" | "admin">().notNull().default("user"),
     /** When the account was deactivated; null: active. A deactivated account cannot log in. */
     deactivatedAt: time("deactivated_at"),
+    /** When its owner deleted the account: the row stays, anonymised, so messages keep their author. */
+    deletedAt: time("deleted_at"),
   },
   (t) => [
     uniqueIndex("users_username_lower_uq").on(t.usernameLower),
@@ -52,7 +54,10 @@ export const sessions = pgTable(
     createdAt: time("created_at").notNull(),
     expiresAt: time("expires_at").notNull(),
     revokedAt: time("revoked_at"),
+    /** The User-Agent of the login, cut to 256 characters. */
     userAgent: text("user_agent"),
+    /** The session's last refresh (or its start); null: unknown, shown as its start. */
+    lastUsedAt: time("last_used_at"),
   },
   (t) => [index("sessions_user_idx").on(t.userId)],
 );

@@ -83,14 +83,16 @@ export function openapiPlugin(version: string, schemas: RouteSchemas) {
           // left unset, the UI sends the document to validator.swagger.io (the types allow no null).
           ...({ url: SPEC, validatorUrl: null } as object),
         },
-        exclude: { paths: [/^\/swagger/] },
+        // staticFile: false, or a path with a dot (/asyncapi.json) would be left out.
+        exclude: { paths: [/^\/swagger/], staticFile: false },
         documentation: {
           info: {
             title: "bunchat API",
             version,
             description:
               "A lightweight chat server. Authenticate with `POST /api/auth/login`, then send `Authorization: Bearer <accessToken>`. " +
-              "Real-time events arrive over one WebSocket at `GET /ws` (its frames: docs/protocol.md). " +
+              "Real-time events arrive over one WebSocket at `GET /ws`: its frames, the handshake and the close codes are in the " +
+              "AsyncAPI 3 document at [/asyncapi.json](/asyncapi.json) (the guide: docs/protocol.md). " +
               // No double quotes: the UI page copies this into an HTML attribute unescaped.
               "Every error has the shape `{ error: { code, message, details? } }`.",
           },
@@ -101,7 +103,11 @@ export function openapiPlugin(version: string, schemas: RouteSchemas) {
             { name: "Rooms", description: "Group rooms, direct chats and membership" },
             { name: "Teams", description: "Teams, channels and invitations" },
             { name: "Messages", description: "History, sending, edits, reactions and search" },
-            { name: "Real time", description: "The WebSocket: one per client, for all of its rooms" },
+            {
+              name: "Real time",
+              description: "The WebSocket: one per client, for all of its rooms",
+              externalDocs: { description: "Its frames: the AsyncAPI 3 document", url: "/asyncapi.json" },
+            },
             { name: "Admin", description: "Server admins: stats, users, every room, the report queue, the audit log" },
           ],
           components: {

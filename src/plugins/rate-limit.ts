@@ -1,4 +1,5 @@
 import { RateLimited } from "../errors";
+import type { Count } from "../metrics";
 
 /**
  * Token buckets keyed by client address or user: `capacity` requests at once, refilled
@@ -12,6 +13,8 @@ export class RateLimiter {
     readonly capacity: number,
     readonly windowMs: number,
     private readonly now: () => number = Date.now,
+    /** Counts each refusal (bunchat_rate_limited_total). */
+    private readonly refused: Count = { inc() {} },
   ) {
     this.perMs = capacity / windowMs;
   }
@@ -27,6 +30,7 @@ export class RateLimiter {
     const tokens = bucket ? Math.min(this.capacity, bucket.tokens + (now - bucket.at) * this.perMs) : this.capacity;
     if (tokens < 1) {
       this.buckets.set(key, { tokens, at: now });
+      this.refused.inc();
       throw new RateLimited(Math.max(1, Math.ceil((1 - tokens) / this.perMs / 1000)));
     }
     this.buckets.set(key, { tokens: tokens - 1, at: now });

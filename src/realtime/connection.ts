@@ -20,7 +20,7 @@ export interface Socket {
 /** Where a connection's incoming frames and its close go (the real-time layer). */
 export interface ConnectionHandler {
   message(connection: Connection, data: unknown): void;
-  close(connection: Connection): void;
+  close(connection: Connection, code?: number): void;
 }
 
 export interface ConnectionOptions {
@@ -108,11 +108,11 @@ export class Connection<S extends Socket = Socket> {
     this.wake();
   }
 
-  /** The socket closed: nothing is sent or handled any more, and nothing waits for it. */
-  close(): void {
+  /** The socket closed (with `code`): nothing is sent or handled any more, and nothing waits for it. */
+  close(_ws?: unknown, code?: number): void {
     this.closed = true;
     this.wake();
-    this.handler.close(this);
+    this.handler.close(this, code);
   }
 
   // ---- writing ----

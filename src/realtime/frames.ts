@@ -1,6 +1,7 @@
 import { AppError, ValidationFailed } from "../errors";
 import { messageDeleted } from "../events";
 import type { Logger } from "../logger";
+import type { Metrics } from "../metrics";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
 import { isStorableTime } from "../lib/cursor";
@@ -20,6 +21,7 @@ export interface FrameContext {
   syncMaxBytes: number;
   /** Records that a socket of the member received `seq` (the live path's way too); never rejects. */
   markDelivered(userId: string, roomId: string, seq: number): Promise<void>;
+  metrics: Pick<Metrics, "message">;
   logger: Logger;
 }
 
@@ -51,7 +53,8 @@ export async function handleFrame(connection: Connection, frame: ClientFrame, ct
  */
 async function send(connection: Connection, frame: MessageSendFrame, ctx: FrameContext) {
   const { roomId, content, metadata, replyToId, clientId } = frame;
-  const { message } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId });
+  const { message, created } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId });
+  if (created) ctx.metrics.message("ws");
   // The message as its message.new carried it: encoded once for the room and the ack alike.
   connection.post(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);
 }

@@ -25,6 +25,11 @@ class Opening {
     // Refused (shutting down, or over a connection cap): the socket is closing and this data takes none of its events.
     if (connection) ws.data = connection;
   }
+
+  /** A socket refused as it opened has closed; an opened one's close goes to its Connection. */
+  close(_ws: unknown, code?: number) {
+    this.realtime.closedUnopened(code);
+  }
 }
 
 /** The error envelope as an OpenAPI response body (a plain copy of the t-schema). */

@@ -8,6 +8,7 @@
 import type { Config } from "../config";
 import { RateLimited } from "../errors";
 import type { Logger } from "../logger";
+import { type Metrics, noMetrics } from "../metrics";
 import type { AuthService, Caller } from "../modules/auth/service";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
@@ -40,6 +41,8 @@ export interface RealtimeOptions {
   presence: Presence;
   services: RealtimeServices;
   now?: () => number;
+  /** Frames, closes, sends and refusals are counted here; defaults to none. */
+  metrics?: Metrics;
 }
 
 /** The window WS_SYNC_RATE_LIMIT counts sync frames in. */
@@ -61,6 +64,9 @@ export class Realtime implements ConnectionHandler {
   /** WS_SYNC_RATE_LIMIT: sync frames per user, taken as they arrive. */
   private readonly syncLimiter: RateLimiter;
   private readonly unsubscribe: () => void;
+  private readonly metrics: Metrics;
+  /** Counts sockets closed for flooding (WS_RATE_LIMIT). */
+  private readonly flooded: { inc(): void };
   private closing = false;
 
   constructor(private readonly options: RealtimeOptions) {
@@ -70,8 +76,10 @@ export class Realtime implements ConnectionHandler {
     this.presence = options.presence;
     this.services = services;
     this.now = options.now ?? Date.now;
+    this.metrics = options.metrics ?? noMetrics;
+    this.flooded = this.metrics.limited("ws_frames");
     this.caps = new ConnectionCaps(config.limits.wsMaxPerUser, config.limits.wsMaxPerAddress);
-    this.syncLimiter = new RateLimiter(config.limits.wsSyncRateLimit, SYNC_WINDOW_MS, this.now);
+    this.syncLimiter = new RateLimiter(config.limits.wsSyncRateLimit, SYNC_WINDOW_MS, this.now, this.metrics.limited("ws_sync"));
     this.delivery = new LocalDelivery(hub, {
       backpressureLimit: config.limits.wsBackpressureLimit,
       onOverflow: (connection) => connection.disconnect(CloseCode.policy, "too far behind: reconnect and sync"),
@@ -84,6 +92,7 @@ export class Realtime implements ConnectionHandler {
       typing: new TypingThrottle(config.limits.typingThrottleMs, this.now),
       syncMaxBytes: config.limits.wsSyncMaxBytes,
       markDelivered: (userId, roomId, seq) => this.markDelivered(userId, roomId, seq),
+      metrics: this.metrics,
       logger,
     };
     this.unsubscribe = this.broker.subscribe(this.delivery.deliver);
@@ -132,10 +141,12 @@ export class Realtime implements ConnectionHandler {
   message(connection: Connection, data: unknown): void {
     if (connection.closed) return;
     if (!connection.allowFrame()) {
+      this.flooded.inc();
       const limit = this.options.config.limits.wsFramesPerSecond;
       return connection.disconnect(CloseCode.policy, `too many frames: at most ${limit} per second`);
     }
     const parsed = parseFrame(data);
+    this.metrics.frame(parsed.ok ? parsed.frame.type : "invalid");
     const clientId = parsed.ok ? (parsed.frame.type === "message.send" ? parsed.frame.clientId : undefined) : parsed.clientId;
     if (this.closing) {
       // Frames that arrived before shutdown began still run (shutdown waits for them); later ones are refused.
@@ -153,10 +164,16 @@ export class Realtime implements ConnectionHandler {
     connection.enqueue(async () => connection.send({ type: "error", ...(clientId !== undefined && { clientId }), error }));
   }
 
-  /** The connection's socket closed. */
-  close(connection: Connection): void {
+  /** The connection's socket closed, with this close code. */
+  close(connection: Connection, code?: number): void {
+    this.metrics.closed(code);
     this.caps.release(connection.userId, connection.address);
     if (this.hub.remove(connection)) this.presence.disconnected(connection.userId, new Date(this.now()));
+  }
+
+  /** A socket refused at its opening (shutting down, over a cap) closed with this code. */
+  closedUnopened(code?: number): void {
+    this.metrics.closed(code);
   }
 
   /**

@@ -54,13 +54,16 @@ export type PingFrame = typeof PingFrame.static;
 
 export type ClientFrame = MessageSendFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame;
 
-const clientFrames: Record<ClientFrame["type"], TSchema> = {
+/** The schema of each client frame type: parseFrame checks with these, the AsyncAPI document is made of them. */
+export const clientFrames: Record<ClientFrame["type"], TSchema> = {
   "message.send": MessageSendFrame,
   typing: TypingFrame,
   read: ReadFrame,
   sync: SyncFrame,
   ping: PingFrame,
 };
+/** Every frame type a client may send. */
+export const clientFrameTypes = Object.keys(clientFrames) as ClientFrame["type"][];
 const checkers = Object.fromEntries(
   Object.entries(clientFrames).map(([type, schema]) => [type, TypeCompiler.Compile(schema)]),
 ) as Record<ClientFrame["type"], TypeCheck<TSchema>>;
@@ -238,51 +241,89 @@ export type SyncDoneFrame = typeof SyncDoneFrame.static;
 
 export const PongFrame = t.Object({ type: t.Literal("pong") });
 
-const reactionFields = { roomId: t.String(), messageId: t.String(), emoji: t.String(), userId: t.String() };
-export const ReactionAddedEvent = t.Object(
-  { type: t.Literal("reaction.added"), ...reactionFields },
-  { description: "A member reacted with an emoji: sent only when something changed" },
-);
-export const ReactionRemovedEvent = t.Object(
-  { type: t.Literal("reaction.removed"), ...reactionFields },
-  { description: "A member took a reaction back: sent only when something changed" },
-);
+// The helpers are generic so that each schema's `type` stays one literal: ServerFrame discriminates on it.
+const Receipt = <T extends "read" | "delivered">(type: T, description: string) =>
+  t.Object({ type: t.Literal(type), roomId: t.String(), userId: t.String(), seq: t.Integer() }, { description });
+export const ReadEvent = Receipt("read", "A member's read position in the room moved (to every member's sockets, the reader's too)");
+export const DeliveredEvent = Receipt("delivered", "Direct rooms: a socket of the other member received the messages up to seq");
 
-export const ReadEvent = t.Object(
-  { type: t.Literal("read"), roomId: t.String(), userId: t.String(), seq: t.Integer() },
-  { description: "A member's read position in the room moved forward" },
-);
-
-export const DeliveredEvent = t.Object(
-  { type: t.Literal("delivered"), roomId: t.String(), userId: t.String(), seq: t.Integer() },
-  { description: "Direct rooms: a socket of this member received the room's messages up to seq" },
-);
+const ReactionEvent = <T extends "reaction.added" | "reaction.removed">(type: T) =>
+  t.Object(
+    { type: t.Literal(type), roomId: t.String(), messageId: t.String(), emoji: t.String(), userId: t.String() },
+    { description: `A user's reaction was ${type === "reaction.added" ? "added to" : "removed from"} a message` },
+  );
+export const ReactionAddedEvent = ReactionEvent("reaction.added");
+export const ReactionRemovedEvent = ReactionEvent("reaction.removed");
 
 export const RoomCreatedEvent = t.Object(
   { type: t.Literal("room.created"), room: Room },
-  { description: "The user is a member of a new room; their sockets are subscribed to it already" },
+  { description: "To each member: a room they are in was created, or they joined it (the room as that member sees it)" },
 );
-export const RoomUpdatedEvent = t.Object({ type: t.Literal("room.updated"), room: Room }, { description: "Its name, topic or visibility changed" });
-export const RoomDeletedEvent = t.Object({ type: t.Literal("room.deleted"), roomId: t.String() });
+export const RoomUpdatedEvent = t.Object(
+  { type: t.Literal("room.updated"), room: Room },
+  { description: "To the room: its name, topic or settings changed (member-specific fields are left out)" },
+);
+export const RoomDeletedEvent = t.Object(
+  { type: t.Literal("room.deleted"), roomId: t.String() },
+  { description: "To the room: it was deleted; its sockets stop receiving its events" },
+);
 
-const memberFields = { roomId: t.String(), userId: t.String() };
-export const MemberJoinedEvent = t.Object(
-  { type: t.Literal("member.joined"), ...memberFields },
-  { description: "A member joined or was added; their own sockets hear it too" },
+const MembershipEvent = <T extends "member.joined" | "member.left">(type: T) =>
+  t.Object(
+    { type: t.Literal(type), roomId: t.String(), userId: t.String() },
+    { description: `To the room: a member ${type === "member.joined" ? "joined or was added" : "left or was removed"}` },
+  );
+export const MemberJoinedEvent = MembershipEvent("member.joined");
+export const MemberLeftEvent = MembershipEvent("member.left");
+export const MemberUpdatedEvent = t.Object(
+  {
+    type: t.Literal("member.updated"),
+    roomId: t.String(),
+    userId: t.String(),
+    role: Role,
+    mutedUntil: t.Optional(t.Nullable(t.String({ format: "date-time", description: "set when a moderator muted or unmuted the member" }))),
+  },
+  { description: "To the room: a member's role changed (also when a team role carries into the team's channels), or a mute" },
 );
-export const MemberLeftEvent = t.Object(
-  { type: t.Literal("member.left"), ...memberFields },
-  { description: "A member left or was removed; their own sockets hear it too, then stop hearing the room" },
-);
-export const MemberUpdatedEvent = t.Object({
-  type: t.Literal("member.updated"),
-  ...memberFields,
-  role: Role,
-  mutedUntil: t.Optional(t.Nullable(t.String({ format: "date-time" }))),
-});
 
-export const TeamUpdatedEvent = t.Object({ type: t.Literal("team.updated"), team: Team });
-export const TeamDeletedEvent = t.Object({ type: t.Literal("team.deleted"), teamId: t.String() });
+export const TeamUpdatedEvent = t.Object(
+  { type: t.Literal("team.updated"), team: Team },
+  { description: "To each member of the team: the team as that member sees it" },
+);
+export const TeamDeletedEvent = t.Object(
+  { type: t.Literal("team.deleted"), teamId: t.String() },
+  { description: "To each member of the team, and to a member who leaves or is removed" },
+);
+
+/**
+ * The schema of each frame type the server sends: answers to client frames, and the events
+ * services publish. The AsyncAPI document is made of these; a test checks that every type the
+ * server code sends is here.
+ */
+export const serverFrames: Record<string, TSchema> = {
+  ready: ReadyFrame,
+  ack: AckFrame,
+  error: ErrorFrame,
+  pong: PongFrame,
+  "sync.done": SyncDoneFrame,
+  "message.new": MessageNewFrame,
+  "message.updated": MessageUpdatedFrame,
+  "message.deleted": MessageDeletedFrame,
+  "reaction.added": ReactionAddedEvent,
+  "reaction.removed": ReactionRemovedEvent,
+  typing: TypingEvent,
+  read: ReadEvent,
+  delivered: DeliveredEvent,
+  presence: PresenceEvent,
+  "room.created": RoomCreatedEvent,
+  "room.updated": RoomUpdatedEvent,
+  "room.deleted": RoomDeletedEvent,
+  "member.joined": MemberJoinedEvent,
+  "member.left": MemberLeftEvent,
+  "member.updated": MemberUpdatedEvent,
+  "team.updated": TeamUpdatedEvent,
+  "team.deleted": TeamDeletedEvent,
+};
 
 /** Every frame the server sends, by its schema: what a client switches on. */
 export type ServerFrame =

@@ -3,6 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { Glob } from "bun";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { ServerFrame } from "bunchat/client";
+import { serverFrames } from "../../src/realtime/protocol";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -24,6 +26,17 @@ describe("bunchat/client", () => {
       ),
     );
     expect(valueImports).toEqual([]);
+  });
+
+  test("its ServerFrame type names the frame types the protocol has schemas for, no more and no fewer", () => {
+    // A ServerFrame type missing here, or one that is not a ServerFrame, fails to compile.
+    const typed: Record<ServerFrame["type"], true> = {
+      ready: true, ack: true, error: true, pong: true, "sync.done": true, "message.new": true, "message.updated": true,
+      "message.deleted": true, "reaction.added": true, "reaction.removed": true, typing: true, read: true, delivered: true,
+      presence: true, "room.created": true, "room.updated": true, "room.deleted": true, "member.joined": true,
+      "member.left": true, "member.updated": true, "team.updated": true, "team.deleted": true,
+    };
+    expect(Object.keys(typed).sort()).toEqual(Object.keys(serverFrames).sort());
   });
 
   test("is what package.json exports as bunchat/client", async () => {

@@ -7,7 +7,6 @@ import { expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TLiteral, TObject } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { Client, Message, ServerFrame, Session } from "bunchat/client";
 import * as protocol from "../../src/realtime/protocol";
@@ -66,15 +65,7 @@ export class Gate {
 }
 
 /** The schema of each server frame type, from the protocol. */
-const frameSchemas = new Map(
-  [
-    protocol.ReadyFrame, protocol.AckFrame, protocol.ErrorFrame, protocol.MessageNewFrame, protocol.MessageUpdatedFrame,
-    protocol.MessageDeletedFrame, protocol.ReactionAddedEvent, protocol.ReactionRemovedEvent, protocol.TypingEvent,
-    protocol.ReadEvent, protocol.DeliveredEvent, protocol.PresenceEvent, protocol.RoomCreatedEvent, protocol.RoomUpdatedEvent,
-    protocol.RoomDeletedEvent, protocol.MemberJoinedEvent, protocol.MemberLeftEvent, protocol.MemberUpdatedEvent,
-    protocol.TeamUpdatedEvent, protocol.TeamDeletedEvent, protocol.SyncDoneFrame, protocol.PongFrame,
-  ].map((schema: TObject) => [(schema.properties.type as TLiteral<string>).const, TypeCompiler.Compile(schema)] as const),
-);
+const frameSchemas = new Map(Object.entries(protocol.serverFrames).map(([type, schema]) => [type, TypeCompiler.Compile(schema)] as const));
 
 /** Every frame the server sent a session, checked against the protocol's schema of its type. */
 export function recordFrames(session: Session): { frames: ServerFrame[]; check(): void } {

@@ -212,11 +212,13 @@ describe("PATCH /api/users/me", () => {
   test("unknown fields are ignored, as the document says", async () => {
     ctx = setup();
     const u = await ctx.user();
-    const res = await patchMe(u.token, { statusText: "here", passwordHash: "x", username: "renamed", isAdmin: true });
+    const res = await patchMe(u.token, { statusText: "here", passwordHash: "x", role: "admin", deletedAt: null, isAdmin: true });
     expect(res.status).toBe(200);
     expect(res.body.statusText).toBe("here");
-    expect(res.body.username).toBe(u.username);
+    expect(res.body.role).toBe("user");
     expect(res.body).not.toHaveProperty("isAdmin");
+    const login = await ctx.call("POST", "/api/auth/login", { body: { username: u.username, password: "correct-horse-battery" } });
+    expect(login.status).toBe(200);
   });
 
   test("invalid values get 422 naming the field", async () => {

@@ -4,7 +4,8 @@ import { authPlugin, OPEN_ROUTES, pathOf } from "../../plugins/auth";
 import { clientAddress } from "../../plugins/client-address";
 import type { RateLimiter } from "../../plugins/rate-limit";
 import { OwnUser } from "../users/model";
-import { AuthResult, LoginBody, RefreshBody, RegisterBody, Tokens, VerifyEmailBody, WsTicket } from "./model";
+import type { AccountService } from "./account";
+import { AuthResult, ChangePasswordBody, LoginBody, RefreshBody, RegisterBody, SessionParams, SessionView, Tokens, VerifyEmailBody, WsTicket } from "./model";
 import type { AuthService } from "./service";
 
 /**
@@ -23,7 +24,7 @@ export function authRateLimit(limiter: RateLimiter, trustProxy = 0) {
   });
 }
 
-export function authModule(auth: AuthService) {
+export function authModule(auth: AuthService, accounts: AccountService) {
   return new Elysia({ prefix: "/api/auth", tags: ["Auth"] })
     .use(authPlugin(auth))
     .post(
@@ -105,5 +106,51 @@ export function authModule(auth: AuthService) {
         summary: "Get a WebSocket ticket",
         description: "A single-use ticket valid for 30 seconds, for `GET /ws?ticket=…`.",
       },
-    });
+    })
+    .post(
+      "/password",
+      async ({ caller, body, set }) => {
+        await accounts.changePassword(caller, body.currentPassword, body.newPassword);
+        set.status = 204;
+      },
+      {
+        auth: true,
+        body: ChangePasswordBody,
+        response: { 204: t.Void({ description: "Password changed" }), 400: ErrorResponse, 401: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse },
+        detail: {
+          summary: "Change my password",
+          description:
+            "With the current password (401 when wrong; repeated failures get 429 with Retry-After, as failed logins do). " +
+            "Every other session of the caller ends and its WebSockets close with 4001; the caller's session stays.",
+        },
+      },
+    )
+    .get("/sessions", ({ caller }) => accounts.sessions(caller), {
+      auth: true,
+      response: { 200: t.Array(SessionView), 401: ErrorResponse },
+      detail: {
+        summary: "My sessions",
+        description:
+          "The caller's live sessions (logins not ended or expired), newest first; `current` marks the request's own. " +
+          "`lastUsedAt` moves with each refresh.",
+      },
+    })
+    .delete(
+      "/sessions/:id",
+      async ({ caller, params, set }) => {
+        await accounts.endSession(caller, params.id);
+        set.status = 204;
+      },
+      {
+        auth: true,
+        params: SessionParams,
+        response: { 204: t.Void({ description: "Session ended" }), 401: ErrorResponse, 404: ErrorResponse },
+        detail: {
+          summary: "End one of my sessions",
+          description:
+            "Ends the session (its refresh token stops working, its WebSockets close with 4001). " +
+            "404 for an id that is not one of the caller's live sessions.",
+        },
+      },
+    );
 }

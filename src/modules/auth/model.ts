@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { Text } from "../schemas";
+import { IdParam, Text } from "../schemas";
 import { DisplayName, Email, OwnUser, Username } from "../users/model";
 
 export const Password = Text({ minLength: 8, maxLength: 128 });
@@ -38,3 +38,24 @@ export const WsTicket = t.Object({
   ticket: t.String(),
   expiresIn: t.Integer({ description: "seconds the ticket stays valid" }),
 });
+
+export const ChangePasswordBody = t.Object({
+  currentPassword: Text({ minLength: 1, maxLength: 128 }),
+  newPassword: Password,
+});
+
+export const DeleteAccountBody = t.Object({ password: Text({ minLength: 1, maxLength: 128 }) });
+
+export const SessionView = t.Object(
+  {
+    id: t.String({ format: "uuid" }),
+    userAgent: t.Nullable(t.String({ description: "the User-Agent of the login, at most 256 characters" })),
+    createdAt: t.String({ format: "date-time" }),
+    lastUsedAt: t.String({ format: "date-time", description: "the session's last refresh, or its start" }),
+    current: t.Boolean({ description: "whether this is the session of the request's access token" }),
+  },
+  { description: "One of the caller's live sessions (a login on some device)" },
+);
+export type SessionView = typeof SessionView.static;
+
+export const SessionParams = t.Object({ id: IdParam("Session") });

@@ -4,15 +4,19 @@ import type { Database, Tables } from "../../db";
 import { first } from "../../db";
 import { verifiedEmail } from "../../db/conditions";
 import { Value } from "@sinclair/typebox/value";
-import { Conflict, Forbidden, RateLimited, Unauthenticated, ValidationFailed } from "../../errors";
+import { Conflict, Forbidden, Unauthenticated, ValidationFailed } from "../../errors";
 import type { Events, PresenceView } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { cleanName } from "../text";
 import type { EmailVerification } from "../users/email";
 import { toOwnUser } from "../users/service";
-import { Username } from "../users/model";
+import { checkUsername } from "../users/names";
 import { type AuthResult, type LoginBody, Password, type RegisterBody, type Tokens } from "./model";
+import { needsRehash, verifyPassword } from "./hashes";
 import { seal, unseal } from "./successor";
+import { LoginThrottle } from "./throttle";
+
+export { checkUsername, DELETED_PREFIX } from "../users/names";
 
 export interface AccessClaims {
   sub: string;
@@ -31,58 +35,17 @@ export interface Caller {
 }
 
 const WS_TICKET_TTL = 30;
+/** Characters of a User-Agent kept with a session. */
+export const USER_AGENT_MAX = 256;
 /** How long after a refresh the same refresh token still gets the same new pair (while that pair is unused). */
 export const REFRESH_GRACE_MS = 10_000;
 type RefreshTokenRow = Tables["refreshTokens"]["$inferSelect"];
 const sha256 = (value: string) => new Bun.CryptoHasher("sha256").update(value).digest("base64url");
 const randomToken = (bytes = 32) => Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString("base64url");
 
-/**
- * Failed logins slow a name down (a username or a verified email, as submitted, ignoring case),
- * whether or not it is anyone's, so the answer tells an attacker nothing. Each name has its own
- * count: were a user's names to share one, locking one name and trying an address would show
- * whether the address is that user's.
- */
-class LoginThrottle {
-  private readonly failures = new Map<string, { count: number; until: number; last: number }>();
-  private static readonly FREE = 5;
-  private static readonly WINDOW_MS = 15 * 60_000;
-  private static readonly MAX_LOCK_MS = 15 * 60_000;
-
-  /**
-   * Throws RateLimited while `key` is locked; otherwise counts this attempt as a failure up
-   * front, so concurrent guesses cannot all pass the check before any of them is counted.
-   * `succeed` clears the count.
-   */
-  attempt(key: string, now: number) {
-    let entry = this.failures.get(key);
-    if (entry && entry.until > now) throw new RateLimited(Math.ceil((entry.until - now) / 1000));
-    if (!entry || now - entry.last > LoginThrottle.WINDOW_MS) entry = { count: 0, until: 0, last: now };
-    entry.count++;
-    entry.last = now;
-    const over = entry.count - LoginThrottle.FREE;
-    if (over >= 0) entry.until = now + Math.min(1000 * 2 ** over, LoginThrottle.MAX_LOCK_MS);
-    this.failures.set(key, entry);
-    if (this.failures.size > 100_000) this.prune(now);
-  }
-  succeed(key: string) {
-    this.failures.delete(key);
-  }
-  private prune(now: number) {
-    for (const [key, entry] of this.failures)
-      if (now - entry.last > LoginThrottle.WINDOW_MS && entry.until < now) this.failures.delete(key);
-  }
-}
-
 /** An argon2id hash at the configured cost; every stored password goes through this. */
 export function hashPassword(password: string, limits: Config["limits"]): Promise<string> {
   return Bun.password.hash(password, { algorithm: "argon2id", memoryCost: limits.passwordMemoryKib, timeCost: limits.passwordTimeCost });
-}
-
-/** Throws ValidationFailed unless `username` keeps the rules of the register route's schema. */
-export function checkUsername(username: string): void {
-  if (!Value.Check(Username, username))
-    throw new ValidationFailed("A username is 3–32 characters of A–Z, a–z, 0–9, _ . -.", { in: "body", fields: [{ field: "username", message: "must be 3–32 of A–Z, a–z, 0–9, _ . -" }] });
 }
 
 /** Throws ValidationFailed unless `password` keeps the rules of the register route's schema. */
@@ -126,6 +89,7 @@ export class AuthService {
 
   /** An `email` is stored unverified, never conflicting with anyone's; a code is sent to it once committed. */
   async register(input: RegisterBody, userAgent?: string): Promise<AuthResult> {
+    checkUsername(input.username);
     const displayName = input.displayName === undefined ? input.username : cleanName(input.displayName, "displayName");
     const passwordHash = await this.hash(input.password);
     let registered;
@@ -169,17 +133,22 @@ export class AuthService {
         .limit(1),
     );
     this.throttle.attempt(name, this.now());
-    const ok = await Bun.password.verify(input.password, user?.passwordHash ?? (await this.dummyHash));
-    if (!user || !ok) throw new Unauthenticated("Wrong username or password.");
+    const ok = await verifyPassword(input.password, user?.passwordHash ?? (await this.dummyHash));
+    if (!user || !ok || user.deletedAt) throw new Unauthenticated("Wrong username or password.");
     this.throttle.succeed(name);
     // Only the right password learns that the account is deactivated.
     if (user.deactivatedAt) throw new Forbidden("This account has been deactivated.");
+    // A hash brought from another backend (see hashes.ts) is replaced by argon2id once the password is known.
+    const rehashed = needsRehash(user.passwordHash) ? await this.hash(input.password) : null;
     const tokens = await this.database.tx(async (db) => {
-      // Read again in the transaction that starts the session: a deactivation committed since the
-      // read above (which ended every session then) must not be followed by a new one.
-      const current = first(await db.select({ deactivatedAt: this.t.users.deactivatedAt }).from(this.t.users).where(eq(this.t.users.id, user.id)).limit(1));
-      if (!current) throw new Unauthenticated("Wrong username or password.");
+      // Read again in the transaction that starts the session: a deactivation or deletion
+      // committed since the read above (which ended every session then) must not be followed by a new one.
+      const { users } = this.t;
+      const current = first(await db.select({ deactivatedAt: users.deactivatedAt, deletedAt: users.deletedAt }).from(users).where(eq(users.id, user.id)).limit(1));
+      if (!current || current.deletedAt) throw new Unauthenticated("Wrong username or password.");
       if (current.deactivatedAt) throw new Forbidden("This account has been deactivated.");
+      // Only over the hash just verified: a password changed meanwhile stays.
+      if (rehashed) await db.update(users).set({ passwordHash: rehashed }).where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)));
       return this.startSession(user.id, userAgent);
     });
     return { user: toOwnUser(user, this.presence), ...tokens };
@@ -355,7 +324,8 @@ export class AuthService {
       userId,
       createdAt: now,
       expiresAt: new Date(now.getTime() + this.config.refreshTokenTtl * 1000),
-      userAgent: userAgent?.slice(0, 256) ?? null,
+      userAgent: userAgent?.slice(0, USER_AGENT_MAX) || null,
+      lastUsedAt: now,
     });
     const tokens = await this.newTokens(userId, sessionId);
     await this.storeTokens(sessionId, tokens.refreshToken, now);
@@ -368,10 +338,13 @@ export class AuthService {
     return { accessToken, refreshToken: randomToken(), expiresIn: this.config.accessTokenTtl };
   }
 
-  /** Call inside a transaction. Stores the refresh token's hash; each refresh slides the session's end forward. */
+  /**
+   * Call inside a transaction. Stores the refresh token's hash; each refresh slides the session's
+   * end forward and is its last use (so a session's use costs one write per refresh, not per request).
+   */
   private async storeTokens(sessionId: string, refreshToken: string, now: Date): Promise<void> {
     const expiresAt = new Date(now.getTime() + this.config.refreshTokenTtl * 1000);
     await this.db.insert(this.t.refreshTokens).values({ tokenHash: sha256(refreshToken), sessionId, createdAt: now, expiresAt });
-    await this.db.update(this.t.sessions).set({ expiresAt }).where(eq(this.t.sessions.id, sessionId));
+    await this.db.update(this.t.sessions).set({ expiresAt, lastUsedAt: now }).where(eq(this.t.sessions.id, sessionId));
   }
 }

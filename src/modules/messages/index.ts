@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import { ErrorResponse } from "../../errors";
+import { type Metrics, noMetrics } from "../../metrics";
 import { authPlugin } from "../../plugins/auth";
 import type { AuthService } from "../auth/service";
 import { RoomParams } from "../rooms/model";
@@ -23,7 +24,7 @@ import type { MessageService } from "./service";
 
 const hidden = "Rooms and messages the caller may not see answer 404, never 403.";
 
-export function messagesModule(auth: AuthService, messages: MessageService) {
+export function messagesModule(auth: AuthService, messages: MessageService, metrics: Pick<Metrics, "message"> = noMetrics) {
   return new Elysia({ prefix: "/api", tags: ["Messages"] })
     .use(authPlugin(auth))
     .get("/rooms/:id/messages", ({ caller, params, query }) => messages.history(caller.userId, params.id, { ...query, limit: query.limit ?? 50 }), {
@@ -43,6 +44,7 @@ export function messagesModule(auth: AuthService, messages: MessageService) {
       "/rooms/:id/messages",
       async ({ caller, params, body, set }) => {
         const { message, created } = await messages.send(caller.userId, params.id, body);
+        if (created) metrics.message("rest");
         set.status = created ? 201 : 200;
         return message;
       },

@@ -7,6 +7,7 @@ import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../..
 import { type Events, messageDeleted } from "../../events";
 import { isUniqueViolation } from "../../lib/db-errors";
 import { JSON_MAX_DEPTH } from "../../lib/json-scan";
+import { type Metrics, noMetrics } from "../../metrics";
 import { RateLimiter } from "../../plugins/rate-limit";
 import { audit, isServerAdmin } from "../admin/audit";
 import { atLeast, RoomAccess } from "../rooms/access";
@@ -170,10 +171,11 @@ export class MessageService {
     private readonly events: Events,
     private readonly limiter: RateLimiter,
     private readonly now: () => number = Date.now,
+    metrics: Metrics = noMetrics,
   ) {
     this.access = new RoomAccess(database);
-    this.searchLimiter = new RateLimiter(config.rateLimitSearch, 60_000, now);
-    this.writer = new GroupCommitWriter(database.messages, { now, onDelivered: (d) => this.delivered(d) });
+    this.searchLimiter = new RateLimiter(config.rateLimitSearch, 60_000, now, metrics.limited("search"));
+    this.writer = new GroupCommitWriter(database.messages, { now, onDelivered: (d) => this.delivered(d), metrics: metrics.commits });
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 import type { Delivered, DeliveryMark, MessageRow, MessageStore, NewMessage, SenderRef, SendOutcome } from "../../db/messages/store";
 import { Forbidden, NotFound, ValidationFailed } from "../../errors";
+import type { CommitMetrics } from "../../metrics";
 
 export type { Delivered, DeliveryMark, MessageRow, NewMessage };
 
@@ -43,6 +44,8 @@ function settle(result: SendOutcome): WriteOutcome | Error {
 
 interface Pending {
   message: NewMessage;
+  /** performance.now() when the send was accepted; 0 when commits are not measured. */
+  at: number;
   resolve(outcome: WriteOutcome): void;
   reject(error: unknown): void;
 }
@@ -73,6 +76,8 @@ export interface WriterOptions {
   now?: () => number;
   /** Called once per delivery position that moved, after its commit. */
   onDelivered?: (delivered: Delivered) => void;
+  /** Told each commit's size and its sends' waits; unset: no clock is read per send. */
+  metrics?: CommitMetrics | null;
 }
 
 /** Commits made without lingering after a wait that brought no new send, before trying again. */
@@ -100,6 +105,7 @@ export class GroupCommitWriter {
   private readonly lingerMs: number;
   private readonly schedule: (fire: () => void, ms: number) => () => void;
   private readonly now: () => number;
+  private readonly metrics: CommitMetrics | null;
 
   constructor(
     private readonly store: MessageStore,
@@ -110,12 +116,13 @@ export class GroupCommitWriter {
     this.lingerMs = Math.max(0, options.lingerMs ?? 10);
     this.schedule = options.schedule ?? timer;
     this.now = options.now ?? Date.now;
+    this.metrics = options.metrics ?? null;
   }
 
   /** Resolves once the message is committed (or was found by its clientId); rejects with this row's error only. */
   write(message: NewMessage): Promise<WriteOutcome> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ message, resolve, reject });
+      this.queue.push({ message, at: this.metrics ? performance.now() : 0, resolve, reject });
       this.kick(this.queue.length >= this.maxBatch);
     });
   }
@@ -211,6 +218,10 @@ export class GroupCommitWriter {
       // Something in the batch broke it: retry each row alone so only that row fails.
       for (const pending of batch) await this.commit([pending]);
       return;
+    }
+    if (this.metrics) {
+      const committedAt = performance.now();
+      this.metrics.committed(batch.length, (i) => (committedAt - batch[i]!.at) / 1000);
     }
     // Resolved in seq order, so the callers' continuations (and their events) run in that order too.
     batch.forEach((pending, i) => {

@@ -1,6 +1,6 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
 import { audit, requireServerAdmin } from "../admin/audit";
-import { and, asc, count, desc, eq, inArray, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, inArray, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Database, DB, Tables } from "../../db";
 import { discoverableRoom } from "../../db/conditions";
 import { first } from "../../db";
@@ -568,10 +568,10 @@ export class RoomService {
     return row?.role ?? null;
   }
 
-  /** 404 unless every id names a user. */
+  /** 404 unless every id names a user whose account is not deleted. */
   async requireUsers(db: DB, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    const found = await db.select({ id: this.t.users.id }).from(this.t.users).where(inArray(this.t.users.id, ids));
+    const found = await db.select({ id: this.t.users.id }).from(this.t.users).where(and(inArray(this.t.users.id, ids), isNull(this.t.users.deletedAt)));
     if (found.length !== new Set(ids).size) throw new NotFound("User");
   }
 }

@@ -68,6 +68,7 @@ export const StatusText = Text({ maxLength: 140 });
 
 // Unknown fields are ignored (Elysia drops them before validating), as in every other body.
 export const UpdateProfile = t.Object({
+  username: t.Optional(Username),
   displayName: t.Optional(DisplayName),
   avatarUrl: t.Optional(t.Nullable(AvatarUrl)),
   statusText: t.Optional(t.Nullable(StatusText)),

@@ -1,8 +1,11 @@
-import { and, asc, eq, gt, gte, lt, or } from "drizzle-orm";
-import type { Database, Tables } from "../../db";
+import { and, asc, eq, gt, gte, isNull, lt, or, type SQL } from "drizzle-orm";
+import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
-import { NotFound } from "../../errors";
+import { Conflict, NotFound } from "../../errors";
+import { isUniqueViolation } from "../../lib/db-errors";
+import type { RateLimiter } from "../../plugins/rate-limit";
+import { checkUsername } from "./names";
 import type { PresenceView } from "../../events";
 import { cleanName } from "../text";
 import type { CodeToSend, EmailVerification } from "./email";
@@ -46,6 +49,8 @@ export class UserService {
     private readonly database: Database,
     private readonly presence: PresenceView,
     private readonly emails: EmailVerification,
+    /** Username changes per user. */
+    private readonly usernameChanges: RateLimiter,
   ) {}
 
   async get(id: string): Promise<UserRow> {
@@ -56,7 +61,8 @@ export class UserService {
 
   async search(q: string | undefined, limit: number, cursor?: string) {
     const prefix = (q ?? "").trim().toLowerCase();
-    const conditions = [];
+    // Deleted accounts are found only through their messages.
+    const conditions: (SQL | undefined)[] = [isNull(this.t.users.deletedAt)];
     if (prefix) {
       conditions.push(
         or(
@@ -85,10 +91,19 @@ export class UserService {
   /**
    * A new email starts unverified, with a code sent to it once committed (when SMTP_URL is
    * set). It never conflicts with anyone's: only verifying can, so the answer says nothing
-   * about who else has the address. New addresses are limited per user (429).
+   * about who else has the address. New addresses are limited per user (429). A new username
+   * is unique ignoring case (409) and limited per user (429).
    */
   async update(id: string, patch: UpdateProfile): Promise<UserRow> {
     const values: Partial<Tables["users"]["$inferInsert"]> = {};
+    if (patch.username !== undefined) {
+      checkUsername(patch.username);
+      if (patch.username !== (await this.get(id)).username) {
+        this.usernameChanges.take(id);
+        values.username = patch.username;
+        values.usernameLower = patch.username.toLowerCase();
+      }
+    }
     if (patch.displayName !== undefined) {
       values.displayName = cleanName(patch.displayName, "displayName");
       values.displayNameLower = values.displayName.toLowerCase();
@@ -98,7 +113,7 @@ export class UserService {
     const email = patch.email;
     if (email !== undefined && this.emails.change(await this.get(id), email).isNew) this.emails.countChange(id);
     if (Object.keys(values).length === 0 && email === undefined) return this.get(id);
-    const { row, code } = await this.database.tx(async (db) => {
+    const { row, code } = await this.write(async (db) => {
       let code: CodeToSend | null = null;
       if (email !== undefined) {
         // Decided again on the row as this transaction sees it.
@@ -112,6 +127,16 @@ export class UserService {
     });
     this.emails.send(code);
     return row;
+  }
+
+  /** Runs `fn` in a transaction; a username someone else holds (the only unique name it may set) is 409. */
+  private async write<T>(fn: (db: DB) => Promise<T>): Promise<T> {
+    try {
+      return await this.database.tx(fn);
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new Conflict("That username is taken.");
+      throw error;
+    }
   }
 }
 
