@@ -149,7 +149,7 @@ export class Session {
 
   /** Sends not yet acknowledged, oldest first (for showing them as pending). */
   pending(): PendingSend[] {
-    return [...this.pendingSends.values()].map(({ frame: { type: _, ...send } }) => send);
+    return [...this.pendingSends.values()].map(({ frame: { type: _, roomId, ...send } }) => ({ roomId: roomId!, ...send }));
   }
 
   /**
@@ -304,10 +304,13 @@ export class Session {
       case "sync.done":
         return void this.onSyncDone(frame);
       case "ack": {
-        this.take(frame.message);
+        // Only sends are kept pending, and a send's ack carries its message.
         const pending = this.pendingSends.get(frame.clientId);
+        const message = frame.message;
+        if (!pending || !message) return;
+        this.take(message);
         this.pendingSends.delete(frame.clientId);
-        return pending?.resolve(this.windows.get(frame.message.roomId)?.get(frame.message.seq) ?? frame.message);
+        return pending.resolve(this.windows.get(message.roomId)?.get(message.seq) ?? message);
       }
       case "error":
         return this.onError(frame);
