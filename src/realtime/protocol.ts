@@ -319,11 +319,12 @@ export type SyncDoneFrame = typeof SyncDoneFrame.static;
 
 export const PongFrame = t.Object({ type: t.Literal("pong") });
 
-const Receipt = (type: "read" | "delivered", description: string) =>
+// The helpers are generic so that each schema's `type` stays one literal: ServerFrame discriminates on it.
+const Receipt = <T extends "read" | "delivered">(type: T, description: string) =>
   t.Object({ type: t.Literal(type), roomId: t.String(), userId: t.String(), seq: t.Integer() }, { description });
 export const DeliveredEvent = Receipt("delivered", "Direct rooms: a socket of the other member received the messages up to seq");
 
-const ReactionEvent = (type: "reaction.added" | "reaction.removed") =>
+const ReactionEvent = <T extends "reaction.added" | "reaction.removed">(type: T) =>
   t.Object(
     { type: t.Literal(type), roomId: t.String(), messageId: t.String(), emoji: t.String(), userId: t.String() },
     { description: `A user's reaction was ${type === "reaction.added" ? "added to" : "removed from"} a message` },
@@ -344,7 +345,7 @@ export const RoomDeletedEvent = t.Object(
   { description: "To the room: it was deleted; its sockets stop receiving its events" },
 );
 
-const MembershipEvent = (type: "member.joined" | "member.left") =>
+const MembershipEvent = <T extends "member.joined" | "member.left">(type: T) =>
   t.Object(
     { type: t.Literal(type), roomId: t.String(), userId: t.String() },
     { description: `To the room: a member ${type === "member.joined" ? "joined or was added" : "left or was removed"}` },
@@ -401,6 +402,31 @@ export const serverFrames: Record<string, TSchema> = {
   "team.updated": TeamUpdatedEvent,
   "team.deleted": TeamDeletedEvent,
 };
+
+/** Every frame the server sends, by its schema: what a client switches on. */
+export type ServerFrame =
+  | ReadyFrame
+  | typeof AckFrame.static
+  | ErrorFrame
+  | typeof MessageNewFrame.static
+  | typeof MessageUpdatedFrame.static
+  | typeof MessageDeletedFrame.static
+  | typeof ReactionAddedEvent.static
+  | typeof ReactionRemovedEvent.static
+  | typeof TypingEvent.static
+  | typeof ReadEvent.static
+  | typeof DeliveredEvent.static
+  | PresenceEvent
+  | typeof RoomCreatedEvent.static
+  | typeof RoomUpdatedEvent.static
+  | typeof RoomDeletedEvent.static
+  | typeof MemberJoinedEvent.static
+  | typeof MemberLeftEvent.static
+  | typeof MemberUpdatedEvent.static
+  | typeof TeamUpdatedEvent.static
+  | typeof TeamDeletedEvent.static
+  | SyncDoneFrame
+  | typeof PongFrame.static;
 
 /** Close codes the server uses besides the standard ones (1001 going away, 1008 policy, 1009 too big, 1011 error). */
 export const CloseCode = {
