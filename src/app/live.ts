@@ -342,6 +342,8 @@ export function react(message: Message, emoji: string, on: boolean) {
 export function send(roomId: string, content: string, replyToId: string | null = null) {
   const item: Pending = { clientId: crypto.randomUUID(), roomId, content, replyToId, createdAt: new Date().toISOString(), error: null };
   pending.value = [...pending.value, item];
+  // The others stop showing the sender as typing when the message arrives; the next keystroke says so again.
+  typingSentAt.delete(roomId);
   if (caughtUp) sendFrame(item);
 }
 

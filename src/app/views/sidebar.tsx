@@ -66,12 +66,17 @@ export function Sidebar() {
           const title = roomTitle(room);
           return (
             <li key={room.id}>
-              <Link to={`/rooms/${room.id}`} class="room-link" aria-label={`${title}${room.unreadCount ? `, ${room.unreadCount} unread` : ""}`}>
+              <Link to={`/rooms/${room.id}`} class="room-link">
                 <span class="room-title">
                   {room.kind === "direct" ? <PresenceDot userId={peers.value[room.id]} /> : <span aria-hidden="true">#</span>}
                   <span class="clip">{title}</span>
                   {team && <span class="muted clip"> · {team.name}</span>}
-                  {room.unreadCount > 0 && <span class="badge">{room.unreadCount}</span>}
+                  {room.unreadCount > 0 && (
+                    <span class="badge">
+                      {room.unreadCount}
+                      <span class="sr-only"> unread</span>
+                    </span>
+                  )}
                 </span>
                 <span class="preview clip">{preview(room)}</span>
               </Link>

@@ -1,0 +1,238 @@
+/**
+ * The web app in a real browser (Debian's chromium through playwright-core), against a server
+ * process on a SQLite file: two people in two browser contexts sign up and chat; the server is
+ * restarted under them. Screenshots go to .ci/reports/ for people to look at.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { ServerProcess, until } from "./server";
+
+const CHROMIUM = "/usr/bin/chromium";
+const REPORTS = join(import.meta.dir, "..", "..", ".ci", "reports");
+const WAIT = { timeout: 15_000 };
+const hasBrowser = existsSync(CHROMIUM);
+if (!hasBrowser) console.warn(`skipping the browser tests: no browser at ${CHROMIUM} (apt-get install chromium)`);
+
+const XSS = `<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>`;
+const suffix = Date.now().toString(36).slice(-5);
+const alice = { username: `alice_${suffix}`, displayName: "Alice" };
+const bob = { username: `bob_${suffix}`, displayName: `<b>Bob</b><img src=x onerror="window.__xss=2">` };
+const PASSWORD = "correct-horse-battery";
+
+let server: ServerProcess;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+let a: Page;
+let b: Page;
+const pageErrors: string[] = [];
+
+async function open(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT.timeout);
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  // Nothing may leave the server's origin.
+  await page.route(/.*/, (route) => (route.request().url().startsWith(server.base) ? route.continue() : route.abort()));
+  page.on("request", (request) => {
+    if (!request.url().startsWith(server.base) && !request.url().startsWith("ws://127.0.0.1")) pageErrors.push(`off-origin request: ${request.url()}`);
+  });
+  await page.goto(`${server.base}/`);
+  return page;
+}
+
+async function signUp(page: Page, user: { username: string; displayName: string }) {
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByLabel("Username").fill(user.username);
+  await page.getByLabel("Display name (optional)").fill(user.displayName);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.locator("form").getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("link", { name: "New room" }).waitFor(WAIT);
+}
+
+const timeline = (page: Page) => page.getByRole("list", { name: "Messages" });
+/** The message whose text (not its sender's name) contains `text`. */
+const message = (page: Page, text: string) => timeline(page).locator(".message").filter({ has: page.locator(".content", { hasText: text }) });
+
+async function send(page: Page, text: string) {
+  const box = page.getByLabel("Message", { exact: true });
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+/** axe-core run in the page: no serious or critical violation. */
+async function accessible(page: Page, what: string) {
+  const source = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+  await page.evaluate(source);
+  const violations = (await page.evaluate(async () => {
+    const result = await (window as any).axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v: any) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 3) }));
+  })) as { id: string; impact: string; nodes: string[] }[];
+  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect({ what, serious }).toEqual({ what, serious: [] });
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(REPORTS, `app-${name}.png`) });
+
+describe.skipIf(!hasBrowser)("the web app in a browser", () => {
+  let roomUrl = "";
+
+  beforeAll(async () => {
+    mkdirSync(REPORTS, { recursive: true });
+    server = new ServerProcess();
+    await server.start();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"] });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await server?.dispose();
+  });
+
+  test("two people sign up; the sign-in screen is accessible", async () => {
+    a = await open();
+    await accessible(a, "sign-in screen");
+    await shot(a, "sign-in");
+    await signUp(a, alice);
+    b = await open();
+    await signUp(b, bob);
+    await accessible(a, "home");
+  }, 60_000);
+
+  test("one creates a room and adds the other, whose room list shows it live", async () => {
+    await a.getByRole("link", { name: "New room" }).click();
+    await a.getByLabel("Name").fill("Project X");
+    await a.getByRole("button", { name: "Create room" }).click();
+    await a.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    roomUrl = a.url();
+    expect(roomUrl).toMatch(/\/rooms\/[0-9a-f-]+$/);
+    await a.getByRole("button", { name: /Members/ }).click();
+    await a.getByLabel("Add a member").fill(bob.username);
+    await a.getByRole("button", { name: `Add ${bob.username}` }).click();
+    await a.getByRole("complementary", { name: "Members" }).getByText(bob.username).waitFor(WAIT);
+    await accessible(a, "members panel");
+    await a.getByRole("button", { name: "Close members" }).click();
+
+    await b.getByRole("link", { name: /^Project X/ }).click();
+    await b.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+  }, 60_000);
+
+  test("messages appear live on both sides, unread counts too", async () => {
+    await send(a, "Hello Bob, see https://example.com/docs.");
+    await message(b, "Hello Bob").waitFor(WAIT);
+    // The link is a link, to that address, opening elsewhere without a referrer or opener.
+    const link = message(b, "Hello Bob").getByRole("link", { name: "https://example.com/docs" });
+    expect(await link.getAttribute("rel")).toContain("noopener");
+    await send(b, "Hi Alice");
+    await message(a, "Hi Alice").waitFor(WAIT);
+    await accessible(b, "conversation");
+  }, 60_000);
+
+  test("typing shows on the other side and clears", async () => {
+    const line = a.getByText(/is typing…/);
+    // Typing as people do, for a few seconds: the indicator may be throttled, never missed.
+    const typed = b.getByLabel("Message", { exact: true }).pressSequentially("I am writing a longer answer", { delay: 120 });
+    await line.waitFor({ state: "visible", ...WAIT });
+    expect(await line.textContent()).toBe(`${bob.displayName} is typing…`);
+    await typed;
+    await line.waitFor({ state: "detached", ...WAIT });
+    await b.getByLabel("Message", { exact: true }).fill("");
+  }, 60_000);
+
+  test("a reaction and an edit show on the other side", async () => {
+    const mine = message(b, "Hello Bob");
+    await mine.hover();
+    await mine.getByRole("button", { name: "React", exact: true }).click();
+    await mine.getByRole("button", { name: "React with 👍" }).click();
+    await message(a, "Hello Bob").getByRole("button", { name: /^👍 1/ }).waitFor(WAIT);
+    await mine.getByRole("button", { name: "👍 1, yours" }).waitFor(WAIT);
+
+    const own = a.locator(`[data-id="${await message(a, "Hello Bob").getAttribute("data-id")}"]`);
+    await own.hover();
+    await own.getByRole("button", { name: "Edit" }).click();
+    const box = own.getByLabel("Edit message");
+    await box.fill("Hello Bob, edited");
+    await box.press("Enter");
+    await message(b, "Hello Bob, edited").getByText("(edited)").waitFor(WAIT);
+    await message(b, "Hello Bob, edited").getByRole("button", { name: /^👍 1/ }).waitFor(WAIT);
+  }, 60_000);
+
+  test("markup in a message and in a display name stays text", async () => {
+    await send(a, XSS);
+    await message(b, "onerror").waitFor(WAIT);
+    for (const page of [a, b]) {
+      expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
+      expect(await timeline(page).locator("img, script").count()).toBe(0);
+      expect(await page.locator("nav img, nav script").count()).toBe(0);
+    }
+    expect(await message(b, "onerror").locator(".content").textContent()).toBe(XSS);
+    expect(await message(a, "Hi Alice").locator(".sender").textContent()).toBe(bob.displayName);
+  }, 60_000);
+
+  test("a reload keeps the session and the history", async () => {
+    await a.reload();
+    await a.getByRole("heading", { name: "Project X" }).waitFor(WAIT);
+    await message(a, "Hello Bob, edited").waitFor(WAIT);
+    await message(a, "Hi Alice").waitFor(WAIT);
+    expect(await a.evaluate(() => Object.keys(localStorage).length)).toBe(0);
+    await shot(a, "desktop");
+  }, 60_000);
+
+  test("the server restarts while one types: the pending message arrives once, the view is complete", async () => {
+    await server.stop();
+    await a.getByText("Connection lost: reconnecting…").waitFor(WAIT);
+    await b.getByText("Connection lost: reconnecting…").waitFor(WAIT);
+    await a.getByLabel("Message", { exact: true }).pressSequentially("Sent while the server was away", { delay: 10 });
+    await a.getByLabel("Message", { exact: true }).press("Enter");
+    await message(a, "Sent while the server was away").getByText("sending…").waitFor(WAIT);
+    await shot(a, "reconnecting");
+
+    await server.start();
+    for (const page of [a, b]) await page.getByText("Connection lost: reconnecting…").waitFor({ state: "detached", ...WAIT });
+    for (const page of [a, b]) {
+      await message(page, "Sent while the server was away").locator("time").waitFor(WAIT);
+      await until("the pending copy to go", async () => (await message(page, "Sent while the server was away").count()) === 1);
+    }
+
+    // Each side holds exactly the server's history.
+    const login = await fetch(`${server.base}/api/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: alice.username, password: PASSWORD }),
+    }).then((res) => res.json() as Promise<{ accessToken: string }>);
+    const roomId = roomUrl.split("/").pop();
+    const history = (await fetch(`${server.base}/api/rooms/${roomId}/messages`, { headers: { authorization: `Bearer ${login.accessToken}` } }).then((res) => res.json())) as {
+      messages: { content: string }[];
+    };
+    expect(history.messages.map((m) => m.content)).toEqual(["Hello Bob, edited", "Hi Alice", XSS, "Sent while the server was away"]);
+    for (const page of [a, b]) {
+      await until("the timeline to settle", async () => (await timeline(page).locator(".message").count()) === history.messages.length);
+      expect(await timeline(page).locator(".message .content").allTextContents()).toEqual(history.messages.map((m) => m.content));
+    }
+  }, 90_000);
+
+  test("the layout holds at 360 px", async () => {
+    await b.setViewportSize({ width: 360, height: 740 });
+    await b.goto(`${server.base}/`);
+    await b.getByRole("link", { name: /^Project X/ }).waitFor(WAIT);
+    await shot(b, "narrow-rooms");
+    const overflow = () => b.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await accessible(b, "room list at 360 px");
+    await b.getByRole("link", { name: /^Project X/ }).click();
+    await message(b, "Sent while the server was away").waitFor(WAIT);
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    const composer = await b.getByLabel("Message", { exact: true }).boundingBox();
+    expect(composer && composer.x >= 0 && composer.x + composer.width <= 360).toBe(true);
+    await shot(b, "narrow-conversation");
+    await b.getByRole("link", { name: "Back to rooms" }).click();
+    await b.getByRole("link", { name: /^Project X/ }).waitFor(WAIT);
+  }, 60_000);
+
+  test("no script error and no request off the server's origin", () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
