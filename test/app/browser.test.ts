@@ -67,7 +67,8 @@ async function accessible(page: Page, what: string) {
   const source = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
   await page.evaluate(source);
   const violations = (await page.evaluate(async () => {
-    const result = await (window as any).axe.run(document, { resultTypes: ["violations"] });
+    const page = globalThis as any; // evaluated in the browser
+    const result = await page.axe.run(page.document, { resultTypes: ["violations"] });
     return result.violations.map((v: any) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(" ")).slice(0, 3) }));
   })) as { id: string; impact: string; nodes: string[] }[];
   const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
@@ -164,7 +165,7 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await send(a, XSS);
     await message(b, "onerror").waitFor(WAIT);
     for (const page of [a, b]) {
-      expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
+      expect(await page.evaluate(() => (globalThis as any).__xss)).toBeUndefined();
       expect(await timeline(page).locator("img, script").count()).toBe(0);
       expect(await page.locator("nav img, nav script").count()).toBe(0);
     }
@@ -219,7 +220,10 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await b.goto(`${server.base}/`);
     await b.getByRole("link", { name: /^Project X/ }).waitFor(WAIT);
     await shot(b, "narrow-rooms");
-    const overflow = () => b.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = () => b.evaluate(() => {
+      const root = (globalThis as any).document.documentElement;
+      return root.scrollWidth - root.clientWidth;
+    });
     expect(await overflow()).toBeLessThanOrEqual(0);
     await accessible(b, "room list at 360 px");
     await b.getByRole("link", { name: /^Project X/ }).click();
