@@ -200,10 +200,10 @@ export function rememberUsers(list: UserRef[]) {
   });
 }
 
-function putRoom(room: Room) {
+/** `shared`: the room as any member sees it (room.updated): the caller's own fields stay as they were. */
+function putRoom(room: Room, shared = false) {
   const old = rooms.value[room.id];
-  // Events carry the room as anyone sees it; the caller's own fields stay as they were.
-  const merged = old && room.myRole === undefined ? { ...old, ...room, myRole: old.myRole, myLastReadSeq: old.myLastReadSeq, unreadCount: old.unreadCount } : room;
+  const merged = old && shared ? { ...old, ...room, myRole: old.myRole, myLastReadSeq: old.myLastReadSeq, unreadCount: old.unreadCount } : room;
   rooms.value = { ...rooms.value, [room.id]: merged };
   if (room.kind === "direct" && !peers.value[room.id]) void loadPeer(room.id);
 }
@@ -553,8 +553,10 @@ async function onFrame(ws: WebSocket, f: any) {
       presence.value = { ...presence.value, [f.userId]: f.presence };
       return;
     case "room.created":
-    case "room.updated":
       putRoom(f.room);
+      return;
+    case "room.updated":
+      putRoom(f.room, true);
       return;
     case "room.deleted":
       dropRoom(f.roomId);

@@ -132,6 +132,17 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await accessible(b, "conversation");
   }, 60_000);
 
+  test("the room list shows unread counts and previews live; reading the room clears them", async () => {
+    await b.getByRole("link", { name: "Teams" }).click();
+    await send(a, "Are you there?");
+    const link = b.getByRole("link", { name: /^Project X/ });
+    await link.getByText("1 unread").waitFor(WAIT);
+    await link.getByText("Alice: Are you there?").waitFor(WAIT);
+    await link.click();
+    await message(b, "Are you there?").waitFor(WAIT);
+    await link.locator(".badge").waitFor({ state: "detached", ...WAIT });
+  }, 60_000);
+
   test("typing shows on the other side and clears", async () => {
     const line = a.getByText(/is typing…/);
     // Typing as people do, for a few seconds: the indicator may be throttled, never missed.
@@ -208,7 +219,7 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     const history = (await fetch(`${server.base}/api/rooms/${roomId}/messages`, { headers: { authorization: `Bearer ${login.accessToken}` } }).then((res) => res.json())) as {
       messages: { content: string }[];
     };
-    expect(history.messages.map((m) => m.content)).toEqual(["Hello Bob, edited", "Hi Alice", XSS, "Sent while the server was away"]);
+    expect(history.messages.map((m) => m.content)).toEqual(["Hello Bob, edited", "Hi Alice", "Are you there?", XSS, "Sent while the server was away"]);
     for (const page of [a, b]) {
       await until("the timeline to settle", async () => (await timeline(page).locator(".message").count()) === history.messages.length);
       expect(await timeline(page).locator(".message .content").allTextContents()).toEqual(history.messages.map((m) => m.content));
@@ -234,6 +245,42 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await shot(b, "narrow-conversation");
     await b.getByRole("link", { name: "Back to rooms" }).click();
     await b.getByRole("link", { name: /^Project X/ }).waitFor(WAIT);
+  }, 60_000);
+
+  test("a direct chat from the user search: presence, then sent, delivered and read ticks", async () => {
+    await a.getByRole("link", { name: "Direct chat" }).click();
+    await a.getByLabel("Find someone").fill(bob.username);
+    await a.getByRole("button", { name: `Message ${bob.username}` }).click();
+    const heading = a.getByRole("heading", { name: bob.displayName });
+    await heading.waitFor(WAIT);
+    await heading.getByRole("img", { name: "online" }).waitFor(WAIT);
+    await send(a, "Just between us");
+    const sent = message(a, "Just between us");
+    await sent.getByRole("img", { name: /^(Sent|Delivered)$/ }).waitFor(WAIT);
+    await accessible(a, "direct chat");
+
+    await b.getByRole("link", { name: /Alice: Just between us/ }).click();
+    await message(b, "Just between us").waitFor(WAIT);
+    await sent.getByRole("img", { name: "Read" }).waitFor(WAIT);
+  }, 60_000);
+
+  test("a team invitation link opens the app and joins the team", async () => {
+    await a.getByRole("link", { name: "Teams" }).click();
+    await a.getByLabel("Name").fill("Crew");
+    await a.getByRole("button", { name: "Create team" }).click();
+    await a.getByRole("heading", { name: "Crew" }).waitFor(WAIT);
+    await a.getByRole("link", { name: "# general" }).waitFor(WAIT);
+    await a.getByRole("button", { name: "New invitation link" }).click();
+    const invite = await a.getByLabel("Link").inputValue();
+    expect(invite).toMatch(new RegExp(`^${server.base}/invite/[\\w-]+$`));
+    await accessible(a, "team page");
+
+    await b.goto(invite);
+    await b.getByRole("button", { name: "Accept invitation" }).click();
+    await b.getByRole("heading", { name: "Crew" }).waitFor(WAIT);
+    expect(new URL(b.url()).pathname).toMatch(/^\/teams\//);
+    await b.getByRole("link", { name: "# general" }).click();
+    await b.getByRole("heading", { name: "general" }).waitFor(WAIT);
   }, 60_000);
 
   test("no script error and no request off the server's origin", () => {
