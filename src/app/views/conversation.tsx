@@ -22,7 +22,6 @@ import {
   typing,
   users,
 } from "../live";
-import { navigate } from "../router";
 import type { Message, Room } from "../types";
 import { ErrorLine, useAction } from "./form";
 import { Members } from "./members";
@@ -387,8 +386,4 @@ function Thread({ room, parent, onClose }: { room: Room; parent: Message; onClos
       <Composer roomId={room.id} replyToId={parent.id} label="Reply" />
     </aside>
   );
-}
-
-export function leaveRoom(room: Room) {
-  return api("POST", `/api/rooms/${room.id}/leave`).then(() => navigate("/"));
 }

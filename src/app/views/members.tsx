@@ -1,11 +1,13 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, me, rememberUsers } from "../live";
 import type { Ban, PublicUser, Room, RoomMember } from "../types";
-import { leaveRoom } from "./conversation";
+import { navigate } from "../router";
 import { ErrorLine, useAction } from "./form";
 import { UserSearch } from "./screens";
 import { PresenceDot } from "./sidebar";
 import { name } from "./text";
+
+const leaveRoom = (room: Room) => api("POST", `/api/rooms/${room.id}/leave`).then(() => navigate("/"));
 
 const rank = { owner: 2, admin: 1, member: 0 } as const;
 
