@@ -231,7 +231,8 @@ export async function loadRooms() {
     cursor = page.nextCursor;
   } while (cursor);
   rooms.value = Object.fromEntries(all.map((room) => [room.id, room]));
-  await Promise.all(all.filter((room) => room.kind === "direct" && !peers.value[room.id]).map((room) => loadPeer(room.id)));
+  // Also after a reconnect: the other members' presence and read positions may have moved meanwhile.
+  await Promise.all(all.filter((room) => room.kind === "direct").map((room) => loadPeer(room.id)));
 }
 
 export async function loadRoom(roomId: string) {
@@ -460,6 +461,7 @@ async function connect() {
     if (socket !== ws) return;
     socket = null;
     caughtUp = false;
+    typing.value = {}; // nobody's typing is known while disconnected
     if (event.code === 4001) return signedOut();
     scheduleReconnect();
   };

@@ -20,6 +20,7 @@ const suffix = Date.now().toString(36).slice(-5);
 const alice = { username: `alice_${suffix}`, displayName: "Alice" };
 const bob = { username: `bob_${suffix}`, displayName: `<b>Bob</b><img src=x onerror="window.__xss=2">` };
 const PASSWORD = "correct-horse-battery";
+const ADMIN = { username: `admin_${suffix}` };
 
 let server: ServerProcess;
 let browser: Browser;
@@ -75,6 +76,15 @@ async function accessible(page: Page, what: string) {
   expect({ what, serious }).toEqual({ what, serious: [] });
 }
 
+async function signInOverApi(username: string): Promise<string> {
+  const res = await fetch(`${server.base}/api/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password: PASSWORD }),
+  });
+  return ((await res.json()) as { accessToken: string }).accessToken;
+}
+
 const shot = (page: Page, name: string) => page.screenshot({ path: join(REPORTS, `app-${name}.png`) });
 
 describe.skipIf(!hasBrowser)("the web app in a browser", () => {
@@ -82,7 +92,7 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
 
   beforeAll(async () => {
     mkdirSync(REPORTS, { recursive: true });
-    server = new ServerProcess();
+    server = new ServerProcess({ ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: PASSWORD });
     await server.start();
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"] });
   }, 60_000);
@@ -210,13 +220,9 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     }
 
     // Each side holds exactly the server's history.
-    const login = await fetch(`${server.base}/api/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username: alice.username, password: PASSWORD }),
-    }).then((res) => res.json() as Promise<{ accessToken: string }>);
+    const token = await signInOverApi(alice.username);
     const roomId = roomUrl.split("/").pop();
-    const history = (await fetch(`${server.base}/api/rooms/${roomId}/messages`, { headers: { authorization: `Bearer ${login.accessToken}` } }).then((res) => res.json())) as {
+    const history = (await fetch(`${server.base}/api/rooms/${roomId}/messages`, { headers: { authorization: `Bearer ${token}` } }).then((res) => res.json())) as {
       messages: { content: string }[];
     };
     expect(history.messages.map((m) => m.content)).toEqual(["Hello Bob, edited", "Hi Alice", "Are you there?", XSS, "Sent while the server was away"]);
@@ -281,6 +287,55 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     expect(new URL(b.url()).pathname).toMatch(/^\/teams\//);
     await b.getByRole("link", { name: "# general" }).click();
     await b.getByRole("heading", { name: "general" }).waitFor(WAIT);
+  }, 60_000);
+
+  test("scroll-back reads the whole history, in order, once", async () => {
+    const token = await signInOverApi(alice.username);
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(server.base + path, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) }).then((res) => res.json() as any);
+    const room = await call("POST", "/api/rooms", { name: "Archive" });
+    for (let i = 1; i <= 130; i++) await call("POST", `/api/rooms/${room.id}/messages`, { content: `Line ${i}` });
+    await a.goto(`${server.base}/rooms/${room.id}`);
+    await message(a, "Line 130").waitFor(WAIT);
+    const list = timeline(a);
+    await until("the first message after scrolling up", async () => {
+      await list.evaluate((el) => (el.scrollTop = 0));
+      return (await list.locator(".message").count()) === 130;
+    });
+    const texts = await list.locator(".message .content").allTextContents();
+    expect(texts).toEqual(Array.from({ length: 130 }, (_, i) => `Line ${i + 1}`));
+  }, 60_000);
+
+  test("a report reaches the admin screens, which are accessible, in dark mode too", async () => {
+    await b.goto(roomUrl);
+    const reported = message(b, "Are you there?");
+    await reported.waitFor(WAIT);
+    b.once("dialog", (dialog) => void dialog.accept("Testing the report queue"));
+    await reported.getByRole("button", { name: "Report" }).click();
+    await reported.getByRole("button", { name: "Reported" }).waitFor(WAIT);
+
+    const admin = await open();
+    await admin.emulateMedia({ colorScheme: "dark" });
+    await admin.getByLabel("Username or email").fill(ADMIN.username);
+    await admin.getByLabel("Password").fill(PASSWORD);
+    await admin.locator("form").getByRole("button", { name: "Sign in" }).click();
+    await admin.getByRole("link", { name: "Admin", exact: true }).click();
+    await admin.getByRole("heading", { name: "Administration" }).waitFor(WAIT);
+    await admin.getByText("connections").waitFor(WAIT);
+    await accessible(admin, "admin stats (dark)");
+    await admin.getByRole("button", { name: "Users" }).click();
+    await admin.getByRole("cell", { name: new RegExp(alice.username) }).waitFor(WAIT);
+    await accessible(admin, "admin users (dark)");
+    await admin.getByRole("button", { name: "Reports" }).click();
+    await admin.getByText("Testing the report queue").waitFor(WAIT);
+    await shot(admin, "admin-dark");
+    await admin.getByRole("button", { name: "Resolve" }).click();
+    await admin.getByText("No reports.").waitFor(WAIT);
+    await admin.getByRole("button", { name: "Audit" }).click();
+    await admin.getByRole("cell", { name: /report/ }).first().waitFor(WAIT);
+    await accessible(admin, "admin audit (dark)");
+    await admin.goto(roomUrl);
+    await accessible(admin, "public view of a private room (dark)");
   }, 60_000);
 
   test("no script error and no request off the server's origin", () => {

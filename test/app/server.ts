@@ -20,6 +20,9 @@ export class ServerProcess {
   output = "";
   private proc: Bun.Subprocess | null = null;
 
+  /** `env`: more configuration for the server, on top of a test's defaults. */
+  constructor(private readonly env: Record<string, string> = {}) {}
+
   get base() {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -40,6 +43,7 @@ export class ServerProcess {
         RATE_LIMIT_AUTH: "0",
         RATE_LIMIT_ANON: "0",
         RATE_LIMIT_MESSAGES: "0",
+        ...this.env,
       },
       stdout: "pipe",
       stderr: "pipe",

@@ -206,6 +206,13 @@ function MessageItem({ room, message, parent, onThread }: { room: Room; message:
   });
   const remove = useAction(() => deleteMessage(message.id));
   const toggle = useAction((emoji: string, on: boolean) => react(message, emoji, on));
+  const [reported, setReported] = useState(false);
+  const report = useAction(async () => {
+    const reason = prompt("Why should the server's admins look at this message?")?.trim();
+    if (!reason) return;
+    await api("POST", `/api/messages/${message.id}/report`, { reason: reason.slice(0, 1000) });
+    setReported(true);
+  });
   const canDelete = mine || room.myRole === "owner" || room.myRole === "admin" || me.value?.role === "admin";
   const deleted = !!message.deletedAt;
   return (
@@ -270,6 +277,11 @@ function MessageItem({ room, message, parent, onThread }: { room: Room; message:
           <button type="button" aria-expanded={picking} onClick={() => setPicking(!picking)}>React</button>
           <button type="button" onClick={() => onThread(message)}>{message.replyCount ? `Replies (${message.replyCount})` : "Reply"}</button>
           {mine && <button type="button" onClick={() => setEditing(true)}>Edit</button>}
+          {!mine && (
+            <button type="button" onClick={() => void report.run()} disabled={reported}>
+              {reported ? "Reported" : "Report"}
+            </button>
+          )}
           {canDelete && (
             <button type="button" onClick={() => confirm("Delete this message?") && void remove.run()}>
               Delete
@@ -294,7 +306,7 @@ function MessageItem({ room, message, parent, onThread }: { room: Room; message:
           ))}
         </div>
       )}
-      <ErrorLine error={remove.error ?? toggle.error} />
+      <ErrorLine error={remove.error ?? toggle.error ?? report.error} />
     </li>
   );
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, me, rememberUsers } from "../live";
+import { api, loadRoom, me, rememberUsers } from "../live";
 import type { Ban, PublicUser, Room, RoomMember } from "../types";
 import { navigate } from "../router";
 import { ErrorLine, useAction } from "./form";
@@ -39,6 +39,7 @@ export function Members({ room, onClose }: { room: Room; onClose: () => void }) 
         <h2>Members</h2>
         <button type="button" onClick={onClose} aria-label="Close members">✕</button>
       </header>
+      {moderated && <RoomSettings room={room} />}
       {isAdmin && room.kind !== "direct" && (
         <UserSearch
           label="Add a member"
@@ -90,3 +91,29 @@ export function Members({ room, onClose }: { room: Room; onClose: () => void }) 
     </aside>
   );
 }
+
+function RoomSettings({ room }: { room: Room }) {
+  const [saved, setSaved] = useState(false);
+  const save = useAction(async (body: Record<string, string>) => {
+    setSaved(false);
+    await api("PATCH", `/api/rooms/${room.id}`, { name: body.name, topic: body.topic || null, visibility: body.visibility });
+    await loadRoom(room.id);
+    setSaved(true);
+  });
+  return (
+    <details>
+      <summary>Room settings</summary>
+      <form class="stack" onSubmit={(e) => (e.preventDefault(), void save.run(Object.fromEntries(new FormData(e.currentTarget)) as Record<string, string>))}>
+        <label>Name<input name="name" defaultValue={room.name ?? ""} required maxLength={80} /></label>
+        <label>Topic<input name="topic" defaultValue={room.topic ?? ""} maxLength={500} /></label>
+        <label>Visibility
+          <select name="visibility" defaultValue={room.visibility}><option value="private">private</option><option value="public">public</option></select>
+        </label>
+        <ErrorLine error={save.error} />
+        {saved && <p role="status">Saved.</p>}
+        <button class="primary" disabled={save.busy}>Save</button>
+      </form>
+    </details>
+  );
+}
+
