@@ -468,6 +468,8 @@ async function connect() {
 }
 
 let readyAt: string | null = null;
+/** The sync this connection sent, kept to send again after RATE_LIMITED. */
+let syncFrame: string | null = null;
 
 async function onFrame(ws: WebSocket, f: any) {
   switch (f.type) {
@@ -476,7 +478,8 @@ async function onFrame(ws: WebSocket, f: any) {
       rememberUsers([f.user]);
       const held = Object.keys(timelines.value).filter((id) => rooms.value[id]);
       if (caughtUpAt && held.length > 0) {
-        ws.send(JSON.stringify({ type: "sync", rooms: Object.fromEntries(held.map((id) => [id, heldSeq(id)])), since: caughtUpAt }));
+        syncFrame = JSON.stringify({ type: "sync", rooms: Object.fromEntries(held.map((id) => [id, heldSeq(id)])), since: caughtUpAt });
+        ws.send(syncFrame);
         await loadRooms().catch(() => undefined);
       } else {
         try {
@@ -536,6 +539,12 @@ async function onFrame(ws: WebSocket, f: any) {
       return;
     }
     case "error":
+      // A sync refused for its rate: sent again once allowed (this connection has not caught up yet).
+      if (!f.clientId && f.error?.code === "RATE_LIMITED" && !caughtUp && syncFrame) {
+        const frameText = syncFrame;
+        setTimeout(() => socket === ws && ws.readyState === WebSocket.OPEN && ws.send(frameText), (f.error.details?.retryAfter ?? 1) * 1000);
+        return;
+      }
       if (f.clientId) pending.value = pending.value.map((p) => (p.clientId === f.clientId ? { ...p, error: f.error?.message ?? "Not sent" } : p));
       return;
     case "typing": {

@@ -338,6 +338,14 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await accessible(admin, "public view of a private room (dark)");
   }, 60_000);
 
+  test("signing out ends the session: a reload shows the sign-in screen", async () => {
+    await a.getByRole("button", { name: "Sign out" }).click();
+    await a.locator("form").getByRole("button", { name: "Sign in" }).waitFor(WAIT);
+    await a.reload();
+    await a.getByLabel("Username or email").waitFor(WAIT);
+    expect(await a.evaluate(() => (globalThis as any).sessionStorage.length)).toBe(0);
+  }, 60_000);
+
   test("no script error and no request off the server's origin", () => {
     expect(pageErrors).toEqual([]);
   });

@@ -1,7 +1,11 @@
-/** A server process (`bun src/index.ts`) on a SQLite file, that can be stopped and started again on its port. */
+/**
+ * A server process (`bun src/index.ts`) that can be stopped and started again on its port: on a
+ * fresh PostgreSQL database when TEST_DATABASE_URL is set, else on a SQLite file of its own.
+ */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freshPgDatabase, type TestDatabase } from "../pg";
 
 /** Polls `check` every 25 ms until it returns a truthy value, for at most `ms`. */
 export async function until<T>(what: string, check: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 15_000): Promise<T> {
@@ -19,6 +23,8 @@ export class ServerProcess {
   port = 0;
   output = "";
   private proc: Bun.Subprocess | null = null;
+  private pg: TestDatabase | null = null;
+  private databaseUrl = "";
 
   /** `env`: more configuration for the server, on top of a test's defaults. */
   constructor(private readonly env: Record<string, string> = {}) {}
@@ -30,6 +36,14 @@ export class ServerProcess {
   /** Starts on the port it had before (a free one the first time) and waits until it listens. */
   async start() {
     this.output = "";
+    if (!this.databaseUrl) {
+      const pgUrl = Bun.env.TEST_DATABASE_URL;
+      if (pgUrl) {
+        this.pg = freshPgDatabase(pgUrl);
+        await this.pg.created;
+        this.databaseUrl = this.pg.url;
+      } else this.databaseUrl = `sqlite://${join(this.dir, "chat.db")}`;
+    }
     const proc = Bun.spawn([process.execPath, "src/index.ts"], {
       cwd: join(import.meta.dir, "..", ".."),
       env: {
@@ -37,7 +51,9 @@ export class ServerProcess {
         HOME: this.dir,
         HOST: "127.0.0.1",
         PORT: String(this.port),
-        DATABASE_URL: `sqlite://${join(this.dir, "chat.db")}`,
+        DATABASE_URL: this.databaseUrl,
+        PASSWORD_MEMORY_KIB: "1024",
+        PASSWORD_TIME_COST: "1",
         JWT_SECRET: "web-app-test-secret-of-enough-length-0123456789",
         LOG_LEVEL: "info",
         RATE_LIMIT_AUTH: "0",
@@ -83,5 +99,6 @@ export class ServerProcess {
       await this.proc.exited;
     }
     rmSync(this.dir, { recursive: true, force: true });
+    await this.pg?.drop();
   }
 }
