@@ -49,6 +49,7 @@ try {
     await page.getByRole("link", { name: /^Launch plan/ }).click();
     await page.getByText("Yes, a week, then it goes.").waitFor();
     await page.getByLabel("Message", { exact: true }).fill("Great, I will tag the release");
+    await page.mouse.move(700, 500);
     await page.screenshot({ path: output });
     console.log(`wrote ${output}`);
   } finally {
