@@ -347,6 +347,27 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await accessible(admin, "public view of a private room (dark)");
   }, 60_000);
 
+  test("a room admin mutes a member, whose send is refused and kept for a retry", async () => {
+    await a.goto(roomUrl);
+    await a.getByRole("button", { name: /^Members/ }).click();
+    const panel = a.getByRole("complementary", { name: "Members" });
+    await panel.getByRole("button", { name: "Mute 1 h" }).click();
+    await panel.getByText("muted", { exact: true }).waitFor(WAIT);
+
+    await b.goto(roomUrl);
+    await message(b, "Are you there?").waitFor(WAIT);
+    await send(b, "Can I still talk?");
+    const refused = timeline(b).locator(".pending", { hasText: "Can I still talk?" });
+    await refused.getByText("not sent").waitFor(WAIT);
+
+    await panel.getByRole("button", { name: "Unmute" }).click();
+    await panel.getByRole("button", { name: "Mute 1 h" }).waitFor(WAIT);
+    await refused.getByRole("button", { name: "Retry" }).click();
+    await message(b, "Can I still talk?").locator("time").waitFor(WAIT);
+    await message(a, "Can I still talk?").waitFor(WAIT);
+    expect(await message(b, "Can I still talk?").count()).toBe(1);
+  }, 60_000);
+
   test("signing out ends the session: a reload shows the sign-in screen", async () => {
     await a.getByRole("button", { name: "Sign out" }).click();
     await a.locator("form").getByRole("button", { name: "Sign in" }).waitFor(WAIT);
