@@ -35,6 +35,10 @@ async function open(): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on("pageerror", (error) => pageErrors.push(error.message));
+  // The page's own Content-Security-Policy must not block anything the app does.
+  page.on("console", (entry) => {
+    if (entry.text().includes("Content Security Policy")) pageErrors.push(entry.text());
+  });
   // Nothing may leave the server's origin.
   await page.route(/.*/, (route) => (route.request().url().startsWith(server.base) ? route.continue() : route.abort()));
   page.on("request", (request) => {

@@ -44,6 +44,9 @@ describe("the web app bundle", () => {
     for (const ref of refs) expect(ref).toMatch(/^\.?\/[^/]/);
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     expect(html).not.toMatch(/\bstyle="/);
+    const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1];
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).not.toContain("unsafe");
     for (const css of read("css")) {
       expect(css).not.toMatch(/@import|url\((?!["']?data:)/);
       expect(css).not.toContain("@font-face");
