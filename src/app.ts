@@ -1,6 +1,7 @@
 // Conventions for new code: CONTRIBUTING.md.
 import { Elysia } from "elysia";
 import pkg from "../package.json";
+import { appRoutes } from "./app/routes";
 import type { Config } from "./config";
 import type { Database } from "./db";
 import { errorHandler, type RouteSchemas } from "./errors";
@@ -188,6 +189,10 @@ export function createApp(deps: Deps | Services) {
       maxRequestBodySize: Math.max(bodyBackstop(maxBodyBytes), s.config.uploadMaxBytes + FORM_OVERHEAD),
       // Elysia turns it on: a second server on a busy port would then share it instead of failing.
       reusePort: false,
+      // The web app's page, bundled once and served by Bun itself (never through the handlers below).
+      routes: appRoutes as never,
+      // Bun's development mode would rebuild the page per change and reload open tabs: not for serving.
+      development: false,
     },
     websocket: {
       maxPayloadLength: wsMaxPayload,

@@ -180,6 +180,27 @@ describe("the compiled binary, alone in an empty directory", () => {
     expect((await validate(doc as never)).valid).toBe(true);
   });
 
+  test("serves the web app with its bundled script and stylesheet embedded", async () => {
+    for (const path of ["/", "/rooms/some-room", "/invite/some-code"]) {
+      const page = await fetch(`${base}${path}`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toStartWith("text/html");
+    }
+    const html = await (await fetch(`${base}/`)).text();
+    expect(html).toContain('<div id="app"></div>');
+    const script = /<script[^>]+src="([^"]+)"/.exec(html)?.[1];
+    const style = /<link[^>]+href="([^"]+\.css)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    expect(style).toBeDefined();
+    const js = await fetch(new URL(script!, base));
+    expect(js.status).toBe(200);
+    expect(js.headers.get("content-type")).toStartWith("text/javascript");
+    expect(await js.text()).toContain("/api/auth/refresh");
+    const css = await fetch(new URL(style!, base));
+    expect(css.status).toBe(200);
+    expect(css.headers.get("content-type")).toStartWith("text/css");
+  });
+
   test("answers --healthcheck", async () => {
     const port = new URL(base).port;
     const check = Bun.spawn([binary, "--healthcheck"], { cwd: runDir, env: { PORT: port }, stdout: "pipe", stderr: "pipe" });
