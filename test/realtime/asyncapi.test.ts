@@ -46,7 +46,7 @@ const SCHEMA_TYPES = new Set(["object", "string", "number", "integer", "boolean"
 async function typesSentInCode(): Promise<Set<string>> {
   const found = new Set<string>();
   for await (const file of new Glob("**/*.ts").scan(SRC)) {
-    if (file.startsWith("db/") || file.startsWith("plugins/") || file.startsWith("cli/") || file.startsWith("web/") || file.startsWith("client/")) continue;
+    if (file.startsWith("db/") || file.startsWith("plugins/") || file.startsWith("cli/") || file.startsWith("app/") || file.startsWith("client/")) continue;
     if (["realtime/asyncapi.ts", "realtime/protocol.ts", "metrics.ts"].includes(file) || file.endsWith(".d.ts")) continue;
     const text = await Bun.file(join(SRC, file)).text();
     for (const m of text.matchAll(/\btype:\s*([^,}\n]+)/g)) {
