@@ -38,7 +38,7 @@ const SRC = join(import.meta.dir, "../../src");
  * The frame types the server's code sends: `type: "…"` in objects it sends or publishes (also
  * `type: cond ? "a" : "b"`), and `"type":"…"` in frames it writes as text. Schemas (t.Literal),
  * the database layer, the metric families, the OpenAPI/AsyncAPI documents' own JSON and the typed
- * client (which sends client frames) are not frames the server sends.
+ * client and the web app (which send client frames) are not frames the server sends.
  */
 /** JSON Schema's type names: `type: "object"` in a hand-written schema is not a frame. */
 const SCHEMA_TYPES = new Set(["object", "string", "number", "integer", "boolean", "array", "null"]);
