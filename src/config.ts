@@ -30,6 +30,8 @@ export interface Config {
   bootstrapAdmin: BootstrapAdmin | null;
   /** The bearer token of GET /metrics (METRICS_TOKEN); null: no metrics are kept and /metrics is 404. */
   metricsToken: string | null;
+  /** BENCH_PHASES: the file a benchmark's phase trace is written to (src/lib/phases.ts); null: no trace. */
+  benchPhases: string | null;
 }
 
 export interface BootstrapAdmin {
@@ -271,6 +273,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     production,
     bootstrapAdmin: bootstrapAdmin(env),
     metricsToken: metricsToken(env),
+    benchPhases: env.BENCH_PHASES || null,
     limits: {
       maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),
