@@ -1,8 +1,8 @@
 /**
  * `bun run bench`: how fast the server is, against the ceiling, in one command.
  *
- *   bun run bench                     # the full run, about 4 minutes
- *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: about a minute
+ *   bun run bench                     # the full run, about 8 minutes
+ *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: about 3 minutes
  *   bun run bench --only=fanout,rooms # some scenarios (idle, light, fanout, rooms, fixed, overload, rest, history)
  *   bun run bench --profile           # also writes a CPU profile of the server beside the results, and its summary by samples (Markdown)
  *   bun run bench --metrics           # also runs the throughput scenarios against a second server with METRICS_TOKEN
@@ -14,8 +14,9 @@
  * sets up users and rooms over the API, seeds the history room straight into the file while
  * the server is stopped, then runs each scenario against the server and against two ceilings
  * (bench/ceiling/): the same frames with nothing but Bun's pub/sub behind them, and the same
- * with one SQLite commit per message. Throughput scenarios run in rounds with the three
- * servers taking turns, and report each one's median round. Everything goes to 127.0.0.1, is
+ * with one SQLite commit per message. Throughput and light-load scenarios run in rounds with
+ * the servers taking turns, idle memory in rounds on servers started fresh for each, and each
+ * reports every server's median round. Everything goes to 127.0.0.1, is
  * bounded in count and time, and every child process is stopped on exit or Ctrl-C. Prints a
  * table and the targets, and writes bench/results/<time>.json (and latest.json). Benchmarks
  * print figures; they are not tests, so a MISS does not fail the command.
