@@ -19,6 +19,7 @@ import { messagesModule } from "./modules/messages";
 import { MessageService } from "./modules/messages/service";
 import { roomsModule } from "./modules/rooms";
 import { RoomModeration } from "./modules/rooms/moderation";
+import { RoomInvitations } from "./modules/rooms/invitations";
 import { RoomService } from "./modules/rooms/service";
 import { teamsModule } from "./modules/teams";
 import { TeamService } from "./modules/teams/service";
@@ -117,6 +118,7 @@ export function createServices(deps: Deps) {
   const rooms = new RoomService(database, events, presence, now);
   const moderation = new RoomModeration(database, events, rooms, now);
   const teams = new TeamService(database, events, rooms, presence, now);
+  const roomInvitations = new RoomInvitations(database, events, rooms, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now, metrics.limited("messages"));
   const messages = new MessageService(database, config, events, messageLimiter, now, metrics);
   const admin = new AdminService(database, config, events, now);
@@ -140,6 +142,7 @@ export function createServices(deps: Deps) {
     users,
     rooms,
     moderation,
+    roomInvitations,
     teams,
     admin,
     adminViews,
@@ -193,8 +196,8 @@ export function createApp(deps: Deps | Services) {
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth, s.accounts))
     .use(usersModule(s.auth, s.users, s.presence, s.accounts))
-    .use(roomsModule(s.auth, s.rooms, s.moderation))
-    .use(teamsModule(s.auth, s.teams))
+    .use(roomsModule(s.auth, s.rooms, s.moderation, s.roomInvitations))
+    .use(teamsModule(s.auth, s.teams, s.roomInvitations))
     .use(messagesModule(s.auth, s.messages, s.metrics))
     .use(adminModule({ auth: s.auth, admin: s.admin, views: s.adminViews, rooms: s.rooms, teams: s.teams, presence: s.presence }))
     .use(gateway(s.realtime, s.auth, s.config.trustProxy))

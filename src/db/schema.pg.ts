@@ -201,8 +201,38 @@ export const roomMembers = pgTable(
     lastDeliveredSeq: integer("last_delivered_seq").notNull().default(0),
     /** Until when the member's sends are refused (a room moderator's mute); null when not muted. */
     mutedUntil: time("muted_until"),
+    /**
+     * The member hid the room from their list when its lastSeq was this; it is hidden while
+     * lastSeq stays there, so the next message brings it back without a write of its own.
+     */
+    hiddenSeq: integer("hidden_seq"),
+    /** When the member muted the room's notifications; null: not muted (their own setting, not a moderator's mute). */
+    notificationsMutedAt: time("notifications_muted_at"),
   },
-  (t) => [primaryKey({ columns: [t.roomId, t.userId] }), index("room_members_user_idx").on(t.userId)],
+  (t) => [
+    primaryKey({ columns: [t.roomId, t.userId] }),
+    index("room_members_user_idx").on(t.userId),
+    // readCount: the members of a room whose read position reaches a seq, counted off this index.
+    index("room_members_read_idx").on(t.roomId, t.lastReadSeq),
+  ],
+);
+
+/** Invite codes to a private group room, as `invitations` are to a team; accepted at the same route. */
+export const roomInvitations = pgTable(
+  "room_invitations",
+  {
+    code: text("code").primaryKey(),
+    roomId: text("room_id")
+      .notNull()
+      .references(() => rooms.id, { onDelete: "cascade" }),
+    createdBy: text("created_by").notNull(),
+    createdAt: time("created_at").notNull(),
+    expiresAt: time("expires_at").notNull(),
+    maxUses: integer("max_uses"),
+    uses: integer("uses").notNull().default(0),
+    revokedAt: time("revoked_at"),
+  },
+  (t) => [index("room_invitations_room_idx").on(t.roomId)],
 );
 
 /** Users kept out of a room until lifted or `expiresAt` (null: until lifted). */

@@ -128,7 +128,7 @@ export function anonymousRateLimit(auth: AuthService, limiter: RateLimiter, trus
     if (PROBES.has(path)) return;
     if (request.headers.has("authorization")) {
       if (await callerOf(auth, request)) return;
-    } else if (path === "/ws" || path === "/ws/") {
+    } else if (path === "/ws" || path === "/ws/" || path.startsWith("/ws/rooms/")) {
       const token = upgradeToken(request);
       if (token && (await auth.authenticate(token))) return;
     }

@@ -91,7 +91,7 @@ export function openapiPlugin(version: string, schemas: RouteSchemas) {
             version,
             description:
               "A lightweight chat server. Authenticate with `POST /api/auth/login`, then send `Authorization: Bearer <accessToken>`. " +
-              "Real-time events arrive over one WebSocket at `GET /ws`: its frames, the handshake and the close codes are in the " +
+              "Real-time events arrive over one WebSocket at `GET /ws` (one room's alone at `GET /ws/rooms/{id}`): its frames, the handshake and the close codes are in the " +
               "AsyncAPI 3 document at [/asyncapi.json](/asyncapi.json) (the guide: docs/protocol.md). " +
               // No double quotes: the UI page copies this into an HTML attribute unescaped.
               "Every error has the shape `{ error: { code, message, details? } }`.",

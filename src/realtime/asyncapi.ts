@@ -14,6 +14,7 @@ const CLOSE_MEANINGS: Record<keyof typeof CloseCode, string> = {
   tooBig: "a frame bigger than WS_MAX_PAYLOAD",
   internal: "an internal error (the socket's rooms could not be loaded, or a frame failed unexpectedly)",
   sessionRevoked: "the session was revoked (logout, refresh-token reuse): log in again",
+  roomGone: "room-scoped sockets (`/ws/rooms/:id`) only: the room was deleted, or the user left it or was removed",
   tooManyConnections: "on open, before `ready`: the user holds WS_MAX_PER_USER sockets, or the client address WS_MAX_PER_ADDRESS",
 };
 
@@ -24,6 +25,9 @@ const HANDSHAKE = [
     "valid 30 s), `?token=<accessToken>`, or the subprotocols `bearer, <accessToken>` (`Sec-WebSocket-Protocol`; the server selects " +
     "`bearer`). A missing, bad, expired or used credential is refused before the upgrade with 401 and the REST error envelope; 503 " +
     "while the server shuts down; 404 for a request that is not an upgrade.",
+  "",
+  "**One room.** `GET /ws/rooms/:id` (same authentication; members, or anyone for a public room) carries that room's events only: " +
+    "it sends `history` (the latest 50 messages) instead of `ready`, and `message.send` there may leave out `roomId`.",
   "",
   "**Session.** The server subscribes the socket to the user's rooms and sends `ready` first. Client frames are carried out in the " +
     "order sent; a malformed one gets an `error` frame and the socket stays open. After a reconnect, send `sync` with the last seq " +

@@ -33,6 +33,8 @@ export interface ConnectionOptions {
   ready: Promise<void>;
   /** The client address the upgrade came from (see plugins/client-address.ts). */
   address?: string;
+  /** A room-scoped socket (/ws/rooms/:id): the one room it receives events of. */
+  scope?: string;
 }
 
 /** Connections with frames posted in this turn of the event loop, written out by one setImmediate. */
@@ -64,6 +66,11 @@ export class Connection<S extends Socket = Socket> {
   touched: Set<string> | null = new Set();
   /** The client address the upgrade came from; "" when unknown. */
   readonly address: string;
+  /**
+   * Set for a room-scoped socket: it receives that room's events only (not its user's own
+   * channel, not presence, not other rooms it joins), and is closed once it loses the room.
+   */
+  readonly scope: string | undefined;
   /** Frames posted in this turn of the event loop, not yet written. */
   private posted: string[] | null = null;
 
@@ -91,6 +98,7 @@ export class Connection<S extends Socket = Socket> {
   ) {
     this.handler = options.handler;
     this.address = options.address ?? "";
+    this.scope = options.scope;
     this.framesPerSecond = options.framesPerSecond;
     this.highWater = options.highWater;
     this.tokens = options.framesPerSecond;

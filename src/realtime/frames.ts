@@ -2,6 +2,7 @@ import { AppError, ValidationFailed } from "../errors";
 import { messageDeleted } from "../events";
 import type { Logger } from "../logger";
 import type { Metrics } from "../metrics";
+import type { Message } from "../modules/messages/model";
 import type { MessageService } from "../modules/messages/service";
 import type { RoomService } from "../modules/rooms/service";
 import { isStorableTime } from "../lib/cursor";
@@ -13,8 +14,8 @@ import { messageJson, type Publisher } from "./publisher";
 export const SYNC_PAGE = 500;
 
 export interface FrameContext {
-  messages: Pick<MessageService, "send" | "history" | "changedSince">;
-  rooms: Pick<RoomService, "markRead" | "syncStateOf">;
+  messages: Pick<MessageService, "send" | "history" | "changedSince" | "edit" | "delete" | "react">;
+  rooms: Pick<RoomService, "markRead" | "syncStateOf" | "access">;
   publisher: Publisher;
   typing: TypingThrottle;
   /** Bytes of frames one sync replays at most, across its rooms (WS_SYNC_MAX_BYTES). */
@@ -31,8 +32,16 @@ export async function handleFrame(connection: Connection, frame: ClientFrame, ct
     switch (frame.type) {
       case "message.send":
         return await send(connection, frame, ctx);
+      case "message.edit":
+        return ack(connection, frame.clientId, await ctx.messages.edit(connection.userId, frame.messageId, frame.content));
+      case "message.delete":
+        await ctx.messages.delete(connection.userId, frame.messageId);
+        return ack(connection, frame.clientId);
+      case "reaction.add":
+      case "reaction.remove":
+        return ack(connection, frame.clientId, await ctx.messages.react(connection.userId, frame.messageId, frame.emoji, frame.type === "reaction.add"));
       case "typing":
-        return typing(connection, frame, ctx);
+        return await typing(connection, frame, ctx);
       case "read":
         return await read(connection, frame, ctx);
       case "sync":
@@ -41,8 +50,18 @@ export async function handleFrame(connection: Connection, frame: ClientFrame, ct
         return connection.send({ type: "pong" });
     }
   } catch (error) {
-    connection.send(errorFrame(error, ctx.logger, frame.type === "message.send" ? frame.clientId : undefined));
+    connection.send(errorFrame(error, ctx.logger, clientIdOf(frame)));
   }
+}
+
+/** The clientId a frame carries, which its ack or error names. */
+export function clientIdOf(frame: ClientFrame): string | undefined {
+  return "clientId" in frame ? frame.clientId : undefined;
+}
+
+/** The answer to a frame with a clientId: what its REST route answers, as `message` (none for a delete). */
+function ack(connection: Connection, clientId: string, message?: Message) {
+  connection.send(message ? { type: "ack", clientId, message } : { type: "ack", clientId });
 }
 
 /**
@@ -52,16 +71,24 @@ export async function handleFrame(connection: Connection, frame: ClientFrame, ct
  * what lets the socket's next send join the same batch (a Connection pipelines sends).
  */
 async function send(connection: Connection, frame: MessageSendFrame, ctx: FrameContext) {
-  const { roomId, content, metadata, replyToId, clientId } = frame;
+  const { content, metadata, replyToId, clientId } = frame;
+  const roomId = frame.roomId ?? connection.scope;
+  if (roomId === undefined)
+    throw new ValidationFailed("Invalid message.send frame: roomId is required", {
+      frame: "message.send",
+      fields: [{ field: "roomId", message: "is required (only a room-scoped socket may leave it out)" }],
+    });
   const { message, created } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId });
   if (created) ctx.metrics.message("ws");
   // The message as its message.new carried it: encoded once for the room and the ack alike.
   connection.post(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);
 }
 
-function typing(connection: Connection, frame: TypingFrame, ctx: FrameContext) {
-  // The socket's rooms are the user's memberships, kept current by joined/left.
+async function typing(connection: Connection, frame: TypingFrame, ctx: FrameContext) {
+  // The socket's rooms are the user's memberships, kept current by joined/left; a room-scoped
+  // socket's room may be a public one its user only reads, so membership is asked there.
   if (!connection.rooms.has(frame.roomId)) throw new AppError(404, "NOT_FOUND", "Room not found.");
+  if (connection.scope !== undefined) await ctx.rooms.access.member(frame.roomId, connection.userId);
   if (ctx.typing.allow(connection.userId, frame.roomId)) ctx.publisher.typing(frame.roomId, connection.userId);
 }
 

@@ -2,6 +2,7 @@ import type { Server, ServerWebSocket } from "bun";
 import { Elysia, NotFoundError, t } from "elysia";
 import { AppError, ErrorResponse, Unauthenticated } from "../errors";
 import type { AuthService, Caller } from "../modules/auth/service";
+import { IdParam } from "../modules/schemas";
 import { clientAddress } from "../plugins/client-address";
 import type { Realtime } from ".";
 import type { Connection } from "./connection";
@@ -18,10 +19,12 @@ class Opening {
     private readonly realtime: Realtime,
     private readonly caller: Caller,
     private readonly address: string,
+    /** The room of a room-scoped socket. */
+    private readonly scope?: string,
   ) {}
 
   open(ws: ServerWebSocket<Opening | Connection>) {
-    const connection = this.realtime.open(ws, this.caller, this.address);
+    const connection = this.realtime.open(ws, this.caller, this.address, this.scope);
     // Refused (shutting down, or over a connection cap): the socket is closing and this data takes none of its events.
     if (connection) ws.data = connection;
   }
@@ -51,19 +54,10 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
         if (!realtime.accepting) throw new AppError(503, "UNAVAILABLE", "The server is shutting down; reconnect shortly.");
         const responseHeaders: Record<string, string> = {};
         const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], responseHeaders);
-        const upgraded = (server as Server<Opening>).upgrade(request, {
-          headers: responseHeaders,
-          data: new Opening(realtime, caller, clientAddress(request, server, trustProxy)),
-        });
-        if (!upgraded) throw new AppError(400, "BAD_REQUEST", "Expected a WebSocket upgrade request.");
-        // Bun answers the upgrade itself; the handler's result is not sent.
-        return undefined as never;
+        return upgrade(server as Server<Opening>, request, responseHeaders, new Opening(realtime, caller, clientAddress(request, server, trustProxy)));
       },
       {
-        query: t.Object({
-          ticket: t.Optional(t.String({ description: "A ticket from POST /api/auth/ws-ticket" })),
-          token: t.Optional(t.String({ description: "An access token" })),
-        }),
+        query: Credentials,
         detail: {
           summary: "Open the real-time WebSocket",
           description:
@@ -81,7 +75,51 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
           },
         },
       },
+    )
+    .get(
+      "/ws/rooms/:id",
+      async ({ request, query, headers, server, params }) => {
+        if (headers.upgrade?.toLowerCase() !== "websocket" || !server) throw new NotFoundError();
+        if (!realtime.accepting) throw new AppError(503, "UNAVAILABLE", "The server is shutting down; reconnect shortly.");
+        const responseHeaders: Record<string, string> = {};
+        const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], responseHeaders);
+        await realtime.checkRoom(caller.userId, params.id);
+        const opening = new Opening(realtime, caller, clientAddress(request, server, trustProxy), params.id);
+        return upgrade(server as Server<Opening>, request, responseHeaders, opening);
+      },
+      {
+        query: Credentials,
+        params: t.Object({ id: IdParam("Room") }),
+        detail: {
+          summary: "Open a room-scoped WebSocket",
+          description:
+            "For simple embeds: one room's socket. Authenticated as `GET /ws`; members, or anyone for a public room (any team " +
+            "member for a public channel); any other room is refused with 404 before the upgrade, like an unknown one. On open " +
+            "`{ type: \"history\", roomId, messages }` (the latest 50, ascending), then that room's events only (no `ready`, no " +
+            "presence, none of the user's other rooms). Client frames are those of `/ws`; `message.send` may leave out `roomId`. " +
+            "Closed with 4004 once the room is deleted or its user leaves or is removed from it.",
+          tags: ["Real time"],
+          responses: {
+            "101": { description: "Switching Protocols: the WebSocket is open" },
+            "401": { description: "No valid ticket or token; refused before the upgrade", content: errorContent },
+            "404": { description: "Not a WebSocket upgrade request, or a room the caller may not read", content: errorContent },
+            "503": { description: "The server is shutting down; reconnect shortly", content: errorContent },
+          },
+        },
+      },
     );
+}
+
+const Credentials = t.Object({
+  ticket: t.Optional(t.String({ description: "A ticket from POST /api/auth/ws-ticket" })),
+  token: t.Optional(t.String({ description: "An access token" })),
+});
+
+/** The upgrade of a socket, once its caller (and room) passed: Bun answers it itself. */
+function upgrade(server: Server<Opening> | null, request: Request, headers: Record<string, string>, data: Opening): never {
+  if (!server?.upgrade(request, { headers, data })) throw new AppError(400, "BAD_REQUEST", "Expected a WebSocket upgrade request.");
+  // Bun answers the upgrade itself; the handler's result is not sent.
+  return undefined as never;
 }
 
 /**

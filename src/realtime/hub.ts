@@ -4,7 +4,7 @@
  * with the few methods of Bun's ServerWebSocket used here.
  */
 import type { Connection, Socket } from "./connection";
-import { roomTopic, userTopic } from "./protocol";
+import { CloseCode, roomTopic, userTopic } from "./protocol";
 
 export class Hub<S extends Socket = Socket> {
   private readonly byUser = new Map<string, Set<Connection<S>>>();
@@ -28,7 +28,7 @@ export class Hub<S extends Socket = Socket> {
     for (const roomId of rooms) if (!connection.touched?.has(roomId)) this.attach(connection, roomId);
     connection.touched = null;
     connection.active = true;
-    connection.socket.subscribe(userTopic(connection.userId));
+    if (connection.scope === undefined) connection.socket.subscribe(userTopic(connection.userId));
     for (const roomId of connection.rooms) connection.socket.subscribe(roomTopic(roomId));
   }
 
@@ -48,7 +48,7 @@ export class Hub<S extends Socket = Socket> {
   join(userId: string, roomId: string): void {
     for (const connection of this.byUser.get(userId) ?? []) {
       connection.touched?.add(roomId);
-      if (connection.rooms.has(roomId)) continue;
+      if (connection.rooms.has(roomId) || (connection.scope !== undefined && connection.scope !== roomId)) continue;
       this.attach(connection, roomId);
       if (connection.active) connection.socket.subscribe(roomTopic(roomId));
     }
@@ -61,6 +61,7 @@ export class Hub<S extends Socket = Socket> {
       if (!connection.rooms.delete(roomId)) continue;
       this.detachFromRoom(connection, roomId);
       if (connection.active) connection.socket.unsubscribe(roomTopic(roomId));
+      if (connection.scope === roomId) connection.disconnect(CloseCode.roomGone, "no longer in the room");
     }
   }
 
@@ -73,6 +74,7 @@ export class Hub<S extends Socket = Socket> {
       connection.rooms.delete(roomId);
       connection.touched?.add(roomId);
       if (connection.active) connection.socket.unsubscribe(roomTopic(roomId));
+      if (connection.scope === roomId) connection.disconnect(CloseCode.roomGone, "the room was deleted");
     }
   }
 

@@ -6,7 +6,7 @@
  * before the services (they emit on the publisher and read presence), this after them.
  */
 import type { Config } from "../config";
-import { RateLimited } from "../errors";
+import { AppError, RateLimited } from "../errors";
 import { phaseTrace } from "../lib/phases";
 import type { Logger } from "../logger";
 import { type Metrics, noMetrics } from "../metrics";
@@ -17,7 +17,7 @@ import { RateLimiter } from "../plugins/rate-limit";
 import type { Broker } from "./broker";
 import { ConnectionCaps } from "./caps";
 import { Connection, type ConnectionHandler, type Socket } from "./connection";
-import { handleFrame, TypingThrottle, type FrameContext } from "./frames";
+import { clientIdOf, handleFrame, TypingThrottle, type FrameContext } from "./frames";
 import type { Hub } from "./hub";
 import type { Presence } from "./presence";
 import { CloseCode, parseFrame, type ErrorFrame, type ReadyFrame } from "./protocol";
@@ -26,8 +26,8 @@ import { LocalDelivery, type Publisher, type TopicServer } from "./publisher";
 /** What the real-time layer uses of the services. */
 export interface RealtimeServices {
   auth: Pick<AuthService, "me" | "liveSession">;
-  rooms: Pick<RoomService, "markRead" | "syncStateOf">;
-  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince">;
+  rooms: Pick<RoomService, "markRead" | "syncStateOf" | "access">;
+  messages: Pick<MessageService, "send" | "history" | "markDelivered" | "changedSince" | "edit" | "delete" | "react">;
 }
 
 export interface RealtimeOptions {
@@ -52,6 +52,10 @@ const SYNC_WINDOW_MS = 10_000;
 const SHUTDOWN_WAIT_MS = 10_000;
 /** How often a socket's room list is read while rooms keep being joined during the read. */
 const LOAD_TRIES = 3;
+/** Messages a room-scoped socket's `history` holds. */
+const HISTORY_SIZE = 50;
+/** Messages committed while a `history` was read that are sent after it, at most. */
+const CATCH_UP_MAX = 500;
 
 export class Realtime implements ConnectionHandler {
   readonly hub: Hub;
@@ -114,7 +118,7 @@ export class Realtime implements ConnectionHandler {
    * its frames and its close back to `message` and `close`. A socket beyond the user's or the
    * address's cap is closed at once (4008) and nothing is loaded for it.
    */
-  open(socket: Socket, caller: Caller, address = ""): Connection | null {
+  open(socket: Socket, caller: Caller, address = "", scope?: string): Connection | null {
     if (this.closing) {
       socket.close(CloseCode.goingAway, "server shutting down");
       return null;
@@ -132,10 +136,19 @@ export class Realtime implements ConnectionHandler {
       highWater: wsBackpressureLimit / 2,
       ready: loaded.promise,
       address,
+      scope,
     });
     if (this.hub.add(connection)) this.presence.connected(caller.userId);
-    void this.load(connection).then(loaded.resolve);
+    void (scope === undefined ? this.load(connection) : this.loadRoom(connection, scope)).then(loaded.resolve);
     return connection;
+  }
+
+  /**
+   * Refuses (404, as an unknown room) a room-scoped socket the user may not read: a private
+   * room they are not a member of. Called before the upgrade.
+   */
+  async checkRoom(userId: string, roomId: string): Promise<void> {
+    await this.services.rooms.access.canRead(roomId, userId);
   }
 
   /** A frame arrived on the connection's socket. */
@@ -150,7 +163,7 @@ export class Realtime implements ConnectionHandler {
     }
     const parsed = parseFrame(data);
     this.metrics.frame(parsed.ok ? parsed.frame.type : "invalid");
-    const clientId = parsed.ok ? (parsed.frame.type === "message.send" ? parsed.frame.clientId : undefined) : parsed.clientId;
+    const clientId = parsed.ok ? clientIdOf(parsed.frame) : parsed.clientId;
     if (this.closing) {
       // Frames that arrived before shutdown began still run (shutdown waits for them); later ones are refused.
       const error = { code: "UNAVAILABLE", message: "The server is shutting down; reconnect shortly." };
@@ -224,6 +237,36 @@ export class Realtime implements ConnectionHandler {
     } catch (error) {
       this.options.logger.error("websocket open failed", { userId: connection.userId, error: String(error) });
       connection.disconnect(CloseCode.internal, "could not load your rooms");
+    }
+  }
+
+  /**
+   * A room-scoped socket: reads the room's latest messages, subscribes the socket to that room
+   * alone and sends them as `history`. Messages committed between that read and the subscription
+   * are read again after it and follow as `message.new` (a live one may come twice; clients keep
+   * messages by seq). Never rejects; a room the user may no longer read closes the socket (4004).
+   */
+  private async loadRoom(connection: Connection, roomId: string): Promise<void> {
+    try {
+      const { auth, messages } = this.services;
+      const [live, page] = await Promise.all([
+        auth.liveSession(connection.sessionId, connection.userId),
+        messages.history(connection.userId, roomId, { limit: HISTORY_SIZE }),
+      ]);
+      if (connection.closed) return;
+      if (!live) return connection.disconnect(CloseCode.sessionRevoked, "session revoked");
+      this.hub.activate(connection, [roomId]);
+      // Left or removed while loading: the hub, which recorded it, did not subscribe the socket.
+      if (!connection.rooms.has(roomId)) return connection.disconnect(CloseCode.roomGone, "no longer in the room");
+      connection.flush();
+      connection.socket.send(JSON.stringify({ type: "history", roomId, messages: page.messages }));
+      const after = page.messages.at(-1)?.seq ?? 0;
+      const missed = await messages.history(connection.userId, roomId, { after, limit: CATCH_UP_MAX });
+      for (const message of missed.messages) if (!(await connection.sendPaced(JSON.stringify({ type: "message.new", message })))) return;
+    } catch (error) {
+      if (error instanceof AppError && error.status === 404) return connection.disconnect(CloseCode.roomGone, "no such room");
+      this.options.logger.error("websocket open failed", { userId: connection.userId, roomId, error: String(error) });
+      connection.disconnect(CloseCode.internal, "could not load the room");
     }
   }
 

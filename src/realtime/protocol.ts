@@ -18,15 +18,46 @@ const Seq = t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 // ---- client → server ----
 
+const ClientId = Text({ minLength: 1, maxLength: 128, description: "the client's id for this request; its ack or error carries it back" });
+
 export const MessageSendFrame = t.Object({
   type: t.Literal("message.send"),
-  roomId: Id,
+  roomId: t.Optional({ ...Id, description: "required on /ws; on a room-scoped socket (/ws/rooms/:id) it defaults to that room" }),
   content: t.String({ description: "the message service checks the length after trimming, as for REST" }),
   metadata: t.Optional(t.Nullable(t.Record(t.String(), t.Unknown()))),
   replyToId: t.Optional(t.Nullable(Id)),
   clientId: Text({ minLength: 1, maxLength: 128, description: "the client's id for this send; a retry reuses it" }),
 });
 export type MessageSendFrame = typeof MessageSendFrame.static;
+
+export const MessageEditFrame = t.Object(
+  {
+    type: t.Literal("message.edit"),
+    clientId: ClientId,
+    messageId: Id,
+    content: t.String({ description: "the new content; checked as for PATCH /api/messages/:id" }),
+  },
+  { description: "As PATCH /api/messages/:id (author only): `ack { clientId, message }` with the edited message, or `error { clientId, error }`" },
+);
+export type MessageEditFrame = typeof MessageEditFrame.static;
+
+export const MessageDeleteFrame = t.Object(
+  { type: t.Literal("message.delete"), clientId: ClientId, messageId: Id },
+  { description: "As DELETE /api/messages/:id (author, room admin or owner): `ack { clientId }`, or `error { clientId, error }`" },
+);
+export type MessageDeleteFrame = typeof MessageDeleteFrame.static;
+
+const Emoji = Text({ minLength: 1, maxLength: 128, description: "one emoji or a :shortcode:, as in the REST path" });
+
+export const ReactionAddFrame = t.Object(
+  { type: t.Literal("reaction.add"), clientId: ClientId, messageId: Id, emoji: Emoji },
+  { description: "As PUT /api/messages/:id/reactions/:emoji (idempotent): `ack { clientId, message }`, or `error { clientId, error }`" },
+);
+export const ReactionRemoveFrame = t.Object(
+  { type: t.Literal("reaction.remove"), clientId: ClientId, messageId: Id, emoji: Emoji },
+  { description: "As DELETE /api/messages/:id/reactions/:emoji: `ack { clientId, message }`, or `error { clientId, error }`" },
+);
+export type ReactionFrame = typeof ReactionAddFrame.static | typeof ReactionRemoveFrame.static;
 
 export const TypingFrame = t.Object({ type: t.Literal("typing"), roomId: Id });
 export type TypingFrame = typeof TypingFrame.static;
@@ -52,11 +83,15 @@ export type SyncFrame = typeof SyncFrame.static;
 export const PingFrame = t.Object({ type: t.Literal("ping") });
 export type PingFrame = typeof PingFrame.static;
 
-export type ClientFrame = MessageSendFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame;
+export type ClientFrame = MessageSendFrame | MessageEditFrame | MessageDeleteFrame | ReactionFrame | TypingFrame | ReadFrame | SyncFrame | PingFrame;
 
 /** The schema of each client frame type: parseFrame checks with these, the AsyncAPI document is made of them. */
 export const clientFrames: Record<ClientFrame["type"], TSchema> = {
   "message.send": MessageSendFrame,
+  "message.edit": MessageEditFrame,
+  "message.delete": MessageDeleteFrame,
+  "reaction.add": ReactionAddFrame,
+  "reaction.remove": ReactionRemoveFrame,
   typing: TypingFrame,
   read: ReadFrame,
   sync: SyncFrame,
@@ -161,7 +196,9 @@ export const ErrorBody = t.Object({
 export const ErrorFrame = t.Object(
   {
     type: t.Literal("error"),
-    clientId: t.Optional(t.String({ description: "set when the failed frame carried one (message.send)" })),
+    clientId: t.Optional(
+      t.String({ description: "set when the failed frame carried one (message.send, message.edit, message.delete, reaction.add, reaction.remove)" }),
+    ),
     error: ErrorBody,
   },
   { description: "A frame could not be carried out; the socket stays open" },
@@ -179,11 +216,18 @@ export const ReadyFrame = t.Object({
 });
 export type ReadyFrame = typeof ReadyFrame.static;
 
-export const AckFrame = t.Object({
-  type: t.Literal("ack"),
-  clientId: t.String(),
-  message: Message,
-});
+export const AckFrame = t.Object(
+  {
+    type: t.Literal("ack"),
+    clientId: t.String(),
+    message: t.Optional(Message),
+  },
+  {
+    description:
+      "A frame with a clientId was carried out: `message` is the sent, edited or reacted-to message (as the REST route answers " +
+      "it); a message.delete's ack has none",
+  },
+);
 
 export const MessageNewFrame = t.Object({
   type: t.Literal("message.new"),
@@ -202,6 +246,32 @@ export const MessageUpdatedFrame = t.Object(
 export const MessageDeletedFrame = t.Object(
   { type: t.Literal("message.deleted"), roomId: t.String(), id: t.String(), seq: t.Integer() },
   { description: "A message was deleted (live, or replayed by a sync with `since`): it keeps id and seq; content, metadata and reactions go" },
+);
+
+export const ReadEvent = t.Object(
+  {
+    type: t.Literal("read"),
+    roomId: t.String(),
+    userId: t.String(),
+    seq: t.Integer({ description: "the member's read position now" }),
+    previousSeq: t.Integer({
+      description: "where it was: messages with previousSeq < seq' ≤ seq not sent by userId gain one readCount",
+    }),
+  },
+  { description: "A member's read position moved forward (to every member's sockets)" },
+);
+
+export const HistoryFrame = t.Object(
+  {
+    type: t.Literal("history"),
+    roomId: t.String(),
+    messages: t.Array(Message, { description: "the room's latest 50 messages, ascending seq" }),
+  },
+  {
+    description:
+      "Room-scoped sockets (/ws/rooms/:id) only, instead of `ready`: sent once subscribed. Messages committed while it was " +
+      "being read follow as `message.new` (keep messages by seq: one may come twice)",
+  },
 );
 
 export const TypingEvent = t.Object({ type: t.Literal("typing"), roomId: t.String(), userId: t.String() });
@@ -243,7 +313,6 @@ export const PongFrame = t.Object({ type: t.Literal("pong") });
 
 const Receipt = (type: "read" | "delivered", description: string) =>
   t.Object({ type: t.Literal(type), roomId: t.String(), userId: t.String(), seq: t.Integer() }, { description });
-export const ReadEvent = Receipt("read", "A member's read position in the room moved (to every member's sockets, the reader's too)");
 export const DeliveredEvent = Receipt("delivered", "Direct rooms: a socket of the other member received the messages up to seq");
 
 const ReactionEvent = (type: "reaction.added" | "reaction.removed") =>
@@ -301,6 +370,7 @@ export const TeamDeletedEvent = t.Object(
  */
 export const serverFrames: Record<string, TSchema> = {
   ready: ReadyFrame,
+  history: HistoryFrame,
   ack: AckFrame,
   error: ErrorFrame,
   pong: PongFrame,
@@ -333,6 +403,8 @@ export const CloseCode = {
   sessionRevoked: 4001,
   /** The user or the client address holds as many sockets as it may (WS_MAX_PER_USER, WS_MAX_PER_ADDRESS). */
   tooManyConnections: 4008,
+  /** A room-scoped socket's room was deleted, or its user left or was removed from it. */
+  roomGone: 4004,
 } as const;
 
 export const roomTopic = (roomId: string) => `room:${roomId}`;

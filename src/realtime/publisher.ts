@@ -126,7 +126,7 @@ export class LocalDelivery {
         if ((this.server?.publish(userTopic(m.userId), m.frame) ?? 0) <= 0) this.afterPublish(this.hub.connectionsOf(m.userId));
         return;
       case "users":
-        for (const userId of m.userIds) this.sendEphemeral(this.hub.connectionsOf(userId), m.frame);
+        for (const userId of m.userIds) this.sendEphemeral(this.hub.connectionsOf(userId), m.frame, undefined, true);
         return;
       case "joined":
         this.hub.join(m.userId, m.roomId);
@@ -145,9 +145,11 @@ export class LocalDelivery {
     }
   };
 
-  private sendEphemeral(connections: Iterable<Connection>, frame: string, skipUserId?: string) {
+  /** `personal`: a frame for the user, not a room's, which room-scoped sockets don't take. */
+  private sendEphemeral(connections: Iterable<Connection>, frame: string, skipUserId?: string, personal = false) {
     for (const connection of connections) {
       if (!connection.active || connection.userId === skipUserId || connection.congested) continue;
+      if (personal && connection.scope !== undefined) continue;
       connection.socket.send(frame);
     }
   }

@@ -84,7 +84,7 @@ describe("invitation codes", () => {
     ctx.events.clear();
     const again = await accept(body.code, a);
     expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ id: teamId, myRole: "member" });
+    expect(again.body.team).toMatchObject({ id: teamId, myRole: "member" });
     expect(ctx.events.log).toEqual([]); // nothing changed, so nobody is told
     expect((await stored(body.code)).uses).toBe(1);
     expect((await accept(body.code, b)).status).toBe(200);

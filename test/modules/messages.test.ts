@@ -680,7 +680,7 @@ describe("status in direct rooms", () => {
 
     // Bob reads the first message, then answers: sending moves his read position to his own message.
     await markRead(bob, dm, 1);
-    expect(roomEvents().filter((e) => e.type === "read")).toEqual([{ type: "read", roomId: dm, userId: bob.id, seq: 1 }]);
+    expect(roomEvents().filter((e) => e.type === "read")).toEqual([{ type: "read", roomId: dm, userId: bob.id, seq: 1, previousSeq: 0 }]);
     expect(await statuses(alice)).toEqual([["one", "read"], ["two", "delivered"]]);
     const reply = await send(ctx, bob, dm, "three");
     expect(reply.status).toBe("sent");

@@ -508,7 +508,7 @@ describe("read positions", () => {
     const read = (seq: number) => ctx.call("POST", `/api/rooms/${id}/read`, { token: U.member.token, body: { seq } });
 
     expect((await read(3)).body).toEqual({ roomId: id, lastReadSeq: 3, unreadCount: 2 });
-    expect(ctx.events.ofType("read")).toEqual([{ to: "room", roomId: id, event: { type: "read", roomId: id, userId: U.member.id, seq: 3 } }]);
+    expect(ctx.events.ofType("read")).toEqual([{ to: "room", roomId: id, event: { type: "read", roomId: id, userId: U.member.id, seq: 3, previousSeq: 0 } }]);
     ctx.events.clear();
 
     const back = await read(1);

@@ -317,7 +317,7 @@ describe("team and channel membership stay in sync", () => {
     ctx.events.clear();
     const res = await ctx.call("POST", `/api/invitations/${f.code}/accept`, { token: newcomer.token });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: f.teamId, memberCount: 4, myRole: "member" });
+    expect(res.body.team).toMatchObject({ id: f.teamId, memberCount: 4, myRole: "member" });
     const t = trace(ctx.events.log);
     for (const room of [f.general, pub.body.id]) {
       expect(t).toContain(`joined ${newcomer.id} ${room}`);

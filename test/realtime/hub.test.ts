@@ -48,6 +48,33 @@ function socketOf(hub: Hub<FakeSocket>, userId: string, rooms: string[] = [], se
 }
 
 describe("Hub", () => {
+  test("a room-scoped socket: its one room, never its user's topic or other rooms; closed once it loses the room", () => {
+    const hub = new Hub<FakeSocket>();
+    const scoped = new Connection(new FakeSocket(), "a", "s1", { handler: ignored, framesPerSecond: 0, highWater: 0, ready: Promise.resolve(), scope: "r1" });
+    hub.add(scoped);
+    hub.activate(scoped, ["r1"]);
+    const main = socketOf(hub, "a", ["r1"]);
+    expect([...scoped.socket.topics]).toEqual(["room:r1"]);
+    expect([...main.socket.topics].sort()).toEqual(["room:r1", "user:a"]);
+
+    hub.join("a", "r2");
+    expect([...scoped.rooms]).toEqual(["r1"]);
+    expect([...scoped.socket.topics]).toEqual(["room:r1"]);
+    expect(main.socket.topics.has("room:r2")).toBe(true);
+    hub.leave("a", "r2");
+    expect(scoped.socket.closedWith).toBeNull();
+
+    hub.leave("a", "r1");
+    expect(scoped.socket.closedWith?.[0]).toBe(4004);
+    expect(main.socket.closedWith).toBeNull();
+
+    const other = new Connection(new FakeSocket(), "b", "s2", { handler: ignored, framesPerSecond: 0, highWater: 0, ready: Promise.resolve(), scope: "r3" });
+    hub.add(other);
+    hub.activate(other, ["r3"]);
+    hub.dropRoom("r3");
+    expect(other.socket.closedWith?.[0]).toBe(4004);
+  });
+
   test("counts sockets per user: first and last are reported", () => {
     const hub = new Hub<FakeSocket>();
     const a1 = socketOf(hub, "a");

@@ -210,7 +210,7 @@ describe("read receipts", () => {
     for (let i = 0; i < 3; i++) await server.call("POST", `/api/rooms/${roomId}/messages`, { token: a.token, body: { content: `m${i}` } });
 
     b1.send({ type: "read", roomId, seq: 2 });
-    const receipt = { type: "read", roomId, userId: b.id, seq: 2 };
+    const receipt = { type: "read", roomId, userId: b.id, seq: 2, previousSeq: 0 };
     expect(await a1.next("read")).toEqual(receipt);
     expect(await b1.next("read")).toEqual(receipt);
     const members = await server.call("GET", `/api/rooms/${roomId}/members`, { token: a.token });
@@ -223,7 +223,7 @@ describe("read receipts", () => {
     expect(a1.all("read")).toHaveLength(1);
 
     await server.call("POST", `/api/rooms/${roomId}/read`, { token: b.token, body: { seq: 3 } });
-    expect(await a1.next("read")).toEqual({ ...receipt, seq: 3 });
+    expect(await a1.next("read")).toEqual({ ...receipt, seq: 3, previousSeq: 2 });
   });
 
   test("a read frame for a room the user is not in: NOT_FOUND", async () => {

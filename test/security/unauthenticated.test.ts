@@ -154,6 +154,14 @@ describe("RATE_LIMIT_ANON", () => {
       const client = await live.connect(user, i % 2 === 0 ? "token" : "protocol");
       client.close();
     }
+    // A room's own socket too.
+    const caller = (await live.services.auth.authenticate(accessToken))!;
+    const { id: roomId } = await live.services.rooms.create(caller.userId, { name: "embed" });
+    for (let i = 0; i < 3; i++) {
+      const client = await live.open(`/rooms/${roomId}?token=${encodeURIComponent(accessToken)}`);
+      await client.next("history");
+      client.close();
+    }
     expect((await live.refusedUpgrade("")).status).toBe(401);
     expect((await live.refusedUpgrade("?ticket=made-up")).status).toBe(401);
     const limited = await live.refusedUpgrade("");

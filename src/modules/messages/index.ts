@@ -10,6 +10,7 @@ import {
   IdParams,
   Message,
   MessageEdit,
+  MessageRead,
   ReactionConflict,
   MessagePage,
   ReactionParams,
@@ -127,6 +128,17 @@ export function messagesModule(auth: AuthService, messages: MessageService, metr
         },
       },
     )
+    .get("/messages/:id/reads", ({ caller, params }) => messages.reads(caller.userId, params.id), {
+      auth: true,
+      params: IdParams,
+      response: { 200: t.Array(MessageRead), 401: ErrorResponse, 404: ErrorResponse },
+      detail: {
+        summary: "Who has read a message",
+        description:
+          "Members of the message's room only (404 for anyone else, in a public room too): the members other than the sender " +
+          "whose read position is at or past the message's seq, in joining order; as many as its `readCount`.",
+      },
+    })
     .get("/messages/:id/edits", ({ caller, params }) => messages.edits(caller.userId, params.id), {
       auth: true,
       params: IdParams,

@@ -48,6 +48,15 @@ export const Message = t.Object(
     editedAt: t.Nullable(t.String({ format: "date-time" })),
     deletedAt: t.Nullable(t.String({ format: "date-time" })),
     status: t.Optional(MessageStatus),
+    readCount: t.Optional(
+      Int({
+        minimum: 0,
+        description:
+          "Group rooms and channels only: how many members other than the sender have a read position at or past this " +
+          "message's seq. Live, a `read { userId, seq, previousSeq }` adds one to the messages with previousSeq < seq' ≤ seq " +
+          "not sent by userId; a `message.new` moves its sender's read position to its seq the same way",
+      }),
+    ),
   },
   { description: "A message; a deleted one keeps its id and seq with content and metadata emptied" },
 );
@@ -172,3 +181,9 @@ export const ReportCreated = t.Object(
   { id: t.String(), status: t.Literal("open") },
   { description: "The caller's open report of the message" },
 );
+
+export const MessageRead = t.Object({
+  user: UserRef,
+  readAt: t.Optional(t.String({ format: "date-time", description: "not recorded by this server: always absent" })),
+});
+export type MessageRead = typeof MessageRead.static;

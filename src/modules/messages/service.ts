@@ -1,5 +1,5 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, asc, countDistinct, eq, inArray, isNull, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, countDistinct, eq, gte, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
@@ -13,7 +13,7 @@ import { audit, isServerAdmin } from "../admin/audit";
 import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
-import type { Message, MessageEdit, MessagePage, MessageStatus, Reaction, SearchPage } from "./model";
+import type { Message, MessageEdit, MessagePage, MessageRead, MessageStatus, Reaction, SearchPage } from "./model";
 import type { MessageRecord, RecordPage } from "../../db/messages/store";
 import { type Delivered, GroupCommitWriter, type MessageRow, type WriteOutcome } from "./writer";
 
@@ -128,7 +128,13 @@ export function checkEmoji(raw: string): string {
   });
 }
 
-export function toMessage(row: MessageRow, sender: UserRef | null, reactionList: Reaction[], status?: MessageStatus): Message {
+export function toMessage(
+  row: MessageRow,
+  sender: UserRef | null,
+  reactionList: Reaction[],
+  status?: MessageStatus,
+  readCount?: number,
+): Message {
   const message: Message = {
     id: row.id,
     roomId: row.roomId,
@@ -146,6 +152,7 @@ export function toMessage(row: MessageRow, sender: UserRef | null, reactionList:
     deletedAt: iso(row.deletedAt),
   };
   if (status) message.status = status;
+  if (readCount !== undefined) message.readCount = readCount;
   return message;
 }
 
@@ -203,7 +210,9 @@ export class MessageService {
     if (!outcome.created) return { message: await this.getById(userId, outcome.id), created: false };
     // No await between the commit and this event: the writer resolves a batch in seq order,
     // so message.new events leave in seq order too.
-    const message = toMessage(outcome.row, outcome.sender, [], outcome.roomKind === "direct" ? "sent" : undefined);
+    // Nobody else's read position can be past a message that was just given the room's newest seq.
+    const direct = outcome.roomKind === "direct";
+    const message = toMessage(outcome.row, outcome.sender, [], direct ? "sent" : undefined, direct ? undefined : 0);
     this.events.toRoom(roomId, { type: "message.new", message });
     return { message, created: true };
   }
@@ -537,6 +546,8 @@ export class MessageService {
             .from(roomMembers)
             .where(inArray(roomMembers.roomId, directRooms));
 
+    const readCounts = await this.readCounts(records.filter((r) => r.roomKind !== "direct"));
+
     return records.map(({ message, sender, roomKind }) => {
       let status: MessageStatus | undefined;
       if (roomKind === "direct") {
@@ -544,8 +555,88 @@ export class MessageService {
         const other = positions.find((p) => p.roomId === message.roomId && p.userId !== message.senderId);
         status = other && other.read >= message.seq ? "read" : other && other.delivered >= message.seq ? "delivered" : "sent";
       }
-      return toMessage(message, sender, byMessage.get(message.id) ?? [], status);
+      return toMessage(message, sender, byMessage.get(message.id) ?? [], status, readCounts.get(message.id));
     });
+  }
+
+  /**
+   * readCount of each message, in two queries whatever the page: the members of the page's rooms
+   * whose read position is at or past the page's lowest seq, counted per position (positions past
+   * its highest seq count as that one, so there are at most as many groups as messages), off
+   * room_members_read_idx; and the senders' own positions, which do not count for their messages.
+   */
+  private async readCounts(records: MessageRecord[]): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    if (records.length === 0) return counts;
+    const { roomMembers } = this.t;
+    if (records.length === 1) {
+      // One message (an edit, a reaction, a single read): one count off the index.
+      const { message } = records[0]!;
+      const [row] = await this.database.db
+        .select({ n: count() })
+        .from(roomMembers)
+        .where(and(eq(roomMembers.roomId, message.roomId), gte(roomMembers.lastReadSeq, message.seq), ne(roomMembers.userId, message.senderId)));
+      return counts.set(message.id, Number(row?.n ?? 0));
+    }
+    const rooms = [...new Set(records.map((r) => r.message.roomId))];
+    const senders = [...new Set(records.map((r) => r.message.senderId))];
+    let low = Infinity;
+    let high = 0;
+    for (const { message } of records) {
+      low = Math.min(low, message.seq);
+      high = Math.max(high, message.seq);
+    }
+    // `high` is a seq read from the database (a safe integer), written inline so that the select and
+    // the GROUP BY are the same text on PostgreSQL (two parameters would be two expressions there).
+    const position = sql<number>`case when ${roomMembers.lastReadSeq} > ${sql.raw(String(high))} then ${sql.raw(String(high))} else ${roomMembers.lastReadSeq} end`;
+    const [groups, own] = await Promise.all([
+      this.database.db
+        .select({ roomId: roomMembers.roomId, position, n: count() })
+        .from(roomMembers)
+        .where(and(inArray(roomMembers.roomId, rooms), gte(roomMembers.lastReadSeq, low)))
+        .groupBy(roomMembers.roomId, position),
+      this.database.db
+        .select({ roomId: roomMembers.roomId, userId: roomMembers.userId, read: roomMembers.lastReadSeq })
+        .from(roomMembers)
+        .where(and(inArray(roomMembers.roomId, rooms), inArray(roomMembers.userId, senders))),
+    ]);
+    const byRoom = new Map<string, { position: number; n: number }[]>();
+    for (const g of groups) {
+      let list = byRoom.get(g.roomId);
+      if (!list) byRoom.set(g.roomId, (list = []));
+      list.push({ position: Number(g.position), n: Number(g.n) });
+    }
+    const ownRead = new Map(own.map((o) => [`${o.roomId}\n${o.userId}`, o.read]));
+    for (const { message } of records) {
+      let n = 0;
+      for (const g of byRoom.get(message.roomId) ?? []) if (g.position >= message.seq) n += g.n;
+      if ((ownRead.get(`${message.roomId}\n${message.senderId}`) ?? 0) >= message.seq) n -= 1;
+      counts.set(message.id, n);
+    }
+    return counts;
+  }
+
+  /**
+   * The members other than the sender whose read position covers the message (its readCount),
+   * in joining order. Members only: anyone else gets 404, public room or not.
+   */
+  async reads(userId: string, messageId: string): Promise<MessageRead[]> {
+    const record = await this.record(messageId);
+    if (!(await this.access.lookup(record.message.roomId, userId))?.role) throw new NotFound("Message");
+    const { roomMembers, users } = this.t;
+    const rows = await this.database.db
+      .select({ id: users.id, username: users.username, displayName: users.displayName, avatarUrl: users.avatarUrl })
+      .from(roomMembers)
+      .innerJoin(users, eq(users.id, roomMembers.userId))
+      .where(
+        and(
+          eq(roomMembers.roomId, record.message.roomId),
+          gte(roomMembers.lastReadSeq, record.message.seq),
+          ne(roomMembers.userId, record.message.senderId),
+        ),
+      )
+      .orderBy(asc(roomMembers.joinedAt), asc(roomMembers.userId));
+    return rows.map((user) => ({ user }));
   }
 }
 

@@ -7,12 +7,16 @@ import {
   Ban,
   BanBody,
   CreateRoom,
+  CreateRoomInvitation,
   MemberParams,
+  MySettings,
   PublicRoomQuery,
   ReadBody,
   ReadState,
   Room,
   RoomListQuery,
+  RoomInvitation,
+  RoomInvitationParams,
   RoomMember,
   RoomPage,
   RoomParams,
@@ -20,24 +24,40 @@ import {
   UpdateMember,
   UpdateRoom,
 } from "./model";
+import type { RoomInvitations } from "./invitations";
 import type { RoomModeration } from "./moderation";
 import type { RoomService } from "./service";
 
 const E = ErrorResponse;
 const NO_CONTENT = t.Void({ description: "Done" });
 
-export function roomsModule(auth: AuthService, rooms: RoomService, moderation: RoomModeration) {
+export function roomsModule(auth: AuthService, rooms: RoomService, moderation: RoomModeration, invitations: RoomInvitations) {
   return new Elysia({ prefix: "/api/rooms", tags: ["Rooms"] })
     .use(authPlugin(auth))
-    .get("", ({ caller, query }) => rooms.list(caller.userId, query.limit ?? 50, query.cursor), {
+    .get("", ({ caller, query }) => rooms.list(caller.userId, query), {
       auth: true,
       query: RoomListQuery,
       response: { 200: RoomPage, 400: E, 401: E, 422: E },
       detail: {
         summary: "My rooms",
         description:
-          "Every room I belong to (group rooms, direct chats, channels), most recent activity first, " +
-          "with lastMessage, lastSeq, unreadCount, myRole and myLastReadSeq. Paged with `limit` and `nextCursor`.",
+          "Every room I belong to (group rooms, direct chats, channels), most recent activity (`lastActivityAt`) first, " +
+          "with lastMessage, lastSeq, unreadCount, myRole, myLastReadSeq and my `hidden` and `muted` settings. " +
+          "`kind` keeps one kind of room, `teamId` the channels of one team (422 for any other value). Direct chats I hid " +
+          "are left out until their next message. Paged with `limit` and `nextCursor`.",
+      },
+    })
+    .patch("/:id/me", ({ caller, params, body }) => rooms.updateMine(caller.userId, params.id, body), {
+      auth: true,
+      params: RoomParams,
+      body: MySettings,
+      response: { 200: Room, 400: E, 401: E, 403: E, 404: E, 422: E },
+      detail: {
+        summary: "My settings for a room",
+        description:
+          "Members only. `hidden: true` (direct chats only, else 403) leaves the chat out of my room list until its next message, " +
+          "whoever sends it; `hidden: false` shows it again. `muted: true` marks the room `muted` for me: clients do not notify " +
+          "for it, it still counts unread. Answers the room as I see it.",
       },
     })
     .post(
@@ -256,6 +276,45 @@ export function roomsModule(auth: AuthService, rooms: RoomService, moderation: R
         params: MemberParams,
         response: { 204: NO_CONTENT, 401: E, 403: E, 404: E },
         detail: { summary: "Lift a ban", description: "Admin or owner; 404 when the user has no ban in force." },
+      },
+    )
+    .post(
+      "/:id/invitations",
+      async ({ caller, params, body, set }) => {
+        set.status = 201;
+        return invitations.create(caller.userId, params.id, body);
+      },
+      {
+        auth: true,
+        params: RoomParams,
+        body: CreateRoomInvitation,
+        response: { 201: RoomInvitation, 400: E, 401: E, 403: E, 404: E, 422: E },
+        detail: {
+          summary: "Create a room invite code",
+          description:
+            "Admin or owner of a private group room (403 for a public room, a direct chat or a channel). Expires in 7 days " +
+            "unless told, at most 30; unlimited uses unless `maxUses`. Anyone with the code joins at " +
+            "`POST /api/invitations/:code/accept`, unless banned from the room.",
+        },
+      },
+    )
+    .get("/:id/invitations", ({ caller, params }) => invitations.list(caller.userId, params.id), {
+      auth: true,
+      params: RoomParams,
+      response: { 200: t.Array(RoomInvitation), 401: E, 403: E, 404: E },
+      detail: { summary: "Invite codes of a room", description: "Admin or owner; newest first, spent, expired and revoked ones included." },
+    })
+    .delete(
+      "/:id/invitations/:code",
+      async ({ caller, params, set }) => {
+        await invitations.revoke(caller.userId, params.id, params.code);
+        set.status = 204;
+      },
+      {
+        auth: true,
+        params: RoomInvitationParams,
+        response: { 204: NO_CONTENT, 401: E, 403: E, 404: E },
+        detail: { summary: "Revoke a room invite code", description: "Admin or owner; idempotent. The code stops working at once (404 on accept)." },
       },
     )
     .post("/:id/read", ({ caller, params, body }) => rooms.markRead(caller.userId, params.id, body.seq), {

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import { IdParam, Text } from "../schemas";
+import { CodeParam, IdParam, Text } from "../schemas";
 import { Limit, PublicUser } from "../users/model";
 
 export const RoomKind = t.Union([t.Literal("group"), t.Literal("direct"), t.Literal("channel")]);
@@ -40,12 +40,15 @@ export const Room = t.Object(
     unreadCount: t.Integer({ description: "lastSeq − myLastReadSeq, at least 0; 0 when not a member" }),
     myRole: t.Nullable(Role),
     myLastReadSeq: t.Nullable(t.Integer()),
+    lastActivityAt: t.String({ format: "date-time", description: "when the newest message was sent; the room's creation when it has none" }),
+    hidden: t.Boolean({ description: "mine: I hid this direct chat and no message came since (false when not a member)" }),
+    muted: t.Boolean({ description: "mine: I muted the room's notifications; it still counts unread (false when not a member)" }),
   },
   {
     description:
       "A conversation. The my*/unreadCount fields are the caller's (null/0 when not a member). In a " +
       "channel, myRole is at least the caller's team role. In `room.updated` events, which go to every member " +
-      "at once, myRole and myLastReadSeq are null and unreadCount is 0: clients merge only the shared fields.",
+      "at once, myRole and myLastReadSeq are null, unreadCount is 0 and hidden and muted are false: clients merge only the shared fields.",
   },
 );
 export type Room = typeof Room.static;
@@ -54,9 +57,21 @@ export const RoomPage = t.Object({ rooms: t.Array(Room), nextCursor: t.Nullable(
 export type RoomPage = typeof RoomPage.static;
 
 export const RoomListQuery = t.Object({
+  kind: t.Optional(RoomKind),
+  teamId: t.Optional(t.String({ format: "uuid", description: "only the channels of this team" })),
   limit: t.Optional(Limit),
   cursor: t.Optional(t.String({ maxLength: 200 })),
 });
+export type RoomListQuery = typeof RoomListQuery.static;
+
+export const MySettings = t.Object(
+  {
+    hidden: t.Optional(t.Boolean({ description: "direct chats only: hide it from my list until its next message" })),
+    muted: t.Optional(t.Boolean({ description: "mute the room's notifications for me; unread still counts" })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type MySettings = typeof MySettings.static;
 
 export const PublicRoomQuery = t.Object({
   q: t.Optional(Text({ maxLength: 80, description: "case-insensitive substring of the name" })),
@@ -138,3 +153,31 @@ export const Ban = t.Object({
   expiresAt: t.Nullable(t.String({ format: "date-time", description: "null: until lifted" })),
 });
 export type Ban = typeof Ban.static;
+
+export const CreateRoomInvitation = t.Object(
+  {
+    expiresInSeconds: t.Optional(
+      t.Integer({ minimum: 1, maximum: 30 * 24 * 3600, default: 7 * 24 * 3600, description: "default 7 days, at most 30 days" }),
+    ),
+    maxUses: t.Optional(t.Nullable(t.Integer({ minimum: 1, maximum: 1_000_000, description: "null or absent: unlimited" }))),
+  },
+  { additionalProperties: false },
+);
+export type CreateRoomInvitation = typeof CreateRoomInvitation.static;
+
+export const RoomInvitation = t.Object(
+  {
+    code: t.String({ description: "256 random bits, base64url" }),
+    roomId: t.String(),
+    createdBy: t.String(),
+    createdAt: t.String({ format: "date-time" }),
+    expiresAt: t.String({ format: "date-time" }),
+    maxUses: t.Nullable(t.Integer()),
+    uses: t.Integer(),
+    revokedAt: t.Nullable(t.String({ format: "date-time" })),
+  },
+  { description: "An invite code to a private group room" },
+);
+export type RoomInvitation = typeof RoomInvitation.static;
+
+export const RoomInvitationParams = t.Object({ id: IdParam("Room"), code: CodeParam });

@@ -1,6 +1,6 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
 import { audit, requireServerAdmin } from "../admin/audit";
-import { and, asc, count, desc, eq, inArray, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Database, DB, Tables } from "../../db";
 import { discoverableRoom } from "../../db/conditions";
 import { first } from "../../db";
@@ -10,7 +10,7 @@ import { decodeCursor, encodeCursor } from "../../lib/cursor";
 import { cleanName } from "../text";
 import { toPublicUser, type UserRow } from "../users/service";
 import { atLeast, effectiveRole, outranked, type Role, RoomAccess, type RoomRow } from "./access";
-import type { AddMember, CreateRoom, LastMessage, ReadState, Room, RoomMember, RoomPage, UpdateRoom, Visibility } from "./model";
+import type { AddMember, CreateRoom, LastMessage, MySettings, ReadState, Room, RoomMember, RoomPage, UpdateRoom, Visibility } from "./model";
 import { notBanned, requireNotBanned } from "./bans";
 import { Outbox, writeThenAnnounce } from "./outbox";
 
@@ -19,6 +19,21 @@ export interface RoomForUser {
   room: RoomRow;
   role: Role | null;
   lastReadSeq: number | null;
+  /** The member's own settings (absent: neither hidden nor muted). */
+  settings?: MemberSettings;
+}
+
+/** What a member set for themselves in a room. */
+export interface MemberSettings {
+  hiddenSeq: number | null;
+  notificationsMutedAt: Date | null;
+}
+
+export interface RoomListOptions {
+  kind?: Room["kind"];
+  teamId?: string;
+  limit?: number;
+  cursor?: string;
 }
 
 export interface NewRoom {
@@ -41,8 +56,9 @@ const iso = (d: Date) => d.toISOString();
 
 export function toRoom(
   room: RoomRow,
-  extra: { memberCount: number; lastMessage: LastMessage | null; role: Role | null; lastReadSeq: number | null },
+  extra: { memberCount: number; lastMessage: LastMessage | null; role: Role | null; lastReadSeq: number | null; settings?: MemberSettings },
 ): Room {
+  const settings = extra.role ? extra.settings : undefined;
   return {
     id: room.id,
     kind: room.kind,
@@ -58,6 +74,9 @@ export function toRoom(
     unreadCount: extra.role && extra.lastReadSeq !== null ? Math.max(0, room.lastSeq - extra.lastReadSeq) : 0,
     myRole: extra.role,
     myLastReadSeq: extra.role ? extra.lastReadSeq : null,
+    lastActivityAt: iso(room.lastActivityAt),
+    hidden: isHidden(room, settings?.hiddenSeq ?? null),
+    muted: !!settings?.notificationsMutedAt,
   };
 }
 
@@ -65,6 +84,9 @@ function toMember(row: { user: UserRow; role: Role; joinedAt: Date; lastReadSeq:
   const mutedUntil = row.mutedUntil && row.mutedUntil.getTime() > now ? iso(row.mutedUntil) : null;
   return { user: toPublicUser(row.user, presence), role: row.role, joinedAt: iso(row.joinedAt), lastReadSeq: row.lastReadSeq, mutedUntil };
 }
+
+/** Hidden while no message came after the one that was newest when it was hidden. */
+const isHidden = (room: Pick<RoomRow, "lastSeq">, hiddenSeq: number | null) => hiddenSeq !== null && room.lastSeq <= hiddenSeq;
 
 const cleanTopic = (topic: string | null | undefined) => (topic == null ? null : topic.trim() || null);
 
@@ -145,25 +167,86 @@ export class RoomService {
       ]),
     );
     return rows.map((r) =>
-      toRoom(r.room, { memberCount: countOf.get(r.room.id) ?? 0, lastMessage: lastOf.get(r.room.id) ?? null, role: r.role, lastReadSeq: r.lastReadSeq }),
+      toRoom(r.room, {
+        memberCount: countOf.get(r.room.id) ?? 0,
+        lastMessage: lastOf.get(r.room.id) ?? null,
+        role: r.role,
+        lastReadSeq: r.lastReadSeq,
+        settings: r.settings,
+      }),
     );
   }
 
-  /** The caller's rooms, most recent activity first, in three queries per page. */
-  async list(userId: string, limit = 50, cursor?: string): Promise<RoomPage> {
+  /**
+   * The caller's rooms, most recent activity first, in three queries per page; `kind` and
+   * `teamId` narrow it. Direct chats the caller hid are left out until a message comes.
+   */
+  async list(userId: string, options: RoomListOptions = {}): Promise<RoomPage> {
+    const { rooms, roomMembers, teamMembers } = this.t;
+    const limit = options.limit ?? 50;
     const rows = await this.db
-      .select({ room: this.t.rooms, role: this.t.roomMembers.role, lastReadSeq: this.t.roomMembers.lastReadSeq, teamRole: this.t.teamMembers.role })
-      .from(this.t.roomMembers)
-      .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
-      .leftJoin(this.t.teamMembers, and(eq(this.t.teamMembers.teamId, this.t.rooms.teamId), eq(this.t.teamMembers.userId, userId)))
-      .where(and(eq(this.t.roomMembers.userId, userId), activityCursor(this.t.rooms, cursor)))
-      .orderBy(desc(this.t.rooms.lastActivityAt), desc(this.t.rooms.id))
+      .select({
+        room: rooms,
+        role: roomMembers.role,
+        lastReadSeq: roomMembers.lastReadSeq,
+        hiddenSeq: roomMembers.hiddenSeq,
+        notificationsMutedAt: roomMembers.notificationsMutedAt,
+        teamRole: teamMembers.role,
+      })
+      .from(roomMembers)
+      .innerJoin(rooms, eq(rooms.id, roomMembers.roomId))
+      .leftJoin(teamMembers, and(eq(teamMembers.teamId, rooms.teamId), eq(teamMembers.userId, userId)))
+      .where(
+        and(
+          eq(roomMembers.userId, userId),
+          or(isNull(roomMembers.hiddenSeq), gt(rooms.lastSeq, roomMembers.hiddenSeq)),
+          options.kind ? eq(rooms.kind, options.kind) : undefined,
+          options.teamId ? eq(rooms.teamId, options.teamId) : undefined,
+          activityCursor(rooms, options.cursor),
+        ),
+      )
+      .orderBy(desc(rooms.lastActivityAt), desc(rooms.id))
       .limit(limit + 1);
     const { items, nextCursor } = page(rows, limit, (r) => [r.room.lastActivityAt.getTime(), r.room.id]);
     const views = await this.views(
-      items.map((r) => ({ room: r.room, role: effectiveRole(r.room, r.role, r.teamRole), lastReadSeq: r.lastReadSeq })),
+      items.map((r) => ({
+        room: r.room,
+        role: effectiveRole(r.room, r.role, r.teamRole),
+        lastReadSeq: r.lastReadSeq,
+        settings: { hiddenSeq: r.hiddenSeq, notificationsMutedAt: r.notificationsMutedAt },
+      })),
     );
     return { rooms: views, nextCursor };
+  }
+
+  /**
+   * The caller's own settings for a room: `hidden` (direct chats only) hides it from their list
+   * until its next message; `muted` marks it muted (it still counts unread). Answers the room.
+   */
+  async updateMine(userId: string, roomId: string, patch: MySettings): Promise<Room> {
+    await this.database.tx(async (db) => {
+      const found = await this.access.member(roomId, userId);
+      if (patch.hidden && found.room.kind !== "direct") throw new Forbidden("Only a direct chat can be hidden; leave the room instead.");
+      const values: Partial<MemberSettings> = {};
+      if (patch.hidden !== undefined) values.hiddenSeq = patch.hidden ? found.room.lastSeq : null;
+      if (patch.muted !== undefined) {
+        const current = await this.settingsOf(db, roomId, userId);
+        values.notificationsMutedAt = patch.muted ? (current.notificationsMutedAt ?? new Date(this.now())) : null;
+      }
+      await db.update(this.t.roomMembers).set(values).where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, userId)));
+    });
+    return this.get(userId, roomId);
+  }
+
+  private async settingsOf(db: DB, roomId: string, userId: string): Promise<MemberSettings> {
+    const row = first(
+      await db
+        .select({ hiddenSeq: this.t.roomMembers.hiddenSeq, notificationsMutedAt: this.t.roomMembers.notificationsMutedAt })
+        .from(this.t.roomMembers)
+        .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, userId)))
+        .limit(1),
+    );
+    return row ?? { hiddenSeq: null, notificationsMutedAt: null };
   }
 
   /** Public group rooms anyone may discover and join, most recent activity first. */
@@ -189,7 +272,8 @@ export class RoomService {
 
   async get(userId: string, roomId: string): Promise<Room> {
     const found = await this.access.canRead(roomId, userId);
-    return (await this.views([found]))[0]!;
+    const settings = found.role ? await this.settingsOf(this.db, roomId, userId) : undefined;
+    return (await this.views([{ ...found, settings }]))[0]!;
   }
 
   async create(userId: string, input: CreateRoom): Promise<Room> {
@@ -410,7 +494,7 @@ export class RoomService {
 
   /**
    * Moves the caller's read position forward to `seq` (capped at the room's lastSeq); never
-   * back. Members hear `read { roomId, userId, seq }` when it moved.
+   * back. Members hear `read { roomId, userId, seq, previousSeq }` when it moved.
    */
   async markRead(userId: string, roomId: string, seq: number): Promise<ReadState> {
     const state = await this.database.tx(async (db) => {
@@ -421,9 +505,10 @@ export class RoomService {
         .set({ lastReadSeq: target })
         .where(and(eq(this.t.roomMembers.roomId, roomId), eq(this.t.roomMembers.userId, userId), lt(this.t.roomMembers.lastReadSeq, target)))
         .returning({ lastReadSeq: this.t.roomMembers.lastReadSeq });
-      return { moved: !!moved, lastReadSeq: moved?.lastReadSeq ?? found.lastReadSeq, lastSeq: found.room.lastSeq };
+      return { moved: !!moved, previousSeq: found.lastReadSeq, lastReadSeq: moved?.lastReadSeq ?? found.lastReadSeq, lastSeq: found.room.lastSeq };
     });
-    if (state.moved) this.events.toRoom(roomId, { type: "read", roomId, userId, seq: state.lastReadSeq });
+    // previousSeq lets members move the readCount of exactly the messages this read covered.
+    if (state.moved) this.events.toRoom(roomId, { type: "read", roomId, userId, seq: state.lastReadSeq, previousSeq: state.previousSeq });
     return { roomId, lastReadSeq: state.lastReadSeq, unreadCount: Math.max(0, state.lastSeq - state.lastReadSeq) };
   }
 

@@ -19,13 +19,19 @@ import {
   TeamParams,
   UpdateTeam,
 } from "./model";
+import type { RoomInvitations } from "../rooms/invitations";
 import type { TeamService } from "./service";
 
 const E = ErrorResponse;
 const NO_CONTENT = t.Void({ description: "Done" });
 
-/** `/api/teams/…` and `POST /api/invitations/:code/accept`. */
-export function teamsModule(auth: AuthService, teams: TeamService) {
+/** An accepted code: the room or the team it joined. */
+const AcceptedInvitation = t.Union([t.Object({ room: Room }), t.Object({ team: Team })], {
+  description: "`{ room }` for a room's invite code, `{ team }` for a team's",
+});
+
+/** `/api/teams/…` and `POST /api/invitations/:code/accept` (team and room codes alike). */
+export function teamsModule(auth: AuthService, teams: TeamService, roomInvitations: Pick<RoomInvitations, "accept">) {
   return new Elysia({ prefix: "/api", tags: ["Teams"] })
     .use(authPlugin(auth))
     .post(
@@ -210,15 +216,27 @@ export function teamsModule(auth: AuthService, teams: TeamService) {
         detail: { summary: "Revoke an invite code", description: "Admin or owner; idempotent. The code stops working at once." },
       },
     )
-    .post("/invitations/:code/accept", ({ caller, params }) => teams.accept(caller.userId, params.code), {
-      auth: true,
-      params: CodeParams,
-      response: { 200: Team, 401: E, 404: E },
-      detail: {
-        summary: "Accept an invite code",
-        description:
-          "Joins the team and its public channels. 404 for an unknown, expired, revoked or used-up code. " +
-          "Accepting again as a member returns the team and spends no use.",
+    .post(
+      "/invitations/:code/accept",
+      async ({ caller, params }) => {
+        // A room code names its room; any other code is a team's (or unknown: 404).
+        const room = await roomInvitations.accept(caller.userId, params.code);
+        if (room) return { room };
+        return { team: await teams.accept(caller.userId, params.code) };
       },
-    });
+      {
+        auth: true,
+        params: CodeParams,
+        response: { 200: AcceptedInvitation, 401: E, 403: E, 404: E },
+        tags: ["Teams", "Rooms"],
+        detail: {
+          summary: "Accept an invite code",
+          description:
+            "A team's code joins the team and its public channels and answers `{ team }`; a room's code joins that room " +
+            "(members hear `member.joined`) and answers `{ room }`. 404 for an unknown, expired, revoked or used-up code; " +
+            "403 for a user banned from the room (or from a public channel of the team). Accepting again as a member " +
+            "answers the same and spends no use.",
+        },
+      },
+    );
 }

@@ -9,6 +9,7 @@ import { atLeast, effectiveRole, higher, type Role } from "../rooms/access";
 import type { Room } from "../rooms/model";
 import { Outbox, writeThenAnnounce } from "../rooms/outbox";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
+import { inviteCode, usableInvitation } from "../../lib/invite-code";
 import type { RoomService } from "../rooms/service";
 import { cleanName } from "../text";
 import { toPublicUser } from "../users/service";
@@ -29,8 +30,6 @@ type TeamRow = Tables["teams"]["$inferSelect"];
 type InvitationRow = Tables["invitations"]["$inferSelect"];
 
 const iso = (d: Date) => d.toISOString();
-/** 256 random bits: far past guessing, and short enough for a link. */
-const inviteCode = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
 
 export function toTeam(team: TeamRow, memberCount: number, role: Role | null): Team {
   return {
@@ -311,12 +310,25 @@ export class TeamService {
   async channels(userId: string, teamId: string): Promise<Room[]> {
     const { role: teamRole } = await this.membership(this.db, teamId, userId);
     const rows = await this.db
-      .select({ room: this.t.rooms, role: this.t.roomMembers.role, lastReadSeq: this.t.roomMembers.lastReadSeq })
+      .select({
+        room: this.t.rooms,
+        role: this.t.roomMembers.role,
+        lastReadSeq: this.t.roomMembers.lastReadSeq,
+        hiddenSeq: this.t.roomMembers.hiddenSeq,
+        notificationsMutedAt: this.t.roomMembers.notificationsMutedAt,
+      })
       .from(this.t.rooms)
       .leftJoin(this.t.roomMembers, and(eq(this.t.roomMembers.roomId, this.t.rooms.id), eq(this.t.roomMembers.userId, userId)))
       .where(and(eq(this.t.rooms.teamId, teamId), or(eq(this.t.rooms.visibility, "public"), sql`${this.t.roomMembers.userId} IS NOT NULL`)))
       .orderBy(asc(this.t.rooms.createdAt), asc(this.t.rooms.id));
-    return this.rooms.views(rows.map((r) => ({ room: r.room, role: effectiveRole(r.room, r.role, teamRole), lastReadSeq: r.lastReadSeq })));
+    return this.rooms.views(
+      rows.map((r) => ({
+        room: r.room,
+        role: effectiveRole(r.room, r.role, teamRole),
+        lastReadSeq: r.lastReadSeq,
+        settings: { hiddenSeq: r.hiddenSeq, notificationsMutedAt: r.notificationsMutedAt },
+      })),
+    );
   }
 
   /**
@@ -400,8 +412,7 @@ export class TeamService {
     const { teamId, joined } = await this.write(async (db, out) => {
       const now = new Date(this.now());
       const invitation = first(await db.select().from(this.t.invitations).where(eq(this.t.invitations.code, code)).limit(1));
-      const usable = (i: InvitationRow) => !i.revokedAt && i.expiresAt > now && (i.maxUses === null || i.uses < i.maxUses);
-      if (!invitation || !usable(invitation)) throw new NotFound("Invitation");
+      if (!invitation || !usableInvitation(invitation, now)) throw new NotFound("Invitation");
       if (await this.storedRole(db, invitation.teamId, userId)) return { teamId: invitation.teamId, joined: false };
       const claimed = await db
         .update(this.t.invitations)
