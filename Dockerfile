@@ -16,8 +16,8 @@ RUN bun run build
 FROM debian:bookworm-slim
 RUN groupadd --system --gid 10001 bunchat \
  && useradd --system --uid 10001 --gid bunchat --home-dir /app --no-create-home --shell /usr/sbin/nologin bunchat \
- && mkdir -p /app/data \
- && chown bunchat:bunchat /app/data
+ && mkdir -p /app/data/files \
+ && chown -R bunchat:bunchat /app/data
 COPY --from=build /src/dist/bunchat /usr/local/bin/bunchat
 WORKDIR /app
 USER bunchat:bunchat
@@ -28,7 +28,8 @@ USER bunchat:bunchat
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
-    DATABASE_URL=sqlite:///app/data/chat.db
+    DATABASE_URL=sqlite:///app/data/chat.db \
+    STORAGE_URL=file:///app/data/files
 VOLUME ["/app/data"]
 EXPOSE 3000
 # The binary asks its own /ready (the slim image has no curl).

@@ -15,6 +15,9 @@ import { AdminViews } from "./modules/admin/views";
 import { AccountService } from "./modules/auth/account";
 import { AuthService } from "./modules/auth/service";
 import { healthModule } from "./modules/health";
+import { filesModule, UPLOAD_ROUTES } from "./modules/files";
+import { freeFileRequest } from "./modules/files/serve";
+import { FileService, FORM_OVERHEAD } from "./modules/files/service";
 import { messagesModule } from "./modules/messages";
 import { MessageService } from "./modules/messages/service";
 import { roomsModule } from "./modules/rooms";
@@ -44,6 +47,7 @@ import type { PresenceCluster } from "./realtime/presence-cluster";
 import { clientFrameTypes } from "./realtime/protocol";
 import { Publisher } from "./realtime/publisher";
 import { startPhaseTrace } from "./lib/phases";
+import { openStorage, type Storage } from "./storage";
 
 export interface Deps {
   config: Config;
@@ -61,6 +65,10 @@ export interface Deps {
   now?: () => number;
   /** Where verification codes are mailed; defaults to SMTP_URL's server, or none when it is unset. */
   mailer?: Mailer | null;
+  /** Where uploaded files' bytes go; defaults to STORAGE_URL's. */
+  storage?: Storage;
+  /** Milliseconds between sweeps of files nothing needs (FileService.sweep); 0: no timer (tests sweep by hand). Default 10 minutes. */
+  sweepIntervalMs?: number;
 }
 
 /**
@@ -120,7 +128,11 @@ export function createServices(deps: Deps) {
   const teams = new TeamService(database, events, rooms, presence, now);
   const roomInvitations = new RoomInvitations(database, events, rooms, now);
   const messageLimiter = new RateLimiter(config.rateLimitMessages, 10_000, now, metrics.limited("messages"));
-  const messages = new MessageService(database, config, events, messageLimiter, now, metrics);
+  const files = new FileService(database, deps.storage ?? openStorage(config.storageUrl, config.s3), config, logger, now);
+  const messages = new MessageService(database, config, events, messageLimiter, files, now, metrics);
+  const sweepEvery = deps.sweepIntervalMs ?? 600_000;
+  const sweeper = sweepEvery > 0 ? setInterval(() => void files.sweepQuietly(), sweepEvery) : null;
+  sweeper?.unref();
   const admin = new AdminService(database, config, events, now);
   const startedAt = now();
   const adminViews = new AdminViews(database, presence, {
@@ -128,6 +140,7 @@ export function createServices(deps: Deps) {
     startedAt,
     onlineUsers: () => hub.userCount,
     connections: () => hub.size,
+    files: () => files.totals(),
   }, now);
   const realtime = new Realtime({ config, logger, now, hub, broker, publisher, presence: livePresence, metrics, services: { auth, rooms, messages } });
   return {
@@ -152,11 +165,12 @@ export function createServices(deps: Deps) {
     metrics,
     messageLimiter,
     messages,
+    files,
     realtime,
     /** Modules push their clean-up here; src/index.ts runs them in order on shutdown. */
     // Sockets first: their in-flight sends commit and are acknowledged, then the writer drains;
     // codes being mailed are sent (or fail) before the process exits.
-    shutdownHooks: [() => realtime.shutdown(), () => messages.drain(), () => emails.drain()] as ShutdownHook[],
+    shutdownHooks: [() => realtime.shutdown(), () => messages.drain(), () => emails.drain(), () => clearInterval(sweeper ?? undefined)] as ShutdownHook[],
   };
 }
 export type Services = ReturnType<typeof createServices>;
@@ -170,7 +184,7 @@ export function createApp(deps: Deps | Services) {
   const app = new Elysia({
     serve: {
       // Bun's own limit, for what the request-bodies plugin cannot see before reading (see plugins/body.ts).
-      maxRequestBodySize: bodyBackstop(maxBodyBytes),
+      maxRequestBodySize: Math.max(bodyBackstop(maxBodyBytes), s.config.uploadMaxBytes + FORM_OVERHEAD),
       // Elysia turns it on: a second server on a busy port would then share it instead of failing.
       reusePort: false,
     },
@@ -189,9 +203,9 @@ export function createApp(deps: Deps | Services) {
     .use(allowedHosts(s.config.allowedHosts))
     .use(metricsPlugin(s.metrics, s.config.metricsToken))
     .use(authRateLimit(s.authLimiter, s.config.trustProxy))
-    .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy))
+    .use(anonymousRateLimit(s.auth, s.anonLimiter, s.config.trustProxy, (request, path) => freeFileRequest(s.files, request, path)))
     .use(authBeforeBody(s.auth))
-    .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined))
+    .use(requestBodies(maxBodyBytes, (method, route) => schemas(method, route)?.body !== undefined, (method, route) => UPLOAD_ROUTES.has(`${method} ${route}`)))
     .use(openapiPlugin(pkg.version, schemas))
     .use(healthModule(() => s.database.ping()))
     .use(authModule(s.auth, s.accounts))
@@ -199,6 +213,7 @@ export function createApp(deps: Deps | Services) {
     .use(roomsModule(s.auth, s.rooms, s.moderation, s.roomInvitations))
     .use(teamsModule(s.auth, s.teams, s.roomInvitations))
     .use(messagesModule(s.auth, s.messages, s.metrics))
+    .use(filesModule({ auth: s.auth, files: s.files, messages: s.messages, users: s.users, presence: s.presence }))
     .use(adminModule({ auth: s.auth, admin: s.admin, views: s.adminViews, rooms: s.rooms, teams: s.teams, presence: s.presence }))
     .use(gateway(s.realtime, s.auth, s.config.trustProxy))
     .use(asyncApiPlugin(pkg.version));

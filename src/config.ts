@@ -30,8 +30,25 @@ export interface Config {
   bootstrapAdmin: BootstrapAdmin | null;
   /** The bearer token of GET /metrics (METRICS_TOKEN); null: no metrics are kept and /metrics is 404. */
   metricsToken: string | null;
+  /** Where uploaded files live (STORAGE_URL): `file://<dir>` or `s3://<bucket>[/<prefix>]`. */
+  storageUrl: string;
+  /** S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY; unset ones are left to Bun's S3 client (its own AWS_* / S3_* defaults). */
+  s3: S3Settings;
+  /** Bytes of one upload (UPLOAD_MAX_BYTES). */
+  uploadMaxBytes: number;
+  /** Bytes of all of one user's files (UPLOAD_QUOTA_BYTES). */
+  uploadQuotaBytes: number;
+  /** Seconds a signed file link stays valid (FILE_URL_TTL). */
+  fileUrlTtl: number;
   /** BENCH_PHASES: the file a benchmark's phase trace is written to (src/lib/phases.ts); null: no trace. */
   benchPhases: string | null;
+}
+
+export interface S3Settings {
+  endpoint?: string;
+  region?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
 }
 
 export interface BootstrapAdmin {
@@ -192,6 +209,24 @@ function smtp(env: Env): SmtpConfig | null {
   return { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port, secure, user, password, from };
 }
 
+/** STORAGE_URL: `file://<dir>` (relative to the working directory, or absolute) or `s3://<bucket>[/<prefix>]`. */
+function storageUrl(env: Env): string {
+  const url = env.STORAGE_URL?.trim() || "file://./data/files";
+  if (/^file:\/\/.+/.test(url) || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(url)) return url;
+  throw new ConfigError("STORAGE_URL", `must be file://<directory> or s3://<bucket>[/<prefix>], got ${shown(url)}`);
+}
+
+function s3Settings(env: Env): S3Settings {
+  const endpoint = env.S3_ENDPOINT?.trim() || undefined;
+  if (endpoint && !/^https?:\/\/.+/.test(endpoint)) throw new ConfigError("S3_ENDPOINT", `must be http(s)://…, got ${shown(endpoint)}`);
+  return {
+    endpoint,
+    region: env.S3_REGION?.trim() || undefined,
+    accessKeyId: env.S3_ACCESS_KEY_ID?.trim() || undefined,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY || undefined,
+  };
+}
+
 /** ADMIN_USERNAME and ADMIN_PASSWORD, both or neither; ADMIN_EMAIL only with them. */
 function bootstrapAdmin(env: Env): BootstrapAdmin | null {
   const username = env.ADMIN_USERNAME?.trim() || null;
@@ -274,6 +309,11 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     bootstrapAdmin: bootstrapAdmin(env),
     metricsToken: metricsToken(env),
     benchPhases: env.BENCH_PHASES || null,
+    storageUrl: storageUrl(env),
+    s3: s3Settings(env),
+    uploadMaxBytes: int(env, "UPLOAD_MAX_BYTES", 10 * 1024 * 1024, 1, 2 ** 31 - 1),
+    uploadQuotaBytes: int(env, "UPLOAD_QUOTA_BYTES", 1024 * 1024 * 1024, 0),
+    fileUrlTtl: int(env, "FILE_URL_TTL", 86_400, 60, 7 * 86_400),
     limits: {
       maxBodyBytes: int(env, "MAX_BODY_BYTES", 1024 * 1024, 1024, 1024 * 1024 * 1024),
       contentMax: int(env, "MESSAGE_MAX_LENGTH", 4000, 1),

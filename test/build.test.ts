@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../package.json";
+import { png } from "./files-fixtures";
 import { type MailSink, startMailSink } from "./mail-sink";
 
 const root = join(import.meta.dir, "..");
@@ -140,6 +141,28 @@ describe("the compiled binary, alone in an empty directory", () => {
     });
     expect(wrong.status).toBe(401);
     expect(wrong.body.error.code).toBe("UNAUTHENTICATED");
+  });
+
+  test("stores an upload under ./data/files, detects and serves it, and re-encodes an avatar", async () => {
+    const auth = { authorization: `Bearer ${accessToken}` };
+    const form = new FormData();
+    form.append("file", new File([png(30, 20)], "pic.png", { type: "text/plain" }));
+    const up = await fetch(`${base}/api/files`, { method: "POST", headers: auth, body: form });
+    expect(up.status).toBe(201);
+    const file = (await up.json()) as { id: string; url: string; contentType: string; width: number; height: number };
+    expect(file).toMatchObject({ contentType: "image/png", width: 30, height: 20 });
+    expect(readdirSync(join(runDir, "data", "files"))).toEqual([file.id]);
+    const served = await fetch(base + file.url);
+    expect(served.status).toBe(200);
+    expect(served.headers.get("content-type")).toBe("image/png");
+    expect(Buffer.from(await served.arrayBuffer()).equals(png(30, 20))).toBe(true);
+
+    const avatarForm = new FormData();
+    avatarForm.append("file", new File([png(1000, 500)], "me.png"));
+    const avatar = await fetch(`${base}/api/users/me/avatar`, { method: "PUT", headers: auth, body: avatarForm });
+    expect(avatar.status).toBe(200);
+    const image = await fetch(base + ((await avatar.json()) as { avatarUrl: string }).avatarUrl);
+    expect(await new Bun.Image(Buffer.from(await image.arrayBuffer())).metadata()).toEqual({ width: 512, height: 256, format: "webp" });
   });
 
   test("serves Swagger UI with its embedded assets and a valid document", async () => {

@@ -48,6 +48,27 @@ describe("loadConfig", () => {
       metricsToken: null,
     });
     expect(config.limits).toMatchObject({ maxBodyBytes: 1_048_576, contentMax: 4000, metadataMaxBytes: 4096, wsMaxPayload: 65536 });
+    expect(config).toMatchObject({ storageUrl: "file://./data/files", uploadMaxBytes: 10_485_760, uploadQuotaBytes: 1_073_741_824, fileUrlTtl: 86_400 });
+  });
+
+  test("files: STORAGE_URL, S3_*, UPLOAD_* and FILE_URL_TTL", () => {
+    const config = loadConfig(
+      {
+        JWT_SECRET: SECRET,
+        STORAGE_URL: "s3://chat-files/uploads",
+        S3_ENDPOINT: "http://127.0.0.1:9000",
+        S3_REGION: "eu-west-1",
+        S3_ACCESS_KEY_ID: "key",
+        S3_SECRET_ACCESS_KEY: "secret",
+        UPLOAD_MAX_BYTES: "1000",
+        UPLOAD_QUOTA_BYTES: "0",
+        FILE_URL_TTL: "600",
+      },
+      secretPath(),
+    );
+    expect(config).toMatchObject({ storageUrl: "s3://chat-files/uploads", uploadMaxBytes: 1000, uploadQuotaBytes: 0, fileUrlTtl: 600 });
+    expect(config.s3).toEqual({ endpoint: "http://127.0.0.1:9000", region: "eu-west-1", accessKeyId: "key", secretAccessKey: "secret" });
+    expect(loadConfig({ JWT_SECRET: SECRET, STORAGE_URL: "file:///var/lib/bunchat/files" }, secretPath()).storageUrl).toBe("file:///var/lib/bunchat/files");
   });
 
   test("reads every variable", () => {
@@ -147,6 +168,15 @@ describe("loadConfig", () => {
     ["SMTP_URL", "smtp://user:%E0%A4%A@mail.example.com"],
     ["METRICS_TOKEN", "short"],
     ["METRICS_TOKEN", "has a space in it somewhere"],
+    ["STORAGE_URL", "./data/files"],
+    ["STORAGE_URL", "s3://"],
+    ["STORAGE_URL", "gs://bucket"],
+    ["S3_ENDPOINT", "minio:9000"],
+    ["UPLOAD_MAX_BYTES", "0"],
+    ["UPLOAD_MAX_BYTES", "10MB"],
+    ["UPLOAD_QUOTA_BYTES", "-1"],
+    ["FILE_URL_TTL", "10"],
+    ["FILE_URL_TTL", "1d"],
   ];
   for (const [variable, value] of bad)
     test(`${variable}=${JSON.stringify(value)} stops start-up with one line naming it`, () => {

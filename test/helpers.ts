@@ -3,6 +3,10 @@ import { type Config, testConfig } from "../src/config";
 import { type Database, openDatabase } from "../src/db";
 import { RecordingEvents } from "../src/events";
 import type { Logger } from "../src/logger";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStorage, type Storage } from "../src/storage";
 import { freshPgDatabase } from "./pg";
 
 export interface TestContext {
@@ -35,6 +39,8 @@ export interface SetupOptions {
   now?: () => number;
   /** Where the app logs; tests that assert on logs pass a recorder. */
   logger?: Logger;
+  /** Where uploads go; defaults to a temporary directory of this app's own, removed by `close()`. */
+  storage?: Storage;
 }
 
 /** A clock that stands still until moved: `clock.now` for setup(), `clock.advance(ms)` to move it. */
@@ -82,7 +88,9 @@ export function setup(overrides: Partial<Config> = {}, options: SetupOptions = {
   const database = fresh.database;
   const config = testConfig({ ...overrides, databaseUrl: fresh.url });
   const events = new RecordingEvents();
-  const services = createServices({ config, database, events, now: options.now, logger: options.logger });
+  const filesDir = join(tmpdir(), `bunchat-files-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`);
+  const storage = options.storage ?? openStorage(`file://${filesDir}`, {});
+  const services = createServices({ config, database, events, now: options.now, logger: options.logger, storage, sweepIntervalMs: 0 });
   const app = createApp(services);
 
   const call: TestContext["call"] = async (method, path, opts = {}) => {
@@ -106,7 +114,11 @@ export function setup(overrides: Partial<Config> = {}, options: SetupOptions = {
     return { id: res.body.user.id, username, token: res.body.accessToken, refreshToken: res.body.refreshToken };
   };
 
-  return { app, services, events, call, user, close: () => fresh.close() };
+  const close = async () => {
+    await fresh.close();
+    rmSync(filesDir, { recursive: true, force: true });
+  };
+  return { app, services, events, call, user, close };
 }
 
 /** A response's status, headers and body (parsed when it is JSON). */

@@ -8,12 +8,6 @@ export const BACKUP_USAGE = `Usage: bunchat backup <file>
   the files of file:// storage (STORAGE_URL) are copied to <file>.files/. <file> must not exist.
   On PostgreSQL, use pg_dump instead.`;
 
-/** Where uploaded files live: config.storageUrl (STORAGE_URL), `file://./data/files` by default. */
-function storageUrlOf(config: Config): string {
-  const value = (config as { storageUrl?: unknown }).storageUrl;
-  return typeof value === "string" && value !== "" ? value : "file://./data/files";
-}
-
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 /**
@@ -33,7 +27,7 @@ export async function backup(config: Config, args: string[]): Promise<number> {
   }
   const target = resolve(file);
   const filesTarget = `${target}.files`;
-  const storage = storageUrlOf(config);
+  const storage = config.storageUrl;
   const filesDir = storage.startsWith("file://") ? resolve(storage.slice("file://".length)) : null;
   try {
     if (existsSync(target)) throw new Error(`${target} exists already; name a new file.`);

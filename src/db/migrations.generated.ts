@@ -20,6 +20,7 @@ import sqlite17 from "../../drizzle/sqlite/0017_room_moderation.sql" with { type
 import sqlite18 from "../../drizzle/sqlite/0018_mute_membership_epoch.sql" with { type: "text" };
 import sqlite19 from "../../drizzle/sqlite/0019_account_lifecycle.sql" with { type: "text" };
 import sqlite20 from "../../drizzle/sqlite/0020_conversations.sql" with { type: "text" };
+import sqlite21 from "../../drizzle/sqlite/0021_files.sql" with { type: "text" };
 import pg0 from "../../drizzle/pg/0000_init.sql" with { type: "text" };
 import pg1 from "../../drizzle/pg/0001_messages_search.sql" with { type: "text" };
 import pg2 from "../../drizzle/pg/0002_rooms_discovery.sql" with { type: "text" };
@@ -33,6 +34,7 @@ import pg9 from "../../drizzle/pg/0009_admin_audit_reports.sql" with { type: "te
 import pg10 from "../../drizzle/pg/0010_room_moderation.sql" with { type: "text" };
 import pg11 from "../../drizzle/pg/0011_account_lifecycle.sql" with { type: "text" };
 import pg12 from "../../drizzle/pg/0012_conversations.sql" with { type: "text" };
+import pg13 from "../../drizzle/pg/0013_files.sql" with { type: "text" };
 
 export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0000_init", sql: sqlite0 },
@@ -56,6 +58,7 @@ export const sqliteMigrations: { tag: string; sql: string }[] = [
   { tag: "0018_mute_membership_epoch", sql: sqlite18 },
   { tag: "0019_account_lifecycle", sql: sqlite19 },
   { tag: "0020_conversations", sql: sqlite20 },
+  { tag: "0021_files", sql: sqlite21 },
 ];
 
 export const pgMigrations: { tag: string; sql: string }[] = [
@@ -72,4 +75,5 @@ export const pgMigrations: { tag: string; sql: string }[] = [
   { tag: "0010_room_moderation", sql: pg10 },
   { tag: "0011_account_lifecycle", sql: pg11 },
   { tag: "0012_conversations", sql: pg12 },
+  { tag: "0013_files", sql: pg13 },
 ];

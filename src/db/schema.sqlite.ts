@@ -358,3 +358,44 @@ export const messageReports = sqliteTable(
     index("message_reports_queue_idx").on(t.status, t.createdAt, t.id),
   ],
 );
+
+/**
+ * An uploaded file; its bytes live in the storage (src/storage) under its id. `deletedAt`: claimed
+ * for removal (its bytes are being deleted), invisible everywhere from then on.
+ */
+export const files = sqliteTable(
+  "files",
+  {
+    id: text("id").primaryKey(),
+    ownerId: text("owner_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** "upload": attachable, served with signed links; "avatar": a re-encoded profile image, public. */
+    kind: text("kind", { enum: ["upload", "avatar"] }).notNull(),
+    name: text("name").notNull(),
+    contentType: text("content_type").notNull(),
+    size: integer("size").notNull(),
+    width: integer("width"),
+    height: integer("height"),
+    /** A blurred placeholder of an image as a data URL (ThumbHash), or null. */
+    preview: text("preview"),
+    createdAt: time("created_at").notNull(),
+    deletedAt: time("deleted_at"),
+  },
+  (t) => [index("files_owner_idx").on(t.ownerId), index("files_created_idx").on(t.createdAt)],
+);
+
+/** The files a message attaches, in the order sent. A file stays while any message attaches it. */
+export const messageFiles = sqliteTable(
+  "message_files",
+  {
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    fileId: text("file_id")
+      .notNull()
+      .references(() => files.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.fileId] }), index("message_files_file_idx").on(t.fileId)],
+);

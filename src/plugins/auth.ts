@@ -116,16 +116,18 @@ function upgradeToken(request: Request): string | null {
 }
 
 /**
- * RATE_LIMIT_ANON: requests without a valid access token (anything but the probes) take from
- * one bucket per client address, as they arrive, before anything else is done for them.
- * `trustProxy`: proxies in front whose X-Forwarded-For names the client (TRUST_PROXY).
+ * RATE_LIMIT_ANON: requests without a valid access token (anything but the probes and what
+ * `free` lets through) take from one bucket per client address, as they arrive, before anything
+ * else is done for them. `trustProxy`: proxies in front whose X-Forwarded-For names the client
+ * (TRUST_PROXY). `free`: requests that carry their own permission, checked cheaply (signed file
+ * links, which pages load by the dozen without a token).
  */
-export function anonymousRateLimit(auth: AuthService, limiter: RateLimiter, trustProxy: number) {
+export function anonymousRateLimit(auth: AuthService, limiter: RateLimiter, trustProxy: number, free: (request: Request, path: string) => boolean = () => false) {
   const plugin = new Elysia({ name: "anonymous-rate-limit", seed: auth.instanceId });
   if (!limiter.enabled) return plugin;
   return plugin.onRequest(async ({ request, server }) => {
     const path = pathOf(request);
-    if (PROBES.has(path)) return;
+    if (PROBES.has(path) || free(request, path)) return;
     if (request.headers.has("authorization")) {
       if (await callerOf(auth, request)) return;
     } else if (path === "/ws" || path === "/ws/" || path.startsWith("/ws/rooms/")) {

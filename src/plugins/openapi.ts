@@ -103,6 +103,7 @@ export function openapiPlugin(version: string, schemas: RouteSchemas) {
             { name: "Rooms", description: "Group rooms, direct chats and membership" },
             { name: "Teams", description: "Teams, channels and invitations" },
             { name: "Messages", description: "History, sending, edits, reactions and search" },
+            { name: "Files", description: "Uploads, their signed links, and attachments" },
             {
               name: "Real time",
               description: "The WebSocket: one per client, for all of its rooms",

@@ -71,14 +71,14 @@ function ack(connection: Connection, clientId: string, message?: Message) {
  * what lets the socket's next send join the same batch (a Connection pipelines sends).
  */
 async function send(connection: Connection, frame: MessageSendFrame, ctx: FrameContext) {
-  const { content, metadata, replyToId, clientId } = frame;
+  const { content, metadata, replyToId, clientId, attachments } = frame;
   const roomId = frame.roomId ?? connection.scope;
   if (roomId === undefined)
     throw new ValidationFailed("Invalid message.send frame: roomId is required", {
       frame: "message.send",
       fields: [{ field: "roomId", message: "is required (only a room-scoped socket may leave it out)" }],
     });
-  const { message, created } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId });
+  const { message, created } = await ctx.messages.send(connection.userId, roomId, { content, metadata, replyToId, clientId, attachments });
   if (created) ctx.metrics.message("ws");
   // The message as its message.new carried it: encoded once for the room and the ack alike.
   connection.post(`{"type":"ack","clientId":${JSON.stringify(clientId)},"message":${messageJson(message)}}`);

@@ -27,6 +27,7 @@ export const MessageSendFrame = t.Object({
   metadata: t.Optional(t.Nullable(t.Record(t.String(), t.Unknown()))),
   replyToId: t.Optional(t.Nullable(Id)),
   clientId: Text({ minLength: 1, maxLength: 128, description: "the client's id for this send; a retry reuses it" }),
+  attachments: t.Optional(t.Array(Id, { maxItems: 10, description: "ids of at most 10 of the sender's own files; content may then be empty" })),
 });
 export type MessageSendFrame = typeof MessageSendFrame.static;
 

@@ -5,6 +5,10 @@
  */
 import { createApp, createServices, type Services } from "../../src/app";
 import { type Config, testConfig } from "../../src/config";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openStorage } from "../../src/storage";
 import { freshDatabase, readResponse, type TestResponse, type TestUser } from "../helpers";
 
 export interface Frame {
@@ -122,7 +126,9 @@ let counter = 0;
 export async function startServer(overrides: Partial<Config> = {}, options: { now?: () => number } = {}): Promise<LiveServer> {
   const fresh = freshDatabase(overrides.databaseUrl);
   const config = testConfig({ ...overrides, databaseUrl: fresh.url });
-  const services = createServices({ config, database: fresh.database, now: options.now });
+  const filesDir = join(tmpdir(), `bunchat-files-ws-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`);
+  const storage = openStorage(`file://${filesDir}`, {});
+  const services = createServices({ config, database: fresh.database, now: options.now, storage, sweepIntervalMs: 0 });
   const app = createApp(services).listen({ port: 0, hostname: "127.0.0.1" });
   const port = app.server!.port!;
   const base = `127.0.0.1:${port}`;
@@ -208,6 +214,7 @@ export async function startServer(overrides: Partial<Config> = {}, options: { no
       if (app.server) await app.stop(true);
       await services.messages.drain();
       await fresh.close();
+      rmSync(filesDir, { recursive: true, force: true });
     },
   };
 }

@@ -6,6 +6,7 @@
 import type * as sqliteSchema from "../schema.sqlite";
 
 export type MessageRow = typeof sqliteSchema.messages.$inferSelect;
+export type FileRow = typeof sqliteSchema.files.$inferSelect;
 
 /** A sender as messages show them. */
 export interface SenderRef {
@@ -38,6 +39,8 @@ export interface NewMessage {
   metadata: string | null;
   replyToId: string | null;
   clientId: string | null;
+  /** Ids of files to attach, in order, distinct; absent for most messages (no attachment work at all then). */
+  attachments?: string[];
 }
 
 /**
@@ -46,8 +49,10 @@ export interface NewMessage {
  * clientId into this room (the first message's id); or why it was refused.
  */
 export type SendOutcome =
-  | { outcome: "created"; row: MessageRow; roomKind: string; sender: SenderRef }
+  | { outcome: "created"; row: MessageRow; roomKind: string; sender: SenderRef; files?: FileRow[] }
   | { outcome: "duplicate"; id: string }
+  /** An attachment is not a live upload of the sender's. */
+  | { outcome: "bad_attachments" }
   | { outcome: "not_member" }
   /** The sender is a member muted past the batch's time. */
   | { outcome: "muted" }
@@ -128,7 +133,8 @@ export const scopeSize = (rooms: ScopeRoom[]) => rooms.reduce((n, r) => n + r.la
 export interface MessageStore {
   /**
    * Writes a batch in one transaction. Within it a send is refused, not written, when the
-   * sender is not a member of the room or its parent is not a live message of the room; its
+   * sender is not a member of the room, its parent is not a live message of the room or an
+   * attachment is not a live upload of the sender's (attached in the same transaction); its
    * seq is the room's next (gap-free, in commit order); a clientId already used by the sender
    * in the room (committed, or earlier in the batch) yields the first message. `now` is read
    * inside the transaction, so createdAt follows seq order. A throw fails the whole batch.
@@ -162,9 +168,9 @@ export type Membership = SenderRef & { roomKind: string; /** ms; null when not m
 /** Whether the member may not send at `now` (ms). */
 export const mutedAt = (member: Pick<Membership, "mutedUntil">, now: number) => member.mutedUntil !== null && member.mutedUntil > now;
 
-export function created(row: MessageRow, member: Membership): SendOutcome {
+export function created(row: MessageRow, member: Membership, files?: FileRow[]): SendOutcome {
   const { roomKind, mutedUntil: _, ...sender } = member;
-  return { outcome: "created", row, roomKind, sender };
+  return files ? { outcome: "created", row, roomKind, sender, files } : { outcome: "created", row, roomKind, sender };
 }
 
 /** The row a send becomes once it has its seq. */

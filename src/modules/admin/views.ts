@@ -12,6 +12,8 @@ export interface ServerState {
   startedAt: number;
   onlineUsers(): number;
   connections(): number;
+  /** Stored files and their bytes. */
+  files(): Promise<{ files: number; bytes: number }>;
 }
 
 /** Whether lower-cased `column` contains `q`, its wildcards taken literally, alike on both dialects. */
@@ -41,6 +43,7 @@ export class AdminViews {
     const [u] = await db.select({ n: count(), off: count(users.deactivatedAt) }).from(users);
     const [r] = await db.select({ n: count() }).from(rooms);
     const [m] = await db.select({ n: count() }).from(messages);
+    const stored = await this.server.files();
     return {
       version: this.server.version,
       database: this.database.dialect,
@@ -49,8 +52,8 @@ export class AdminViews {
       deactivatedUsers: Number(u?.off ?? 0),
       rooms: Number(r?.n ?? 0),
       messages: Number(m?.n ?? 0),
-      files: 0,
-      fileBytes: 0,
+      files: stored.files,
+      fileBytes: stored.bytes,
       onlineUsers: this.server.onlineUsers(),
       connections: this.server.connections(),
     };

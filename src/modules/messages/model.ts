@@ -1,6 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import { t } from "elysia";
 import { IdParam, Text } from "../schemas";
+import { FileView } from "../files/model";
 import { UserRef } from "../users/model";
 
 export const MessageStatus = t.Union([t.Literal("sent"), t.Literal("delivered"), t.Literal("read")], {
@@ -43,6 +44,7 @@ export const Message = t.Object(
     replyToId: t.Nullable(t.String({ description: "The message this one answers, in the same room" })),
     replyCount: Int({ minimum: 0, description: "Replies ever posted to this message (deleted ones stay in the thread)" }),
     reactions: t.Array(Reaction, { description: "Per emoji, in the order they were first used" }),
+    attachments: t.Array(FileView, { description: "Files attached, in the order sent, with links for the reader; none once deleted" }),
     clientId: t.Nullable(t.String()),
     createdAt: t.String({ format: "date-time" }),
     editedAt: t.Nullable(t.String({ format: "date-time" })),
@@ -73,8 +75,11 @@ const MetadataInput = t.Unknown({
 
 export const SendMessageBody = t.Object(
   {
-    content: Text({ description: "1–4000 characters after trimming (MESSAGE_MAX_LENGTH)" }),
+    content: Text({ description: "1–4000 characters after trimming (MESSAGE_MAX_LENGTH); may be empty with attachments" }),
     metadata: t.Optional(MetadataInput),
+    attachments: t.Optional(
+      t.Array(Text({ minLength: 1, maxLength: 64 }), { maxItems: 10, description: "Ids of at most 10 of your own uploaded files (`POST /api/files`)" }),
+    ),
     replyToId: t.Optional(t.Nullable(Text({ maxLength: 64, description: "A live message of the same room" }))),
     clientId: t.Optional(
       t.Nullable(

@@ -14,7 +14,9 @@ import { atLeast, RoomAccess } from "../rooms/access";
 import { showsNothing } from "../text";
 import type { UserRef } from "../users/model";
 import type { Message, MessageEdit, MessagePage, MessageRead, MessageStatus, Reaction, SearchPage } from "./model";
-import type { MessageRecord, RecordPage } from "../../db/messages/store";
+import type { MessageRecord, NewMessage, RecordPage } from "../../db/messages/store";
+import type { FileView } from "../files/model";
+import type { FileService } from "../files/service";
 import { type Delivered, GroupCommitWriter, type MessageRow, type WriteOutcome } from "./writer";
 
 /** What a client sends; the service checks every field itself (REST and WebSocket alike). */
@@ -24,7 +26,12 @@ export interface SendInput {
   metadata?: unknown;
   replyToId?: string | null;
   clientId?: string | null;
+  /** Ids of the sender's own files to attach, at most ATTACHMENTS_MAX; content may then be empty. */
+  attachments?: unknown;
 }
+
+/** Files one message may attach. */
+export const ATTACHMENTS_MAX = 10;
 
 export interface HistoryOptions {
   before?: number;
@@ -134,6 +141,7 @@ export function toMessage(
   reactionList: Reaction[],
   status?: MessageStatus,
   readCount?: number,
+  attachments: FileView[] = [],
 ): Message {
   const message: Message = {
     id: row.id,
@@ -146,6 +154,7 @@ export function toMessage(
     replyToId: row.replyToId,
     replyCount: row.replyCount,
     reactions: reactionList,
+    attachments,
     clientId: row.clientId,
     createdAt: row.createdAt.toISOString(),
     editedAt: iso(row.editedAt),
@@ -177,6 +186,7 @@ export class MessageService {
     private readonly config: Config,
     private readonly events: Events,
     private readonly limiter: RateLimiter,
+    private readonly files: FileService,
     private readonly now: () => number = Date.now,
     metrics: Metrics = noMetrics,
   ) {
@@ -191,7 +201,8 @@ export class MessageService {
    */
   async send(userId: string, roomId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
     this.limiter.take(userId);
-    const content = this.checkContent(input.content);
+    const attachments = input.attachments === undefined || input.attachments === null ? undefined : checkAttachments(input.attachments);
+    const content = this.checkContent(input.content, attachments !== undefined);
     const metadata = this.checkMetadata(input.metadata);
     const replyToId = optionalString(input.replyToId, "replyToId", ID_MAX);
     const clientId = optionalString(input.clientId, "clientId", CLIENT_ID_MAX);
@@ -201,7 +212,9 @@ export class MessageService {
     // (src/realtime/connection.ts).
     let outcome: WriteOutcome;
     try {
-      outcome = await this.writer.write({ id: Bun.randomUUIDv7(), roomId, senderId: userId, content, metadata, replyToId, clientId });
+      const message: NewMessage = { id: Bun.randomUUIDv7(), roomId, senderId: userId, content, metadata, replyToId, clientId };
+      if (attachments) message.attachments = attachments;
+      outcome = await this.writer.write(message);
     } catch (error) {
       // Not a member (or no such room): the room rules say which answer an outsider gets (404, or 403 in a public room).
       if (error instanceof AppError && error.status === 404) await this.access.member(roomId, userId);
@@ -211,8 +224,10 @@ export class MessageService {
     // No await between the commit and this event: the writer resolves a batch in seq order,
     // so message.new events leave in seq order too.
     // Nobody else's read position can be past a message that was just given the room's newest seq.
+    // Links are the same for every reader within a window (FileLinks): one message serves them all.
     const direct = outcome.roomKind === "direct";
-    const message = toMessage(outcome.row, outcome.sender, [], direct ? "sent" : undefined, direct ? undefined : 0);
+    const files = outcome.files ? outcome.files.map((f) => this.files.view(f)) : undefined;
+    const message = toMessage(outcome.row, outcome.sender, [], direct ? "sent" : undefined, direct ? undefined : 0, files);
     this.events.toRoom(roomId, { type: "message.new", message });
     return { message, created: true };
   }
@@ -303,9 +318,27 @@ export class MessageService {
       if (!done) return null;
       await db.delete(this.t.messageEdits).where(eq(this.t.messageEdits.messageId, messageId));
       await db.delete(this.t.reactions).where(eq(this.t.reactions.messageId, messageId));
-      return done;
+      const detached = await db
+        .delete(this.t.messageFiles)
+        .where(eq(this.t.messageFiles.messageId, messageId))
+        .returning({ fileId: this.t.messageFiles.fileId });
+      return { ...done, fileIds: detached.map((d) => d.fileId) };
     });
-    if (deleted) this.events.toRoom(deleted.roomId, messageDeleted(deleted));
+    if (!deleted) return;
+    this.events.toRoom(deleted.roomId, messageDeleted(deleted));
+    // Its files go with it, unless another message attaches them.
+    await this.files.removeUnattached(deleted.fileIds);
+  }
+
+  /**
+   * The uploader removed a file (FileService.remove): each message that attached it is announced
+   * again, without it, to its room.
+   */
+  async announceChanged(messageIds: string[]): Promise<void> {
+    if (messageIds.length === 0) return;
+    const records = await this.database.messages.byIds(messageIds);
+    const messages = await this.present("", records);
+    for (const message of messages) this.events.toRoom(message.roomId, { type: "message.updated", message: forEveryone(message) });
   }
 
   /**
@@ -457,13 +490,16 @@ export class MessageService {
       );
   }
 
-  /** Trimmed content; content that shows nothing (see showsNothing) counts as empty. */
-  private checkContent(raw: unknown): string {
+  /** Trimmed content; content that shows nothing (see showsNothing) counts as empty, allowed only with attachments. */
+  private checkContent(raw: unknown, attaches = false): string {
     if (typeof raw !== "string") throw invalid("content", "must be a string");
     // PostgreSQL can't store U+0000; the WebSocket path has no HTTP schema to catch it.
     if (raw.includes("\u0000")) throw invalid("content", "must not contain U+0000");
     const content = raw.trim();
-    if (showsNothing(content)) throw invalid("content", "must not be empty");
+    if (showsNothing(content)) {
+      if (attaches) return "";
+      throw invalid("content", "must not be empty");
+    }
     const max = this.config.limits.contentMax;
     if (longerThan(content, max)) throw invalid("content", `must be at most ${max} characters`);
     return content;
@@ -519,24 +555,20 @@ export class MessageService {
 
   /**
    * Records as API messages for `viewerId`, in a bounded number of queries whatever the page
-   * size: one for the reactions of all of them, one for delivery positions in direct rooms.
+   * size, issued together: one for the reactions of all of them, one for their attachments, one
+   * for delivery positions in direct rooms.
    * `contiguous`: one room's messages with no seq missing (a history page).
    */
   private async present(viewerId: string, records: MessageRecord[], contiguous = false): Promise<Message[]> {
     if (records.length === 0) return [];
     const { roomMembers } = this.t;
-    const byMessage = new Map<string, Reaction[]>();
-    for (const r of await this.database.messages.reactions(viewerId, records, contiguous)) {
-      let list = byMessage.get(r.messageId);
-      if (!list) byMessage.set(r.messageId, (list = []));
-      list.push({ emoji: r.emoji, count: r.count, me: r.me });
-    }
-
     const directRooms = [...new Set(records.filter((r) => r.roomKind === "direct").map((r) => r.message.roomId))];
-    const positions =
+    const [reactions, attachments, positions] = await Promise.all([
+      this.database.messages.reactions(viewerId, records, contiguous),
+      this.files.ofMessages(records.map((r) => r.message.id)),
       directRooms.length === 0
         ? []
-        : await this.database.db
+        : this.database.db
             .select({
               roomId: roomMembers.roomId,
               userId: roomMembers.userId,
@@ -544,7 +576,14 @@ export class MessageService {
               delivered: roomMembers.lastDeliveredSeq,
             })
             .from(roomMembers)
-            .where(inArray(roomMembers.roomId, directRooms));
+            .where(inArray(roomMembers.roomId, directRooms)),
+    ]);
+    const byMessage = new Map<string, Reaction[]>();
+    for (const r of reactions) {
+      let list = byMessage.get(r.messageId);
+      if (!list) byMessage.set(r.messageId, (list = []));
+      list.push({ emoji: r.emoji, count: r.count, me: r.me });
+    }
 
     const readCounts = await this.readCounts(records.filter((r) => r.roomKind !== "direct"));
 
@@ -555,7 +594,7 @@ export class MessageService {
         const other = positions.find((p) => p.roomId === message.roomId && p.userId !== message.senderId);
         status = other && other.read >= message.seq ? "read" : other && other.delivered >= message.seq ? "delivered" : "sent";
       }
-      return toMessage(message, sender, byMessage.get(message.id) ?? [], status, readCounts.get(message.id));
+      return toMessage(message, sender, byMessage.get(message.id) ?? [], status, readCounts.get(message.id), attachments.get(message.id));
     });
   }
 
@@ -648,6 +687,15 @@ async function hideRoom<T>(lookup: Promise<T>): Promise<T> {
     if (error instanceof AppError && error.status === 404) throw new NotFound("Message");
     throw error;
   }
+}
+
+/** Distinct file ids, at least one and at most ATTACHMENTS_MAX, in the order given. */
+function checkAttachments(raw: unknown): string[] | undefined {
+  const problem = `must be a list of at most ${ATTACHMENTS_MAX} file ids`;
+  if (!Array.isArray(raw) || raw.length > ATTACHMENTS_MAX) throw invalid("attachments", problem);
+  if (raw.some((id) => typeof id !== "string" || id.length === 0 || id.length > ID_MAX)) throw invalid("attachments", problem);
+  const ids = [...new Set(raw as string[])];
+  return ids.length === 0 ? undefined : ids;
 }
 
 function optionalString(raw: unknown, field: string, max: number): string | null {

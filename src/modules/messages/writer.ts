@@ -5,7 +5,7 @@
  * its own message or its own error. The queue knows no dialect: the database's MessageStore
  * writes each batch, numbering a room's messages 1, 2, 3 … in commit order.
  */
-import type { Delivered, DeliveryMark, MessageRow, MessageStore, NewMessage, SenderRef, SendOutcome } from "../../db/messages/store";
+import type { Delivered, DeliveryMark, FileRow, MessageRow, MessageStore, NewMessage, SenderRef, SendOutcome } from "../../db/messages/store";
 import { Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { phaseTrace } from "../../lib/phases";
 import type { CommitMetrics } from "../../metrics";
@@ -17,7 +17,7 @@ export type { Delivered, DeliveryMark, MessageRow, NewMessage };
  * the sender already sent this clientId in this room: the first message's id.
  */
 export type WriteOutcome =
-  | { created: true; row: MessageRow; roomKind: string; sender: SenderRef }
+  | { created: true; row: MessageRow; roomKind: string; sender: SenderRef; files?: FileRow[] }
   | { created: false; id: string };
 
 const notMember = () => new NotFound("Room");
@@ -27,11 +27,17 @@ const badParent = () =>
     fields: [{ field: "replyToId", message: "must be a message of this room that is not deleted" }],
   });
 
+const badAttachments = () =>
+  new ValidationFailed("Invalid body: attachments must be ids of your own files", {
+    in: "body",
+    fields: [{ field: "attachments", message: "must be ids of your own files" }],
+  });
+
 /** A send's outcome as its caller gets it: the message, or the caller's own error. */
 function settle(result: SendOutcome): WriteOutcome | Error {
   switch (result.outcome) {
     case "created":
-      return { created: true, row: result.row, roomKind: result.roomKind, sender: result.sender };
+      return { created: true, row: result.row, roomKind: result.roomKind, sender: result.sender, files: result.files };
     case "duplicate":
       return { created: false, id: result.id };
     case "not_member":
@@ -40,6 +46,8 @@ function settle(result: SendOutcome): WriteOutcome | Error {
       return new Forbidden("You are muted in this room.");
     case "bad_parent":
       return badParent();
+    case "bad_attachments":
+      return badAttachments();
   }
 }
 

@@ -14,7 +14,7 @@
  */
 import { sql } from "drizzle-orm";
 import type { PgDB } from "../../database";
-import { created, type Delivered, type DeliveryMark, type Membership, newRow, type NewMessage, type SendOutcome } from "../store";
+import { created, type Delivered, type DeliveryMark, type FileRow, type Membership, newRow, type NewMessage, type SendOutcome } from "../store";
 
 interface Outcome {
   existing_id: string | null;
@@ -23,6 +23,9 @@ interface Outcome {
   /** Whether the member is muted past the batch's time. */
   muted: boolean | null;
   parent_ok: boolean;
+  /** With attachments: whether each is a live upload of the sender's, and those files in order (JSON). */
+  files_ok?: boolean;
+  files?: (Omit<FileRow, "createdAt" | "deletedAt"> & { createdAt: string })[] | null;
   seq: number | null;
 }
 
@@ -41,14 +44,16 @@ export class PgBatchWriter {
       ...batch.map((send) => pg.execute<Outcome & Record<string, unknown>>(sendOne(send, at))),
     ]);
     return batch.map((send, i): SendOutcome => {
-      const found = outcomes[i]![0];
+      const found = outcomes[i]![0] as Outcome | undefined;
       if (!found) throw new Error("the message write returned no outcome");
       if (found.existing_id !== null) return { outcome: "duplicate", id: found.existing_id };
       if (!found.member) return { outcome: "not_member" };
       if (found.muted) return { outcome: "muted" };
       if (!found.parent_ok) return { outcome: "bad_parent" };
+      if (found.files_ok === false) return { outcome: "bad_attachments" };
       if (found.seq === null) return { outcome: "not_member" }; // the room went away
-      return created(newRow(send, found.seq, at), { ...found.member, mutedUntil: null });
+      const files = send.attachments && (found.files ?? []).map((f): FileRow => ({ ...f, createdAt: new Date(f.createdAt), deletedAt: null }));
+      return created(newRow(send, found.seq, at), { ...found.member, mutedUntil: null }, files);
     });
   }
 
@@ -78,6 +83,34 @@ export class PgBatchWriter {
  */
 function sendOne(m: NewMessage, at: Date) {
   const atIso = at.toISOString();
+  const ids = m.attachments && sql`ARRAY[${sql.join(m.attachments.map((id) => sql`${id}`), sql.raw(", "))}]::text[]`;
+  // Attachments: the sender's live uploads, locked FOR SHARE so that a removal (which updates the
+  // row) waits for this commit and then sees the attachment, or this send waits for the removal
+  // and then finds the file gone.
+  const files = ids
+    ? sql`,
+    own_files AS (
+      SELECT id, owner_id, kind, name, content_type, size, width, height, preview, created_at FROM files
+      WHERE id = ANY(${ids}) AND owner_id = ${m.senderId} AND kind = 'upload' AND deleted_at IS NULL
+      FOR SHARE
+    ),
+    files_ok AS (SELECT count(*) = ${m.attachments!.length} AS ok FROM own_files)`
+    : sql``;
+  const filesOk = ids ? sql` AND (SELECT ok FROM files_ok)` : sql``;
+  const attach = ids
+    ? sql`,
+    attached AS (
+      INSERT INTO message_files (message_id, file_id, position)
+      SELECT ${m.id}, f.id, f.position - 1 FROM unnest(${ids}) WITH ORDINALITY AS f(id, position) WHERE EXISTS (SELECT 1 FROM inserted)
+    )`
+    : sql``;
+  const filesOut = ids
+    ? sql`,
+      (SELECT ok FROM files_ok) AS files_ok,
+      (SELECT json_agg(json_build_object('id', f.id, 'ownerId', f.owner_id, 'kind', f.kind, 'name', f.name, 'contentType', f.content_type,
+        'size', f.size, 'width', f.width, 'height', f.height, 'preview', f.preview, 'createdAt', f.created_at) ORDER BY a.position)
+        FROM own_files f JOIN unnest(${ids}) WITH ORDINALITY AS a(id, position) ON a.id = f.id) AS files`
+    : sql``;
   return sql`
     WITH existing AS (
       SELECT id FROM messages
@@ -92,10 +125,10 @@ function sendOne(m: NewMessage, at: Date) {
     ),
     parent AS (
       SELECT 1 FROM messages WHERE id = ${m.replyToId}::text AND room_id = ${m.roomId} AND deleted_at IS NULL
-    ),
+    )${files},
     ok AS (
       SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM member WHERE NOT muted)
-        AND (${m.replyToId}::text IS NULL OR EXISTS (SELECT 1 FROM parent))
+        AND (${m.replyToId}::text IS NULL OR EXISTS (SELECT 1 FROM parent))${filesOk}
     ),
     next AS (
       UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ${atIso}::timestamptz
@@ -116,10 +149,10 @@ function sendOne(m: NewMessage, at: Date) {
     read_own AS (
       UPDATE room_members SET last_read_seq = (SELECT seq FROM inserted)
       WHERE room_id = ${m.roomId} AND user_id = ${m.senderId} AND last_read_seq < (SELECT seq FROM inserted)
-    )
+    )${attach}
     SELECT (SELECT id FROM existing LIMIT 1) AS existing_id,
       (SELECT who FROM member) AS member,
       (SELECT muted FROM member) AS muted,
       (${m.replyToId}::text IS NULL OR EXISTS (SELECT 1 FROM parent)) AS parent_ok,
-      (SELECT seq FROM inserted) AS seq`;
+      (SELECT seq FROM inserted) AS seq${filesOut}`;
 }

@@ -1,5 +1,5 @@
 import type { Database as SQLite, Statement } from "bun:sqlite";
-import { created, type Delivered, type DeliveryMark, type Membership, mutedAt, type NewMessage, newRow, type SenderRef, type SendOutcome } from "../store";
+import { created, type Delivered, type DeliveryMark, type FileRow, type Membership, mutedAt, type NewMessage, newRow, type SenderRef, type SendOutcome } from "../store";
 import { clientKey, type SqliteBacklog } from "./backlog";
 
 /** Most memberships SqliteBatchStore keeps in memory (about 200 bytes each); past it, it starts over. */
@@ -16,6 +16,8 @@ function setIn<V>(outer: Map<string, Map<string, V>>, a: string, b: string, valu
 const INSERT_CHUNK = 100;
 type InsertParam = string | number | null;
 
+type FileColumns = Omit<FileRow, "createdAt" | "deletedAt"> & { createdAt: number };
+
 /** The hot path on SQLite: statements prepared once, run synchronously inside the writer's transaction. */
 export class SqliteBatchWriter {
   private readonly isMember: Statement<{ mutedUntil: number | null }, [string, string]>;
@@ -29,6 +31,8 @@ export class SqliteBatchWriter {
   private readonly readOwn: Statement<unknown, [number, string, string]>;
   private readonly deliverOne: Statement<{ kind: string }, [number, string, string]>;
   private readonly readEpoch: Statement<{ n: number }, []>;
+  private readonly ownFiles: Statement<FileColumns, [string, string]>;
+  private readonly attach: Statement<unknown, [string, string]>;
   /**
    * Memberships of recent senders, by room and user, valid while membership_epoch keeps the
    * value they were read under (a trigger moves it on any change of a membership, a room or
@@ -62,6 +66,11 @@ export class SqliteBatchWriter {
         "AND ?1 <= (SELECT last_seq FROM rooms WHERE id = ?2) RETURNING (SELECT kind FROM rooms WHERE id = ?2) AS kind",
     );
     this.readEpoch = sqlite.prepare("SELECT n FROM membership_epoch WHERE id = 1");
+    this.ownFiles = sqlite.prepare(
+      "SELECT id, owner_id AS ownerId, kind, name, content_type AS contentType, size, width, height, preview, created_at AS createdAt " +
+        "FROM files WHERE id IN (SELECT value FROM json_each(?1)) AND owner_id = ?2 AND kind = 'upload' AND deleted_at IS NULL",
+    );
+    this.attach = sqlite.prepare("INSERT INTO message_files (message_id, file_id, position) SELECT ?1, value, key FROM json_each(?2)");
   }
 
   /**
@@ -75,7 +84,7 @@ export class SqliteBatchWriter {
   insert(batch: NewMessage[], at: Date): SendOutcome[] {
     const now = at.getTime();
     const results: SendOutcome[] = new Array(batch.length);
-    const accepted: { send: NewMessage; index: number; member: Membership }[] = [];
+    const accepted: { send: NewMessage; index: number; member: Membership; files?: FileRow[] }[] = [];
     // A retry can arrive in the same batch as its first send, which is not inserted yet.
     const inBatch = new Map<string, string>();
     // Read inside the writer's transaction, which holds the write lock: nothing changes it until the commit.
@@ -95,8 +104,13 @@ export class SqliteBatchWriter {
       if (!member) return (results[index] = { outcome: "not_member" });
       if (mutedAt(member, now)) return (results[index] = { outcome: "muted" });
       if (send.replyToId !== null && !this.liveParent.get(send.replyToId, send.roomId)) return (results[index] = { outcome: "bad_parent" });
+      let files: FileRow[] | undefined;
+      if (send.attachments) {
+        files = this.attachable(send.attachments, send.senderId) ?? undefined;
+        if (!files) return (results[index] = { outcome: "bad_attachments" });
+      }
       if (key !== null) inBatch.set(key, send.id);
-      accepted.push({ send, index, member });
+      accepted.push({ send, index, member, files });
     });
     // Each room's seqs for this batch at once: the UPDATE returns the last, they run up to it in batch order.
     const next = new Map<string, number>();
@@ -109,12 +123,12 @@ export class SqliteBatchWriter {
     const rows: InsertParam[][] = [];
     // By room, then sender: the ids are strings already hashed (a key made of both is a new string to hash each time).
     const readTo = new Map<string, Map<string, number>>();
-    for (const { send, index, member } of accepted) {
+    for (const { send, index, member, files } of accepted) {
       const seq = next.get(send.roomId)!;
       next.set(send.roomId, seq + 1);
       rows.push([send.id, send.roomId, seq, send.senderId, send.content, send.metadata, send.replyToId, send.clientId, now]);
       setIn(readTo, send.roomId, send.senderId, seq);
-      results[index] = created(newRow(send, seq, at), member);
+      results[index] = created(newRow(send, seq, at), member, files);
     }
     let lastRowid = 0;
     for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -123,6 +137,7 @@ export class SqliteBatchWriter {
     }
     if (rows.length > 0) this.backlog.inserted(rows.length, lastRowid, inBatch);
     for (const { send } of accepted) if (send.replyToId !== null) this.countReply.run(send.replyToId);
+    for (const { send } of accepted) if (send.attachments) this.attach.run(send.id, JSON.stringify(send.attachments));
     // Own messages are never unread: each sender's read position moves to their last new seq.
     for (const [roomId, senders] of readTo) for (const [senderId, seq] of senders) this.readOwn.run(seq, roomId, senderId);
     return results;
@@ -138,6 +153,17 @@ export class SqliteBatchWriter {
       this.insertRows.set(rows, statement);
     }
     return statement;
+  }
+
+  /** The files in the order given, when every one is a live upload of the sender's; else null. */
+  private attachable(ids: string[], senderId: string): FileRow[] | null {
+    const rows = this.ownFiles.all(JSON.stringify(ids), senderId);
+    if (rows.length !== ids.length) return null;
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => {
+      const r = byId.get(id)!;
+      return { ...r, createdAt: new Date(r.createdAt), deletedAt: null };
+    });
   }
 
   private forgetMembers(): void {
