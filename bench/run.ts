@@ -1,20 +1,22 @@
 /**
  * `bun run bench`: how fast the server is, against the ceiling, in one command.
  *
- *   bun run bench                     # the full run, about 4 minutes
- *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: about a minute
- *   bun run bench --only=fanout,rooms # some scenarios (idle, fanout, rooms, fixed, overload, rest, history)
+ *   bun run bench                     # the full run, about 8 minutes
+ *   bun run bench --quick             # one short round of each scenario, a 200,000-message history room: about 3 minutes
+ *   bun run bench --only=fanout,rooms # some scenarios (idle, light, fanout, rooms, fixed, overload, rest, history)
  *   bun run bench --profile           # also writes a CPU profile of the server beside the results, and its summary by samples (Markdown)
  *   bun run bench --metrics           # also runs the throughput scenarios against a second server with METRICS_TOKEN
  *                                     # set (on its own copy of the database), taking turns with the first, and
  *                                     # reports its figures over theirs: what counting for Prometheus costs
+ *   bun run bench --phases            # instead: where one message's time goes, phase by phase (bench/phases.ts)
  *
  * Starts the server itself on a fresh SQLite file in a temporary directory (rate limits off),
  * sets up users and rooms over the API, seeds the history room straight into the file while
  * the server is stopped, then runs each scenario against the server and against two ceilings
  * (bench/ceiling/): the same frames with nothing but Bun's pub/sub behind them, and the same
- * with one SQLite commit per message. Throughput scenarios run in rounds with the three
- * servers taking turns, and report each one's median round. Everything goes to 127.0.0.1, is
+ * with one SQLite commit per message. Throughput and light-load scenarios run in rounds with
+ * the servers taking turns, idle memory in rounds on servers started fresh for each, and each
+ * reports every server's median round. Everything goes to 127.0.0.1, is
  * bounded in count and time, and every child process is stopped on exit or Ctrl-C. Prints a
  * table and the targets, and writes bench/results/<time>.json (and latest.json). Benchmarks
  * print figures; they are not tests, so a MISS does not fail the command.
@@ -37,7 +39,7 @@ import { type BenchUser, ceiling, ourServer, type Target, type TargetKind } from
 import { closePeers, openPeers, pool } from "./lib/ws";
 import { type RoomPlan, runWsLoad, type SendMode, type WsLoadResult } from "./lib/ws-load";
 
-const SCENARIOS = ["idle", "fanout", "rooms", "fixed", "overload", "rest", "history"] as const;
+const SCENARIOS = ["idle", "light", "fanout", "rooms", "fixed", "overload", "rest", "history"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: flags } = parseArgs({
@@ -47,11 +49,20 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
     profile: { type: "boolean", default: false },
     metrics: { type: "boolean", default: false },
+    phases: { type: "boolean", default: false },
     out: { type: "string" },
   },
+  // --phases hands the rest of the command line to bench/phases.ts.
+  strict: false,
 });
-const quick = flags.quick!;
-const only = new Set((flags.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim()));
+if (flags.phases) {
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, "phases.ts"), ...Bun.argv.slice(2).filter((a) => a !== "--phases")], {
+    stdio: ["inherit", "inherit", "inherit"],
+  });
+  process.exit(await child.exited);
+}
+const quick = flags.quick === true;
+const only = new Set(String(flags.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim()));
 if (only.has("scale")) {
   console.error("The scale scenario (10,000 sockets, 10,000,000 messages) takes about ten minutes on its own: `bun run bench:scale` (see bench/scale.ts).");
   process.exit(2);
@@ -62,6 +73,8 @@ for (const name of only)
     process.exit(2);
   }
 const wanted = (s: Scenario) => only.has(s);
+const profiling = flags.profile === true;
+const withMetricsServer = flags.metrics === true;
 
 /** Sizes and bounds of every scenario; --quick shrinks durations and counts, not the shapes. */
 const P = {
@@ -72,7 +85,14 @@ const P = {
   smallRooms: 100,
   smallRoomSize: 5,
   roomsWindow: 4,
+  /** Idle sockets: one each for as many distinct users, each a member of one room (rooms of idleRoomSize). */
   idleConnections: 2000,
+  idleRoomSize: 5,
+  /** Idle memory is measured on servers started fresh for each round, the servers taking turns. */
+  idleRounds: quick ? 1 : 3,
+  /** Light load: the fan-out room (1 × 100) receiving this many messages per second, open-loop. */
+  lightMessagesPerSecond: 20,
+  lightDurationMs: quick ? 4000 : 10_000,
   fixedDeliveriesPerSecond: 2000,
   overloadPerSender: quick ? 10 : 40,
   restLanes: 50,
@@ -144,6 +164,9 @@ async function startOurs(profile: boolean, metrics = false): Promise<Server> {
 
 interface World {
   users: BenchUser[];
+  /** Users of the idle scenario, none of them in another scenario, each a member of one room: idleRooms[i] is users' i's. */
+  idleUsers: BenchUser[];
+  idleRooms: string[];
   fanoutRoom: string;
   smallRooms: { id: string; members: BenchUser[] }[];
   historyRoom: string;
@@ -168,26 +191,42 @@ async function setUp(): Promise<{ world: World; server: Server }> {
     async (members, r) => ({ id: await createRoom(first.url, members[0]!, `small-${r}`, members), members }),
   );
   const historyRoom = await createRoom(first.url, users[0]!, "history", []);
+  const idleUsers: BenchUser[] = [];
+  const idleRooms: string[] = [];
+  if (wanted("idle")) {
+    step(`registering ${idleConnections} more users for the idle sockets, in rooms of ${P.idleRoomSize}`);
+    idleUsers.push(
+      ...(await pool(
+        Array.from({ length: idleConnections }, (_, i) => i),
+        8,
+        (i) => register(first.url, `idle_${tag}_${i}`),
+      )),
+    );
+    const groups = Array.from({ length: Math.ceil(idleUsers.length / P.idleRoomSize) }, (_, r) => idleUsers.slice(r * P.idleRoomSize, (r + 1) * P.idleRoomSize));
+    const ids = await pool(groups, 8, (members, r) => createRoom(first.url, members[0]!, `idle-${r}`, members));
+    for (const [r, members] of groups.entries()) for (const _ of members) idleRooms.push(ids[r]!);
+  }
   await first.stop();
   let seedSeconds = 0;
   if (wanted("history")) {
     step(`seeding ${P.historySize.toLocaleString("en-US")} messages into the history room`);
     seedSeconds = seedRoom(dbPath, historyRoom, users[0]!.id, P.historySize).seconds;
   }
-  if (flags.metrics) {
+  if (withMetricsServer) {
     // The same users, rooms and tokens (same JWT secret) on a database of its own: neither server's writes slow the other's reads.
     step("copying the database for the server with metrics");
     for (const suffix of ["", "-wal"]) if (existsSync(dbPath + suffix)) copyFileSync(dbPath + suffix, metricsDbPath + suffix);
   }
   step("restarting the server");
-  const server = await startOurs(flags.profile!);
-  return { world: { users, fanoutRoom, smallRooms, historyRoom, seedSeconds }, server };
+  const server = await startOurs(profiling);
+  return { world: { users, idleUsers, idleRooms, fanoutRoom, smallRooms, historyRoom, seedSeconds }, server };
 }
 
 type Results = {
   /** With --metrics: what the server with metrics had counted at the end (bunchat_messages_total). */
   metricsScrape?: { messagesCounted: number };
   idle: Partial<Record<TargetKind, IdleResult>>;
+  light: Partial<Record<TargetKind, WsLoadResult>>;
   fanout: Partial<Record<TargetKind, WsLoadResult>>;
   rooms: Partial<Record<TargetKind, WsLoadResult>>;
   fixed: Partial<Record<TargetKind, WsLoadResult>>;
@@ -225,8 +264,9 @@ async function wsScenario(
 
 type AnyResult = IdleResult | WsLoadResult | RestSendResult | HistoryResult;
 
-/** Runs one scenario against one target, on a quiet server. */
-async function runOne(scenario: Scenario, target: Target, world: World, durationMs = P.durationMs): Promise<AnyResult> {
+/** Runs one scenario against one target, on a quiet server; a warm-up runs it for P.warmupMs. */
+async function runOne(scenario: Scenario, target: Target, world: World, warmup = false): Promise<AnyResult> {
+  const durationMs = warmup ? P.warmupMs : P.durationMs;
   const fanout = [{ id: world.fanoutRoom, members: world.users.slice(0, P.fanoutMembers), senders: P.fanoutSenders }];
   const small = (senders: number) => world.smallRooms.map((r) => ({ id: r.id, members: r.members, senders }));
   // Each scenario starts on a quiet server (the sockets of the one before closed and done
@@ -235,19 +275,17 @@ async function runOne(scenario: Scenario, target: Target, world: World, duration
   Bun.gc(true);
   switch (scenario) {
     case "idle": {
-      const specs = Array.from({ length: idleConnections }, (_, i) => {
-        const user = world.users[i % world.users.length]!;
-        const room = world.smallRooms[Math.floor((i % world.users.length) / P.smallRoomSize)]!;
-        return { user, url: target.wsUrl(user, [room.id]) };
-      });
+      const specs = world.idleUsers.map((user, i) => ({ user, url: target.wsUrl(user, [world.idleRooms[i]!]) }));
       return runIdle(target, specs, { steps: 6, settleMs: P.settleMs });
     }
+    case "light":
+      return wsScenario(target, fanout, { kind: "rate", perSecond: P.lightMessagesPerSecond }, warmup ? P.warmupMs : P.lightDurationMs);
     case "fanout":
       return wsScenario(target, fanout, { kind: "closed", window: P.fanoutWindow }, durationMs);
     case "rooms":
       return wsScenario(target, small(1), { kind: "closed", window: P.roomsWindow }, durationMs);
     case "fixed":
-      return wsScenario(target, small(1), { kind: "rate", perSecond: P.fixedDeliveriesPerSecond / (P.smallRoomSize - 1) }, P.fixedDurationMs);
+      return wsScenario(target, small(1), { kind: "rate", perSecond: P.fixedDeliveriesPerSecond / (P.smallRoomSize - 1) }, warmup ? P.warmupMs : P.fixedDurationMs);
     case "overload":
       return wsScenario(target, small(P.smallRoomSize), { kind: "burst", perSender: P.overloadPerSender }, P.durationMs);
     case "rest": {
@@ -267,9 +305,11 @@ async function runOne(scenario: Scenario, target: Target, world: World, duration
  * What runs, in order: latency first, on servers not yet through the throughput scenarios;
  * overload last. Throughput scenarios go in rounds, the targets taking turns within each.
  */
-const withMetrics: TargetKind[] = flags.metrics ? ["server+metrics"] : [];
-const PLAN: { scenario: Scenario; targets: TargetKind[]; rounds: number; warmup?: boolean }[] = [
-  { scenario: "idle", targets: ["server", "ceiling"], rounds: 1 },
+const withMetrics: TargetKind[] = withMetricsServer ? ["server+metrics"] : [];
+const PLAN: { scenario: Scenario; targets: TargetKind[]; rounds: number; warmup?: boolean; fresh?: boolean }[] = [
+  // Total RSS growth counts what the first sockets allocate too: every round on servers started fresh.
+  { scenario: "idle", targets: ["server", "ceiling"], rounds: P.idleRounds, fresh: true },
+  { scenario: "light", targets: ["server", ...withMetrics, "ceiling", "ceiling-sqlite"], rounds: P.rounds, warmup: true },
   { scenario: "fixed", targets: ["server", ...withMetrics, "ceiling"], rounds: 1 },
   { scenario: "history", targets: ["server"], rounds: 1 },
   { scenario: "fanout", targets: ["server", ...withMetrics, "ceiling", "ceiling-sqlite"], rounds: P.rounds, warmup: true },
@@ -278,9 +318,18 @@ const PLAN: { scenario: Scenario; targets: TargetKind[]; rounds: number; warmup?
   { scenario: "overload", targets: ["server"], rounds: 1 },
 ];
 
-/** The round a throughput result is reported by: the median by server efficiency. */
-function median<T extends WsLoadResult | RestSendResult>(rounds: T[]): T {
-  const key = (r: T) => ("deliveriesPerCpuSecond" in r && r.deliveries > 0 ? r.deliveriesPerCpuSecond : r.messagesPerCpuSecond);
+/**
+ * The round a scenario is reported by, its median: throughput by server efficiency, light
+ * load by p99, idle memory by total growth per socket; a single round is itself.
+ */
+function medianRound(scenario: Scenario, rounds: AnyResult[]): AnyResult {
+  const key = (r: AnyResult): number => {
+    if ("totalBytesPerConnection" in r) return r.totalBytesPerConnection;
+    if (scenario === "light" && "deliveries" in r) return r.latency.p99;
+    if ("deliveriesPerCpuSecond" in r && r.deliveries > 0) return r.deliveriesPerCpuSecond;
+    if ("messagesPerCpuSecond" in r) return r.messagesPerCpuSecond;
+    return 0;
+  };
   return [...rounds].sort((a, b) => key(a) - key(b))[Math.floor((rounds.length - 1) / 2)]!;
 }
 
@@ -328,7 +377,7 @@ function restRow(target: string, r: RestSendResult | undefined): Row[] {
 /** Every scenario's server-side row, then the ceilings and our ratios to them. */
 function rows(results: Results): Row[] {
   const out: Row[] = [];
-  const ws = (scenario: string, key: "fanout" | "rooms" | "fixed" | "overload", vs: TargetKind[]) => {
+  const ws = (scenario: string, key: "light" | "fanout" | "rooms" | "fixed" | "overload", vs: TargetKind[]) => {
     const ours = wsRow(scenario, "server", results[key].server);
     out.push(...ours);
     const metered = wsRow(scenario, "server+metrics", results[key]["server+metrics"]);
@@ -340,6 +389,7 @@ function rows(results: Results): Row[] {
       if (ours[0] && theirs[0]) out.push(ratioRow(scenario, ours[0], theirs[0], `÷ ${kind}`));
     }
   };
+  ws(`light 1×100 ${P.lightMessagesPerSecond} msg/s`, "light", ["ceiling", "ceiling-sqlite"]);
   ws("fan-out 1×100", "fanout", ["ceiling", "ceiling-sqlite"]);
   ws("rooms 100×5", "rooms", ["ceiling", "ceiling-sqlite"]);
   ws(`fixed ${P.fixedDeliveriesPerSecond.toLocaleString("en-US")} deliv/s`, "fixed", ["ceiling"]);
@@ -360,13 +410,32 @@ function rows(results: Results): Row[] {
   return out;
 }
 
-function idleLines(results: Results): string[] {
-  return (Object.entries(results.idle) as [TargetKind, IdleResult][]).map(
-    ([kind, r]) =>
-      `idle ${r.connections.toLocaleString("en-US")} connections  ${kind.padEnd(15)} ${(r.bytesPerConnection / 1024).toFixed(2)} KiB per connection ` +
-      `(RSS slope after the first step; MiB at ${r.points.map(([n, rss]) => `${n}: ${(rss / 2 ** 20).toFixed(1)}`).join(" · ")}; opened in ${r.openSeconds.toFixed(1)} s` +
-      `${r.kicked ? `, ${r.kicked} closed by the server` : ""})`,
-  );
+/** Per-round figures of a scenario, in run order, for the lines under the table. */
+function roundsOf<T extends AnyResult>(rounds: Record<string, Partial<Record<TargetKind, AnyResult[]>>>, scenario: Scenario, kind: TargetKind): T[] {
+  return (rounds[scenario]?.[kind] ?? []) as T[];
+}
+
+function idleLines(results: Results, rounds: Record<string, Partial<Record<TargetKind, AnyResult[]>>>): string[] {
+  const kib = (bytes: number) => (bytes / 1024).toFixed(2);
+  return (Object.entries(results.idle) as [TargetKind, IdleResult][]).map(([kind, r]) => {
+    const all = roundsOf<IdleResult>(rounds, "idle", kind);
+    return (
+      `idle ${r.connections.toLocaleString("en-US")} connections (distinct users)  ${kind.padEnd(15)} ${kib(r.totalBytesPerConnection)} KiB per connection in total, ` +
+      `${kib(r.bytesPerConnection)} KiB slope after the first step` +
+      (all.length > 1 ? ` (median of ${all.length} fresh servers; totals ${all.map((x) => kib(x.totalBytesPerConnection)).join(" · ")})` : " (a fresh server)") +
+      `; MiB at ${r.points.map(([n, rss]) => `${n}: ${(rss / 2 ** 20).toFixed(1)}`).join(" · ")}; opened in ${r.openSeconds.toFixed(1)} s` +
+      `${r.kicked ? `, ${r.kicked} closed by the server` : ""}`
+    );
+  });
+}
+
+/** The light-load p99 of each round: the target is judged on the median round's. */
+function lightLines(rounds: Record<string, Partial<Record<TargetKind, AnyResult[]>>>): string[] {
+  const kinds = Object.keys(rounds.light ?? {}) as TargetKind[];
+  return kinds.map((kind) => {
+    const all = roundsOf<WsLoadResult>(rounds, "light", kind);
+    return `light 1×100 at ${P.lightMessagesPerSecond} msg/s  ${kind.padEnd(15)} p50/p99 ms by round: ${all.map((x) => `${x.latency.p50.toFixed(2)}/${x.latency.p99.toFixed(2)}`).join(" · ")}`;
+  });
 }
 
 /** What one run of our server lost: deliveries that never came, sends never answered, acknowledged messages not stored. */
@@ -402,35 +471,64 @@ function targets(results: Results, serverRuns: (WsLoadResult | RestSendResult)[]
         },
       ]
     : [];
+  const light = results.light;
+  const idle = results.idle.server;
+  const idleNote = idle ? `(${idle.connections.toLocaleString("en-US")} connections of as many users${idle.connections < 2000 ? ": fewer than the 2,000 of the target" : ""})` : undefined;
   return [
     ...metricsGoal,
-    // Judged per server CPU-second: when the load generator saturates first (it shares the
-    // cores), deliveries/s only says the client was the limit, for us and the ceiling alike.
+    // The issue's targets (#25), as ratios within one run.
+    {
+      name: `light 1×100 at ${P.lightMessagesPerSecond} msg/s: p99`,
+      measure: "p99 send→receive ms",
+      value: light.server?.latency.p99 ?? null,
+      limit: 3,
+      kind: "max",
+      note: light.server ? `(p50 ${light.server.latency.p50.toFixed(2)} ms; median round)` : undefined,
+    },
+    {
+      name: "light 1×100: p99 vs commit-per-message",
+      measure: "p99 ÷ ceiling-sqlite p99",
+      value: ratio(light.server?.latency.p99, light["ceiling-sqlite"]?.latency.p99),
+      limit: 1.2,
+      kind: "max",
+      note: light["ceiling-sqlite"] ? `(ceiling-sqlite p99 ${light["ceiling-sqlite"].latency.p99.toFixed(2)} ms)` : undefined,
+    },
+    {
+      name: "rooms 100×5 vs commit-per-message",
+      measure: "msg per CPU-s ÷ ceiling-sqlite",
+      value: ratio(r.server?.messagesPerCpuSecond, r["ceiling-sqlite"]?.messagesPerCpuSecond),
+      limit: 1.5,
+      kind: "min",
+      note:
+        r.server && r["ceiling-sqlite"]
+          ? `(msg/s: ${ratio(r.server.messagesPerSecond, r["ceiling-sqlite"].messagesPerSecond)!.toFixed(2)})`
+          : undefined,
+    },
+    // Judged per server CPU-second and in deliveries/s: when the load generator saturates first
+    // (it shares the cores) deliveries/s shows the client's limit; when senders wait for a
+    // commit's wait, it shows that.
     {
       name: "fan-out 1×100 vs no-persistence",
       measure: "deliveries per CPU-s ÷ ceiling",
       value: ratio(f.server?.deliveriesPerCpuSecond, f.ceiling?.deliveriesPerCpuSecond),
-      limit: 0.7,
+      limit: 0.9,
       kind: "min",
-      note: f.server && f.ceiling ? `(deliveries/s: ${ratio(f.server.deliveriesPerSecond, f.ceiling.deliveriesPerSecond)!.toFixed(2)})` : undefined,
     },
     {
-      name: "rooms 100×5 vs commit-per-message",
-      measure: "deliveries per CPU-s ÷ ceiling-sqlite",
-      value: ratio(r.server?.deliveriesPerCpuSecond, r["ceiling-sqlite"]?.deliveriesPerCpuSecond),
-      limit: 1.0,
+      name: "fan-out 1×100 closed loop",
+      measure: "deliveries/s ÷ ceiling",
+      value: ratio(f.server?.deliveriesPerSecond, f.ceiling?.deliveriesPerSecond),
+      limit: 0.8,
       kind: "min",
-      note:
-        r.server && r["ceiling-sqlite"]
-          ? `(deliveries/s: ${ratio(r.server.deliveriesPerSecond, r["ceiling-sqlite"].deliveriesPerSecond)!.toFixed(2)})`
-          : undefined,
+      note: f.server && f.ceiling ? `(ack p50 ${f.server.ackLatency.p50.toFixed(1)} ms, ceiling ${f.ceiling.ackLatency.p50.toFixed(1)} ms)` : undefined,
     },
     {
-      name: `p99 at ${P.fixedDeliveriesPerSecond.toLocaleString("en-US")} deliveries/s`,
-      measure: "p99 send→receive ms",
-      value: results.fixed.server?.latency.p99 ?? null,
-      limit: 5,
+      name: "memory per idle connection, total",
+      measure: "KiB of server RSS growth ÷ sockets",
+      value: idle === undefined ? null : idle.totalBytesPerConnection / 1024,
+      limit: 6,
       kind: "max",
+      note: idleNote,
     },
     {
       name: "messages lost (every run, overload too)",
@@ -439,13 +537,21 @@ function targets(results: Results, serverRuns: (WsLoadResult | RestSendResult)[]
       limit: 0,
       kind: "max",
     },
+    // Kept from before the issue: still what they say.
     {
-      name: "memory per idle connection",
-      measure: "KiB of server RSS",
+      name: `p99 at ${P.fixedDeliveriesPerSecond.toLocaleString("en-US")} deliveries/s (100×5)`,
+      measure: "p99 send→receive ms",
+      value: results.fixed.server?.latency.p99 ?? null,
+      limit: 5,
+      kind: "max",
+    },
+    {
+      name: "memory per idle connection, slope",
+      measure: "KiB of server RSS (slope)",
       value: per === undefined ? null : per / 1024,
       limit: 8,
       kind: "max",
-      note: results.idle.server ? `(${results.idle.server.connections.toLocaleString("en-US")} connections)` : undefined,
+      note: idleNote,
     },
     {
       name: `history page at ${(P.historySize / 1e6).toLocaleString("en-US")}M messages`,
@@ -474,11 +580,11 @@ async function main() {
   const m = machine();
   log(`bunchat benchmark${quick ? " (--quick)" : ""} · ${m.cpus} × ${m.cpu} · ${m.memoryGiB} GiB · Bun ${m.bun} · SQLite ${m.sqlite} · load ${m.loadAverage.join(" ")}`);
   idleConnections = checkOpenFiles();
-  const results: Results = { idle: {}, fanout: {}, rooms: {}, fixed: {}, overload: {}, rest: {}, history: {} };
+  const results: Results = { idle: {}, light: {}, fanout: {}, rooms: {}, fixed: {}, overload: {}, rest: {}, history: {} };
 
   const { world, server } = await setUp();
   const targetsByKind = new Map<TargetKind, Target>([["server", ourServer(server, dbPath)]]);
-  if (flags.metrics) {
+  if (withMetricsServer) {
     step("starting server+metrics");
     targetsByKind.set("server+metrics", ourServer(await startOurs(false, true), metricsDbPath, "server+metrics"));
   }
@@ -491,42 +597,57 @@ async function main() {
   };
   try {
     // The ceilings run beside our server (idle while it works), so that rounds can alternate.
-    const needed = new Set(PLAN.filter((p) => wanted(p.scenario)).flatMap((p) => p.targets));
-    if (needed.has("ceiling")) {
-      step("starting ceiling");
-      const c = await spawnServer({ name: "ceiling", script: [join(import.meta.dir, "ceiling/memory.ts")], env: {}, readyPath: "/health", logFile: join(dir, "ceiling.log") });
-      targetsByKind.set("ceiling", ceiling("ceiling", c, null));
-    }
-    if (needed.has("ceiling-sqlite")) {
-      step("starting ceiling-sqlite");
-      const c = await spawnServer({
-        name: "ceiling-sqlite",
-        script: [join(import.meta.dir, "ceiling/sqlite.ts"), ceilingDbPath],
+    const startCeiling = (kind: "ceiling" | "ceiling-sqlite") =>
+      spawnServer({
+        name: kind,
+        script: kind === "ceiling" ? [join(import.meta.dir, "ceiling/memory.ts")] : [join(import.meta.dir, "ceiling/sqlite.ts"), ceilingDbPath],
         env: {},
         readyPath: "/health",
-        logFile: join(dir, "ceiling-sqlite.log"),
+        logFile: join(dir, `${kind}.log`),
       });
-      targetsByKind.set("ceiling-sqlite", ceiling("ceiling-sqlite", c, ceilingDbPath));
-    }
-    for (const { scenario, targets: kinds, rounds, warmup } of PLAN) {
+    const needed = new Set(PLAN.filter((p) => wanted(p.scenario)).flatMap((p) => p.targets));
+    for (const kind of ["ceiling", "ceiling-sqlite"] as const)
+      if (needed.has(kind)) {
+        step(`starting ${kind}`);
+        targetsByKind.set(kind, ceiling(kind, await startCeiling(kind), kind === "ceiling" ? null : ceilingDbPath));
+      }
+    /** Targets that have served a scenario since they started: a `fresh` scenario restarts them first. */
+    const used = new Set<TargetKind>();
+    const freshTarget = async (kind: TargetKind): Promise<Target> => {
+      const old = targetsByKind.get(kind)!;
+      if (!used.has(kind)) return old;
+      await old.server.stop();
+      step(`restarting ${kind}`);
+      const fresh =
+        kind === "server"
+          ? ourServer(await startOurs(profiling), dbPath)
+          : kind === "server+metrics"
+            ? ourServer(await startOurs(false, true), metricsDbPath, "server+metrics")
+            : ceiling(kind, await startCeiling(kind), kind === "ceiling" ? null : ceilingDbPath);
+      targetsByKind.set(kind, fresh);
+      used.delete(kind);
+      return fresh;
+    };
+    const run = async (scenario: Scenario, kind: TargetKind, options: { warmup?: boolean; fresh?: boolean }) => {
+      const target = options.fresh ? await freshTarget(kind) : targetsByKind.get(kind)!;
+      used.add(kind);
+      return counted(kind, await runOne(scenario, target, world, options.warmup));
+    };
+    for (const { scenario, targets: kinds, rounds, warmup, fresh } of PLAN) {
       if (!wanted(scenario)) continue;
       const runs: Partial<Record<TargetKind, AnyResult[]>> = (allRounds[scenario] = {});
       if (warmup)
         for (const kind of kinds) {
           step(`${scenario} (warm-up, ${P.warmupMs / 1000} s, not counted): ${kind}`);
           // Not a figure, but what it sent must arrive all the same.
-          counted(kind, await runOne(scenario, targetsByKind.get(kind)!, world, P.warmupMs));
+          await run(scenario, kind, { warmup: true });
         }
       for (let round = 1; round <= rounds; round++)
         for (const kind of kinds) {
           step(`${scenario}${rounds > 1 ? ` (round ${round}/${rounds})` : ""}: ${kind}`);
-          (runs[kind] ??= []).push(counted(kind, await runOne(scenario, targetsByKind.get(kind)!, world)));
+          (runs[kind] ??= []).push(await run(scenario, kind, { fresh }));
         }
-      for (const kind of kinds) {
-        const list = runs[kind]!;
-        const chosen = scenario === "fanout" || scenario === "rooms" || scenario === "rest" ? median(list as (WsLoadResult | RestSendResult)[]) : list[0]!;
-        (results[scenario] as Partial<Record<TargetKind, AnyResult>>)[kind] = chosen;
-      }
+      for (const kind of kinds) (results[scenario] as Partial<Record<TargetKind, AnyResult>>)[kind] = medianRound(scenario, runs[kind]!);
     }
     const metered = targetsByKind.get("server+metrics");
     if (metered) results.metricsScrape = await scrapeMessages(metered.server.url);
@@ -539,7 +660,8 @@ async function main() {
   log("");
   log(table(rows(results)));
   log("");
-  for (const line of idleLines(results)) log(line);
+  for (const line of idleLines(results, allRounds)) log(line);
+  for (const line of lightLines(allRounds)) log(line);
   log("");
   log(goals(goalList));
   const seconds = (performance.now() - started) / 1000;
@@ -547,7 +669,7 @@ async function main() {
   log(`\n${measured.filter(pass).length}/${measured.length} measured targets met · ${seconds.toFixed(0)} s`);
 
   mkdirSync(RESULTS, { recursive: true });
-  const file = flags.out ?? join(RESULTS, `${stamp}.json`);
+  const file = typeof flags.out === "string" ? flags.out : join(RESULTS, `${stamp}.json`);
   const json = JSON.stringify(
     {
       startedAt: new Date(Date.now() - seconds * 1000).toISOString(),
@@ -566,7 +688,7 @@ async function main() {
   writeFileSync(file, json);
   writeFileSync(join(RESULTS, "latest.json"), json);
   log(`results: ${file}`);
-  if (flags.profile) {
+  if (profiling) {
     // Written by the server as it stopped, above.
     const profile = join(RESULTS, `server-${stamp}.cpuprofile`);
     writeFileSync(join(RESULTS, `server-${stamp}.md`), summarizeProfile(profile));

@@ -47,6 +47,7 @@ import { Presence } from "./realtime/presence";
 import type { PresenceCluster } from "./realtime/presence-cluster";
 import { clientFrameTypes } from "./realtime/protocol";
 import { Publisher } from "./realtime/publisher";
+import { startPhaseTrace } from "./lib/phases";
 import { openStorage, type Storage } from "./storage";
 
 export interface Deps {
@@ -92,6 +93,7 @@ const USERNAME_CHANGES_PER_HOUR = 3;
  */
 export function createServices(deps: Deps) {
   const { config, database } = deps;
+  if (config.benchPhases) startPhaseTrace(config.benchPhases);
   const logger = deps.logger ?? createLogger(config.logLevel);
   const now = deps.now ?? Date.now;
   const hub = new Hub();

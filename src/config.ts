@@ -42,6 +42,8 @@ export interface Config {
   fileUrlTtl: number;
   /** Ms added to the system clock wherever the server reads the time (CLOCK_OFFSET_MS): tests of skewed clocks. */
   clockOffsetMs: number;
+  /** BENCH_PHASES: the file a benchmark's phase trace is written to (src/lib/phases.ts); null: no trace. */
+  benchPhases: string | null;
 }
 
 export interface S3Settings {
@@ -308,6 +310,7 @@ export function loadConfig(env: Env = Bun.env, secretFile = "./data/jwt-secret")
     production,
     bootstrapAdmin: bootstrapAdmin(env),
     metricsToken: metricsToken(env),
+    benchPhases: env.BENCH_PHASES || null,
     storageUrl: storageUrl(env),
     s3: s3Settings(env),
     uploadMaxBytes: int(env, "UPLOAD_MAX_BYTES", 10 * 1024 * 1024, 1, 2 ** 31 - 1),

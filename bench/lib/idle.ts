@@ -1,7 +1,9 @@
 /**
  * Idle connections: what each costs the server in resident memory. Sockets open in equal
- * steps and RSS is read after each (once the server has settled); the cost per connection is
- * the least-squares slope through the readings after the first step. The first step is the
+ * steps and RSS is read after each (once the server has settled). Two costs per connection:
+ * the total, RSS growth from no sockets to all of them over their number (on a fresh server:
+ * what a small deployment pays), and the least-squares slope through the readings after the
+ * first step. The first step is the
  * warm-up: what the first sockets allocate once (code paths compiled, caches and pools
  * grown) is not a per-socket cost, and a garbage collection between two readings moves one
  * point, not the slope.
@@ -18,6 +20,8 @@ export interface IdleResult {
   rssAfter: number;
   /** Least-squares slope of RSS over sockets, after the warm-up step. */
   bytesPerConnection: number;
+  /** RSS growth from no sockets to all of them, over their number. */
+  totalBytesPerConnection: number;
   openSeconds: number;
   /** Sockets the server closed while they sat idle. */
   kicked: number;
@@ -50,6 +54,7 @@ export async function runIdle(target: Target, specs: PeerSpec[], options: { step
       rssBefore: points[0]![1],
       rssAfter: points.at(-1)![1],
       bytesPerConnection: slope(points.slice(1)),
+      totalBytesPerConnection: peers.length ? (points.at(-1)![1] - points[0]![1]) / peers.length : Number.NaN,
       openSeconds,
       kicked: peers.filter((p) => p.closedBy).length,
     };

@@ -75,6 +75,18 @@ export function ratioRow(scenario: string, ours: Row, ceiling: Row, label: strin
     deliveriesPerCpuSecond: r(ours.deliveriesPerCpuSecond, ceiling.deliveriesPerCpuSecond),
     messagesPerSecond: r(ours.messagesPerSecond, ceiling.messagesPerSecond),
     messagesPerCpuSecond: r(ours.messagesPerCpuSecond, ceiling.messagesPerCpuSecond),
+    // Latency ratios too: the light-load target compares p99s.
+    latency:
+      ours.latency && ceiling.latency
+        ? {
+            count: ours.latency.count,
+            p50: ours.latency.p50 / ceiling.latency.p50,
+            p95: ours.latency.p95 / ceiling.latency.p95,
+            p99: ours.latency.p99 / ceiling.latency.p99,
+            max: ours.latency.max / ceiling.latency.max,
+            mean: ours.latency.mean / ceiling.latency.mean,
+          }
+        : undefined,
   };
 }
 
@@ -84,7 +96,7 @@ export function goals(list: Goal[]): string {
       const value = g.value === null ? "not measured" : Number.isInteger(g.limit) && g.limit >= 100 ? int(g.value) : dec(g.value, 2);
       const limit = Number.isInteger(g.limit) && g.limit >= 100 ? int(g.limit) : dec(g.limit, 2);
       const verdict = g.value === null ? "SKIP" : pass(g) ? "PASS" : "MISS";
-      return `${verdict}  ${g.name.padEnd(34)} ${g.measure} = ${value} (${g.kind === "min" ? "≥" : "≤"} ${limit})${g.note ? `  ${g.note}` : ""}`;
+      return `${verdict}  ${g.name.padEnd(42)} ${g.measure} = ${value} (${g.kind === "min" ? "≥" : "≤"} ${limit})${g.note ? `  ${g.note}` : ""}`;
     })
     .join("\n");
 }

@@ -7,6 +7,7 @@
  */
 import type { Config } from "../config";
 import { AppError, RateLimited } from "../errors";
+import { phaseTrace } from "../lib/phases";
 import type { Logger } from "../logger";
 import { type Metrics, noMetrics } from "../metrics";
 import type { AuthService, Caller } from "../modules/auth/service";
@@ -156,6 +157,8 @@ export class Realtime implements ConnectionHandler {
   /** A frame arrived on the connection's socket. */
   message(connection: Connection, data: unknown): void {
     if (connection.closed) return;
+    const trace = phaseTrace;
+    const receivedAt = trace ? trace.now() : 0;
     if (!connection.allowFrame()) {
       this.flooded.inc();
       const limit = this.options.config.limits.wsFramesPerSecond;
@@ -174,7 +177,9 @@ export class Realtime implements ConnectionHandler {
       const frame = parsed.frame;
       const refused = frame.type === "sync" ? this.refusedSync(connection) : null;
       if (refused) return connection.enqueue(async () => connection.send(refused));
-      return connection.enqueue(() => handleFrame(connection, frame, this.frames), frame.type === "message.send");
+      if (trace && frame.type === "message.send") trace.begin(receivedAt);
+      connection.enqueue(() => handleFrame(connection, frame, this.frames), frame.type === "message.send");
+      return trace?.end();
     }
     const error = parsed.error;
     connection.enqueue(async () => connection.send({ type: "error", ...(clientId !== undefined && { clientId }), error }));

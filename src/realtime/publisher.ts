@@ -1,4 +1,5 @@
 import type { Events, ServerEvent } from "../events";
+import { phaseTrace } from "../lib/phases";
 import type { Broker, BrokerMessage } from "./broker";
 import type { Connection } from "./connection";
 import type { Hub } from "./hub";
@@ -13,6 +14,8 @@ export class Publisher implements Events {
 
   toRoom(roomId: string, event: ServerEvent): void {
     const message: Extract<BrokerMessage, { kind: "room" }> = { kind: "room", roomId, frame: encodeEvent(event) };
+    const traced = phaseTrace && event.type === "message.new" ? (event.message as { id: string }).id : null;
+    if (traced !== null) phaseTrace!.mark(traced, 5);
     if (event.type === "message.new") {
       // Only messages with a status (direct rooms) track delivery: nobody reads the position of
       // other rooms' members, so their receipts are never written.
@@ -23,6 +26,7 @@ export class Publisher implements Events {
       message.closesRoom = true;
     }
     this.broker.publish(message);
+    if (traced !== null) phaseTrace!.mark(traced, 6);
   }
 
   toUser(userId: string, event: ServerEvent): void {

@@ -7,6 +7,7 @@
  */
 import type { Delivered, DeliveryMark, FileRow, MessageRow, MessageStore, NewMessage, SenderRef, SendOutcome } from "../../db/messages/store";
 import { Forbidden, NotFound, ValidationFailed } from "../../errors";
+import { phaseTrace } from "../../lib/phases";
 import type { CommitMetrics } from "../../metrics";
 
 export type { Delivered, DeliveryMark, MessageRow, NewMessage };
@@ -54,6 +55,8 @@ interface Pending {
   message: NewMessage;
   /** performance.now() when the send was accepted; 0 when commits are not measured. */
   at: number;
+  /** Its row in the phase trace (src/lib/phases.ts); -1 when not traced. */
+  slot: number;
   resolve(outcome: WriteOutcome): void;
   reject(error: unknown): void;
 }
@@ -135,7 +138,8 @@ export class GroupCommitWriter {
   /** Resolves once the message is committed (or was found by its clientId); rejects with this row's error only. */
   write(message: NewMessage): Promise<WriteOutcome> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ message, at: this.metrics ? performance.now() : 0, resolve, reject });
+      const slot = phaseTrace ? phaseTrace.queued(message.id) : -1;
+      this.queue.push({ message, at: this.metrics ? performance.now() : 0, slot, resolve, reject });
       this.kick(this.queue.length >= this.maxBatch);
     });
   }
@@ -237,6 +241,8 @@ export class GroupCommitWriter {
   }
 
   private async commit(batch: Pending[]): Promise<void> {
+    const trace = phaseTrace;
+    const startedAt = trace ? trace.now() : 0;
     let results: SendOutcome[];
     try {
       results = await this.store.insert(
@@ -248,6 +254,13 @@ export class GroupCommitWriter {
       // Something in the batch broke it: retry each row alone so only that row fails.
       for (const pending of batch) await this.commit([pending]);
       return;
+    }
+    if (trace) {
+      const committedAt = trace.now();
+      batch.forEach((pending, i) => {
+        const result = results[i]!;
+        if (pending.slot >= 0) trace.committed(pending.slot, startedAt, committedAt, result.outcome === "created" ? result.row.seq : 0, batch.length);
+      });
     }
     if (this.metrics) {
       const committedAt = performance.now();
