@@ -327,7 +327,9 @@ function upsertMessages(roomId: string, incoming: Message[], hasOlder?: boolean)
 /** Events carry reactions with `me` false: what the caller did is kept from the copy held. */
 function mergeMessage(old: Message, next: Message): Message {
   const mine = new Set(old.reactions.filter((r) => r.me).map((r) => r.emoji));
-  return { ...next, status: next.status ?? old.status, reactions: next.reactions.map((r) => ({ ...r, me: r.me || mine.has(r.emoji) })) };
+  // A readCount only grows while the message is held: a copy encoded earlier may arrive after a read was counted.
+  const readCount = old.readCount !== undefined && next.readCount !== undefined ? Math.max(old.readCount, next.readCount) : next.readCount;
+  return { ...next, status: next.status ?? old.status, readCount, reactions: next.reactions.map((r) => ({ ...r, me: r.me || mine.has(r.emoji) })) };
 }
 
 function changeMessage(roomId: string, messageId: string, change: (m: Message) => Message) {
