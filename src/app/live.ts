@@ -586,6 +586,8 @@ async function onFrame(ws: WebSocket, f: any) {
     case "ack": {
       const message: Message | undefined = f.message;
       if (!message) return;
+      // A hidden chat is not in the list held; its next message brings it back.
+      if (!rooms.value[message.roomId] && f.type === "message.new") void loadRoom(message.roomId).catch(() => undefined);
       batch(() => {
         upsertMessages(message.roomId, [message]);
         settle(message.clientId);

@@ -37,7 +37,7 @@ function preview(room: Room) {
   if (!last) return "No messages yet";
   if (last.deletedAt) return "Message deleted";
   const who = last.senderId === me.value?.id ? "You" : name(users.value[last.senderId]);
-  return `${who}: ${last.content}`;
+  return `${who}: ${last.content || "sent a file"}`;
 }
 
 export function Sidebar() {
