@@ -440,6 +440,25 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await until("the avatar to load", () => shown.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth > 0));
   }, 60_000);
 
+  test("a hidden direct chat leaves the room list until its next message", async () => {
+    await a.getByRole("link", { name: "Direct chat" }).click();
+    await a.getByLabel("Find someone").fill(bob.username);
+    await a.getByRole("button", { name: `Message ${bob.username}` }).click();
+    await a.getByRole("heading", { name: bob.displayName }).waitFor(WAIT);
+    const chat = a.getByRole("link", { name: /You: Just between us/ });
+    await chat.waitFor(WAIT);
+    await a.getByRole("button", { name: "Hide" }).click();
+    await chat.waitFor({ state: "detached", ...WAIT });
+    await a.reload();
+    await a.getByRole("link", { name: /^Hideout/ }).waitFor(WAIT);
+    expect(await chat.count()).toBe(0);
+
+    await b.goto(`${server.base}/`); // narrow: the room list is the home page
+    await b.getByRole("link", { name: /Alice: Just between us/ }).click();
+    await send(b, "Back again");
+    await a.getByRole("link", { name: /: Back again/ }).waitFor(WAIT);
+  }, 60_000);
+
   test("signing out ends the session: a reload shows the sign-in screen", async () => {
     await a.getByRole("button", { name: "Sign out" }).click();
     await a.locator("form").getByRole("button", { name: "Sign in" }).waitFor(WAIT);
