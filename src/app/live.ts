@@ -243,6 +243,7 @@ function patchRoom(roomId: string, change: (room: Room) => Room) {
 function dropRoom(roomId: string) {
   const { [roomId]: _room, ...rest } = rooms.value;
   const { [roomId]: _timeline, ...kept } = timelines.value;
+  readPositions.delete(roomId);
   batch(() => {
     rooms.value = rest;
     timelines.value = kept;
@@ -658,7 +659,10 @@ async function onFrame(ws: WebSocket, f: any) {
       return;
     case "member.left":
       if (f.userId === me.value?.id) dropRoom(f.roomId);
-      else patchRoom(f.roomId, (r) => ({ ...r, memberCount: Math.max(0, r.memberCount - 1) }));
+      else {
+        readPositions.get(f.roomId)?.delete(f.userId);
+        patchRoom(f.roomId, (r) => ({ ...r, memberCount: Math.max(0, r.memberCount - 1) }));
+      }
       return;
     case "member.updated":
       if (f.userId === me.value?.id && f.role) patchRoom(f.roomId, (r) => ({ ...r, myRole: f.role }));
