@@ -8,7 +8,7 @@
  * sessionStorage so that a reload stays signed in (see the README's "Web app" section).
  */
 import { batch, signal } from "@preact/signals";
-import type { AuthResult, Message, OwnUser, Room, Team, UserRef } from "./types";
+import type { AuthResult, FileView, Message, OwnUser, Room, RoomInvitation, Team, UserRef } from "./types";
 
 export type ConnState = "offline" | "connecting" | "online" | "reconnecting";
 
@@ -24,6 +24,8 @@ export interface Pending {
   roomId: string;
   content: string;
   replyToId: string | null;
+  /** Files already uploaded, sent with the message by id. */
+  attachments: FileView[];
   createdAt: string;
   /** Set when the server refused the send; the message is then kept for a manual retry. */
   error: string | null;
@@ -63,6 +65,11 @@ export const users = signal<Record<string, UserRef>>({});
 export const peers = signal<Record<string, string>>({});
 export const receipts = signal<Record<string, Receipts>>({});
 export const teams = signal<Record<string, Team>>({});
+/**
+ * roomId → userId → read position, for the group rooms whose timeline is held: what moves the
+ * `readCount` of held messages when someone sends (a send moves the sender's position too).
+ */
+const readPositions = new Map<string, Map<string, number>>();
 
 // ---------------------------------------------------------------------------------------------
 // Tokens and REST
@@ -106,12 +113,14 @@ function refresh(): Promise<boolean> {
   return refreshing;
 }
 
+/** `body`: JSON, or a FormData sent as multipart (the browser sets its boundary). */
 async function request(method: string, path: string, body?: unknown, retried = false): Promise<Response> {
   if (accessToken && Date.now() > accessExpiresAt - 30_000) await refresh().catch(() => false);
   const headers: Record<string, string> = {};
   if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["content-type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : form ? body : JSON.stringify(body) });
   if (res.status === 401 && accessToken && !retried && !path.startsWith("/api/auth/")) {
     if (await refresh().catch(() => false)) return request(method, path, body, true);
     signedOut();
@@ -166,6 +175,7 @@ export async function signOut() {
 function signedOut() {
   clearTokens();
   stop();
+  readPositions.clear();
   batch(() => {
     me.value = null;
     rooms.value = {};
@@ -180,6 +190,23 @@ function signedOut() {
 
 export async function updateProfile(fields: Partial<Pick<OwnUser, "displayName" | "statusText">>) {
   me.value = await api<OwnUser>("PATCH", "/api/users/me", fields);
+  rememberUsers([me.value]);
+}
+
+const fileForm = (file: File) => {
+  const form = new FormData();
+  form.append("file", file);
+  return form;
+};
+
+/** Uploads one file (`POST /api/files`); attach it to a send by its id. */
+export function upload(file: File) {
+  return api<FileView>("POST", "/api/files", fileForm(file));
+}
+
+/** `file` null removes the avatar. */
+export async function setAvatar(file: File | null) {
+  me.value = await api<OwnUser>(file ? "PUT" : "DELETE", "/api/users/me/avatar", file ? fileForm(file) : undefined);
   rememberUsers([me.value]);
 }
 
@@ -203,7 +230,7 @@ export function rememberUsers(list: UserRef[]) {
 /** `shared`: the room as any member sees it (room.updated): the caller's own fields stay as they were. */
 function putRoom(room: Room, shared = false) {
   const old = rooms.value[room.id];
-  const merged = old && shared ? { ...old, ...room, myRole: old.myRole, myLastReadSeq: old.myLastReadSeq, unreadCount: old.unreadCount } : room;
+  const merged = old && shared ? { ...old, ...room, myRole: old.myRole, myLastReadSeq: old.myLastReadSeq, unreadCount: old.unreadCount, hidden: old.hidden, muted: old.muted } : room;
   rooms.value = { ...rooms.value, [room.id]: merged };
   if (room.kind === "direct" && !peers.value[room.id]) void loadPeer(room.id);
 }
@@ -216,6 +243,7 @@ function patchRoom(roomId: string, change: (room: Room) => Room) {
 function dropRoom(roomId: string) {
   const { [roomId]: _room, ...rest } = rooms.value;
   const { [roomId]: _timeline, ...kept } = timelines.value;
+  readPositions.delete(roomId);
   batch(() => {
     rooms.value = rest;
     timelines.value = kept;
@@ -251,6 +279,24 @@ async function loadPeer(roomId: string) {
   });
 }
 
+/** My own settings for a room: `hidden` (direct chats) leaves my list until its next message. */
+export async function updateMine(roomId: string, settings: { hidden?: boolean; muted?: boolean }) {
+  putRoom(await api<Room>("PATCH", `/api/rooms/${roomId}/me`, settings));
+}
+
+export const roomInvitations = {
+  list: (roomId: string) => api<RoomInvitation[]>("GET", `/api/rooms/${roomId}/invitations`),
+  create: (roomId: string) => api<RoomInvitation>("POST", `/api/rooms/${roomId}/invitations`, {}),
+  revoke: (roomId: string, code: string) => api<void>("DELETE", `/api/rooms/${roomId}/invitations/${encodeURIComponent(code)}`),
+};
+
+/** Accepts a room or team invitation code; answers what it joined. */
+export async function acceptInvitation(code: string): Promise<{ room?: Room; team?: Team }> {
+  const result = await api<{ room?: Room; team?: Team }>("POST", `/api/invitations/${encodeURIComponent(code)}/accept`);
+  await Promise.all([loadRooms(), loadTeams()]);
+  return result;
+}
+
 export async function loadTeams() {
   const page = await api<{ teams: Team[] }>("GET", "/api/teams?limit=200");
   teams.value = Object.fromEntries(page.teams.map((team) => [team.id, team]));
@@ -282,7 +328,9 @@ function upsertMessages(roomId: string, incoming: Message[], hasOlder?: boolean)
 /** Events carry reactions with `me` false: what the caller did is kept from the copy held. */
 function mergeMessage(old: Message, next: Message): Message {
   const mine = new Set(old.reactions.filter((r) => r.me).map((r) => r.emoji));
-  return { ...next, status: next.status ?? old.status, reactions: next.reactions.map((r) => ({ ...r, me: r.me || mine.has(r.emoji) })) };
+  // A readCount only grows while the message is held: a copy encoded earlier may arrive after a read was counted.
+  const readCount = old.readCount !== undefined && next.readCount !== undefined ? Math.max(old.readCount, next.readCount) : next.readCount;
+  return { ...next, status: next.status ?? old.status, readCount, reactions: next.reactions.map((r) => ({ ...r, me: r.me || mine.has(r.emoji) })) };
 }
 
 function changeMessage(roomId: string, messageId: string, change: (m: Message) => Message) {
@@ -296,6 +344,7 @@ function changeMessage(roomId: string, messageId: string, change: (m: Message) =
 }
 
 export async function loadTimeline(roomId: string) {
+  if (rooms.value[roomId]?.kind !== "direct") void loadReadPositions(roomId);
   const page = await api<{ messages: Message[]; hasMore: boolean }>("GET", `/api/rooms/${roomId}/messages?limit=50`);
   const { [roomId]: _old, ...rest } = timelines.value;
   timelines.value = rest;
@@ -322,6 +371,28 @@ async function reread(roomId: string, after: number, before?: number) {
   }
 }
 
+async function loadReadPositions(roomId: string) {
+  const members = await api<{ user: UserRef; lastReadSeq: number }[]>("GET", `/api/rooms/${roomId}/members`).catch(() => null);
+  if (members) readPositions.set(roomId, new Map(members.map((m) => [m.user.id, m.lastReadSeq])));
+}
+
+/**
+ * `userId`'s read position moved from `from` to `to`: each held message in between that they did
+ * not send is seen by one more member.
+ */
+function moveReadPosition(roomId: string, userId: string, from: number, to: number) {
+  readPositions.get(roomId)?.set(userId, to);
+  const timeline = timelines.value[roomId];
+  if (!timeline || to <= from) return;
+  let changed = false;
+  const messages = timeline.messages.map((m) => {
+    if (m.seq <= from || m.seq > to || m.senderId === userId || m.readCount === undefined) return m;
+    changed = true;
+    return { ...m, readCount: m.readCount + 1 };
+  });
+  if (changed) timelines.value = { ...timelines.value, [roomId]: { ...timeline, messages } };
+}
+
 export const heldSeq = (roomId: string) => timelines.value[roomId]?.messages.at(-1)?.seq ?? 0;
 
 export function editMessage(messageId: string, content: string) {
@@ -340,8 +411,8 @@ export function react(message: Message, emoji: string, on: boolean) {
 // ---------------------------------------------------------------------------------------------
 // Sends
 
-export function send(roomId: string, content: string, replyToId: string | null = null) {
-  const item: Pending = { clientId: crypto.randomUUID(), roomId, content, replyToId, createdAt: new Date().toISOString(), error: null };
+export function send(roomId: string, content: string, replyToId: string | null = null, attachments: FileView[] = []) {
+  const item: Pending = { clientId: crypto.randomUUID(), roomId, content, replyToId, attachments, createdAt: new Date().toISOString(), error: null };
   pending.value = [...pending.value, item];
   // The others stop showing the sender as typing when the message arrives; the next keystroke says so again.
   typingSentAt.delete(roomId);
@@ -360,7 +431,14 @@ export function discard(clientId: string) {
 }
 
 function sendFrame(item: Pending) {
-  frame({ type: "message.send", roomId: item.roomId, content: item.content, clientId: item.clientId, ...(item.replyToId ? { replyToId: item.replyToId } : {}) });
+  frame({
+    type: "message.send",
+    roomId: item.roomId,
+    content: item.content,
+    clientId: item.clientId,
+    ...(item.replyToId ? { replyToId: item.replyToId } : {}),
+    ...(item.attachments.length ? { attachments: item.attachments.map((f) => f.id) } : {}),
+  });
 }
 
 function settle(clientId: string | null | undefined) {
@@ -509,6 +587,8 @@ async function onFrame(ws: WebSocket, f: any) {
     case "ack": {
       const message: Message | undefined = f.message;
       if (!message) return;
+      // A hidden chat is not in the list held; its next message brings it back.
+      if (!rooms.value[message.roomId] && f.type === "message.new") void loadRoom(message.roomId).catch(() => undefined);
       batch(() => {
         upsertMessages(message.roomId, [message]);
         settle(message.clientId);
@@ -555,7 +635,8 @@ async function onFrame(ws: WebSocket, f: any) {
     }
     case "read":
       if (f.userId === me.value?.id) patchRoom(f.roomId, (r) => (f.seq > (r.myLastReadSeq ?? 0) ? { ...r, myLastReadSeq: f.seq, unreadCount: Math.max(0, r.lastSeq - f.seq) } : r));
-      else bumpReceipts(f.roomId, { read: f.seq });
+      else if (rooms.value[f.roomId]?.kind === "direct") bumpReceipts(f.roomId, { read: f.seq });
+      else if (typeof f.previousSeq === "number") moveReadPosition(f.roomId, f.userId, f.previousSeq, f.seq);
       return;
     case "delivered":
       if (f.userId !== me.value?.id) bumpReceipts(f.roomId, { delivered: f.seq });
@@ -578,7 +659,10 @@ async function onFrame(ws: WebSocket, f: any) {
       return;
     case "member.left":
       if (f.userId === me.value?.id) dropRoom(f.roomId);
-      else patchRoom(f.roomId, (r) => ({ ...r, memberCount: Math.max(0, r.memberCount - 1) }));
+      else {
+        readPositions.get(f.roomId)?.delete(f.userId);
+        patchRoom(f.roomId, (r) => ({ ...r, memberCount: Math.max(0, r.memberCount - 1) }));
+      }
       return;
     case "member.updated":
       if (f.userId === me.value?.id && f.role) patchRoom(f.roomId, (r) => ({ ...r, myRole: f.role }));
@@ -610,8 +694,11 @@ function noteNewMessage(message: Message) {
     if (message.seq < r.lastSeq) return r;
     const lastMessage = { id: message.id, seq: message.seq, senderId: message.senderId, content: message.content, createdAt: message.createdAt, deletedAt: message.deletedAt };
     const read = own ? Math.max(r.myLastReadSeq ?? 0, message.seq) : (r.myLastReadSeq ?? 0);
-    return { ...r, lastMessage, lastSeq: message.seq, myLastReadSeq: read, unreadCount: Math.max(0, message.seq - read), lastActivityAt: message.createdAt };
+    // A hidden chat comes back to the list with its next message.
+    return { ...r, lastMessage, lastSeq: message.seq, myLastReadSeq: read, unreadCount: Math.max(0, message.seq - read), lastActivityAt: message.createdAt, hidden: false };
   });
+  const position = readPositions.get(message.roomId)?.get(message.senderId);
+  if (position !== undefined && message.seq > position) moveReadPosition(message.roomId, message.senderId, position, message.seq);
   if (typing.value[message.roomId]?.[message.senderId]) {
     const { [message.senderId]: _gone, ...rest } = typing.value[message.roomId];
     typing.value = { ...typing.value, [message.roomId]: rest };

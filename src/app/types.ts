@@ -2,11 +2,14 @@
 import type { AdminUser as AdminUserSchema, Stats as StatsSchema } from "../modules/admin/model";
 import type { AuthResult as AuthResultSchema } from "../modules/auth/model";
 import type { Message as MessageSchema, Reaction as ReactionSchema } from "../modules/messages/model";
-import type { Ban as BanSchema, Room as RoomSchema, RoomMember as RoomMemberSchema } from "../modules/rooms/model";
+import type { FileView as FileViewSchema } from "../modules/files/model";
+import type { Ban as BanSchema, Room as RoomSchema, RoomInvitation as RoomInvitationSchema, RoomMember as RoomMemberSchema } from "../modules/rooms/model";
 import type { Invitation as InvitationSchema, Team as TeamSchema, TeamMember as TeamMemberSchema } from "../modules/teams/model";
 import type { OwnUser as OwnUserSchema, PublicUser as PublicUserSchema } from "../modules/users/model";
 
 export type Room = typeof RoomSchema.static;
+export type RoomInvitation = typeof RoomInvitationSchema.static;
+export type FileView = typeof FileViewSchema.static;
 export type RoomMember = typeof RoomMemberSchema.static;
 export type Ban = typeof BanSchema.static;
 export type Message = typeof MessageSchema.static;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { png } from "../files-fixtures";
 import { ServerProcess, until } from "./server";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -370,6 +371,92 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await message(b, "Can I still talk?").locator("time").waitFor(WAIT);
     await message(a, "Can I still talk?").waitFor(WAIT);
     expect(await message(b, "Can I still talk?").count()).toBe(1);
+  }, 60_000);
+
+  let hideoutUrl = "";
+
+  test("an invitation link to a private room joins the other person; their reads count as seen", async () => {
+    await a.getByRole("link", { name: "New room" }).click();
+    await a.getByLabel("Name").fill("Hideout");
+    await a.getByRole("button", { name: "Create room" }).click();
+    await a.getByRole("heading", { name: "Hideout" }).waitFor(WAIT);
+    hideoutUrl = a.url();
+    await a.getByRole("button", { name: /^Members/ }).click();
+    const panel = a.getByRole("complementary", { name: "Members" });
+    await panel.getByText("Invitation links").click();
+    await panel.getByRole("button", { name: "New invitation link" }).click();
+    const invite = await panel.getByLabel("Invitation link").inputValue();
+    expect(invite).toMatch(new RegExp(`^${server.base}/invite/[\\w-]+$`));
+    await accessible(a, "room invitation links");
+    await a.getByRole("button", { name: "Close members" }).click();
+
+    await b.goto(invite);
+    await b.getByRole("button", { name: "Accept invitation" }).click();
+    await b.getByRole("heading", { name: "Hideout" }).waitFor(WAIT);
+    expect(b.url()).toBe(hideoutUrl);
+    await a.getByRole("button", { name: "Members (2)" }).waitFor(WAIT);
+
+    await send(a, "Welcome in");
+    await message(b, "Welcome in").waitFor(WAIT);
+    await message(a, "Welcome in").getByText("seen by 1").waitFor(WAIT);
+
+    await a.getByRole("button", { name: "Mute" }).click();
+    await a.getByRole("link", { name: /^Hideout/ }).getByRole("img", { name: "muted" }).waitFor(WAIT);
+  }, 60_000);
+
+  test("an image and a file attached by one show on the other side", async () => {
+    await a.getByLabel("Attach files").setInputFiles([
+      { name: "photo.png", mimeType: "image/png", buffer: png(64, 48) },
+      { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("plain notes\n") },
+    ]);
+    const picked = a.getByRole("list", { name: "Files to send" });
+    await picked.getByText("photo.png").waitFor(WAIT);
+    await picked.getByText("notes.txt").waitFor(WAIT);
+    await a.getByRole("button", { name: "Send", exact: true }).click();
+
+    const image = timeline(b).getByRole("img", { name: "photo.png" });
+    await image.waitFor(WAIT);
+    await until("the image to load", () => image.evaluate((el) => (el as unknown as { complete: boolean; naturalWidth: number }).complete && (el as unknown as { naturalWidth: number }).naturalWidth === 64));
+    const download = timeline(b).getByRole("link", { name: /notes\.txt \(12 B\)/ });
+    expect(await download.getAttribute("download")).toBe("notes.txt");
+    expect(await download.getAttribute("href")).toMatch(/^\/files\/[^/]+\/notes\.txt\?exp=\d+&sig=/);
+    await timeline(a).getByRole("img", { name: "photo.png" }).waitFor(WAIT);
+    await accessible(b, "a message with attachments");
+    await shot(b, "attachments");
+  }, 60_000);
+
+  test("an avatar upload shows in the profile, the sidebar and the other side's messages", async () => {
+    await a.goto(`${server.base}/profile`);
+    await a.getByLabel("Upload a picture").setInputFiles({ name: "me.png", mimeType: "image/png", buffer: png(80, 80) });
+    await a.getByRole("button", { name: "Remove picture" }).waitFor(WAIT);
+    const avatarUrl = await a.locator("section.main img.avatar.large").getAttribute("src");
+    expect(avatarUrl).toMatch(/^\/files\/[^/]+\/avatar\.webp$/);
+    await a.locator(`nav img.avatar[src="${avatarUrl}"]`).waitFor(WAIT);
+    await accessible(a, "profile with an avatar");
+
+    await b.goto(hideoutUrl);
+    const shown = message(b, "Welcome in").locator(`img.avatar[src="${avatarUrl}"]`);
+    await shown.waitFor(WAIT);
+    await until("the avatar to load", () => shown.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth > 0));
+  }, 60_000);
+
+  test("a hidden direct chat leaves the room list until its next message", async () => {
+    await a.getByRole("link", { name: "Direct chat" }).click();
+    await a.getByLabel("Find someone").fill(bob.username);
+    await a.getByRole("button", { name: `Message ${bob.username}` }).click();
+    await a.getByRole("heading", { name: bob.displayName }).waitFor(WAIT);
+    const chat = a.getByRole("link", { name: /You: Just between us/ });
+    await chat.waitFor(WAIT);
+    await a.getByRole("button", { name: "Hide" }).click();
+    await chat.waitFor({ state: "detached", ...WAIT });
+    await a.reload();
+    await a.getByRole("link", { name: /^Hideout/ }).waitFor(WAIT);
+    expect(await chat.count()).toBe(0);
+
+    await b.goto(`${server.base}/`); // narrow: the room list is the home page
+    await b.getByRole("link", { name: /Alice: Just between us/ }).click();
+    await send(b, "Back again");
+    await a.getByRole("link", { name: /: Back again/ }).waitFor(WAIT);
   }, 60_000);
 
   test("signing out ends the session: a reload shows the sign-in screen", async () => {

@@ -20,11 +20,14 @@ import {
   sendTyping,
   timelines,
   typing,
+  updateMine,
   users,
 } from "../live";
 import type { Message, Room } from "../types";
+import { AttachButton, Attachments, Avatar, PickedFiles, useAttachments } from "./files";
 import { ErrorLine, useAction } from "./form";
 import { Members } from "./members";
+import { navigate } from "../router";
 import { Link, PresenceDot } from "./sidebar";
 import { name, RichText, time } from "./text";
 
@@ -59,6 +62,7 @@ export function Conversation({ roomId }: { roomId: string }) {
         <button type="button" aria-expanded={panel === "members"} onClick={() => setPanel(panel === "members" ? null : "members")}>
           Members ({room.memberCount})
         </button>
+        <MySettings room={room} />
       </header>
       <div class="conversation-body">
         <div class="timeline-column">
@@ -70,6 +74,24 @@ export function Conversation({ roomId }: { roomId: string }) {
         {panel && panel !== "members" && <Thread room={room} parent={panel.thread} onClose={() => setPanel(null)} />}
       </div>
     </section>
+  );
+}
+
+/** Mute (any room) and hide (direct chats: out of the list until the next message). */
+function MySettings({ room }: { room: Room }) {
+  const change = useAction((settings: { hidden?: boolean; muted?: boolean }) => updateMine(room.id, settings));
+  return (
+    <>
+      <button type="button" aria-pressed={room.muted} disabled={change.busy} onClick={() => void change.run({ muted: !room.muted })}>
+        {room.muted ? "Muted" : "Mute"}
+      </button>
+      {room.kind === "direct" && (
+        <button type="button" disabled={change.busy} onClick={() => void change.run({ hidden: true }).then((ok) => ok && navigate("/"))}>
+          Hide
+        </button>
+      )}
+      <ErrorLine error={change.error} />
+    </>
   );
 }
 
@@ -172,6 +194,11 @@ function Timeline({ room, onThread }: { room: Room; onThread: (m: Message) => vo
           <div class="content">
             <RichText text={item.content} />
           </div>
+          {item.attachments.length > 0 && (
+            <ul class="attachments muted" aria-label="Attachments">
+              {item.attachments.map((file) => <li key={file.id}>📎 {file.name}</li>)}
+            </ul>
+          )}
           {item.error && (
             <div class="actions visible">
               <span class="error">{item.error}</span>
@@ -218,9 +245,10 @@ function MessageItem({ room, message, parent, onThread }: { room: Room; message:
   return (
     <li class={`message${mine ? " mine" : ""}${deleted ? " deleted" : ""}`} data-seq={message.seq} data-id={message.id}>
       <div class="meta">
-        <strong class="sender">{name(message.sender)}</strong> <time dateTime={message.createdAt}>{time(message.createdAt)}</time>
+        <Avatar user={message.sender} /> <strong class="sender">{name(message.sender)}</strong> <time dateTime={message.createdAt}>{time(message.createdAt)}</time>
         {message.editedAt && !deleted && <span class="muted"> (edited)</span>}
         {mine && room.kind === "direct" && !deleted && <Tick room={room} message={message} />}
+        {mine && room.kind !== "direct" && !deleted && !!message.readCount && <span class="muted seen"> · seen by {message.readCount}</span>}
       </div>
       {message.replyToId && (
         <p class="quote muted clip">
@@ -259,9 +287,12 @@ function MessageItem({ room, message, parent, onThread }: { room: Room; message:
           <ErrorLine error={edit.error} />
         </form>
       ) : (
-        <div class="content">
-          <RichText text={message.content} />
-        </div>
+        <>
+          <div class="content">
+            <RichText text={message.content} />
+          </div>
+          <Attachments files={message.attachments} />
+        </>
       )}
       {message.reactions.length > 0 && (
         <div class="reactions">
@@ -323,12 +354,14 @@ function TypingLine({ roomId }: { roomId: string }) {
 
 export function Composer({ roomId, replyToId = null, label = "Message" }: { roomId: string; replyToId?: string | null; label?: string }) {
   const [text, setText] = useState("");
+  const attachments = useAttachments();
   const id = `composer-${replyToId ?? roomId}`;
+  const ready = (text.trim() !== "" || attachments.files.length > 0) && !attachments.busy;
   const submit = () => {
-    const content = text.trim();
-    if (!content) return;
-    send(roomId, content, replyToId);
+    if (!ready) return;
+    send(roomId, text.trim(), replyToId, attachments.files);
     setText("");
+    attachments.clear();
   };
   return (
     <form
@@ -356,8 +389,9 @@ export function Composer({ roomId, replyToId = null, label = "Message" }: { room
           }
         }}
       />
-      {/* Attachments (POST /api/files, then `attachments` on the send) plug in here. */}
-      <button class="primary" disabled={!text.trim()}>Send</button>
+      <AttachButton id={`${id}-files`} attachments={attachments} />
+      <button class="primary" disabled={!ready}>Send</button>
+      <PickedFiles attachments={attachments} />
     </form>
   );
 }
@@ -389,6 +423,7 @@ function Thread({ room, parent, onClose }: { room: Room; parent: Message; onClos
           <li key={m.id} class="message">
             <div class="meta"><strong>{name(m.sender)}</strong> <time dateTime={m.createdAt}>{time(m.createdAt)}</time></div>
             <div class="content">{m.deletedAt ? "Message deleted" : <RichText text={m.content} />}</div>
+            {!m.deletedAt && <Attachments files={m.attachments} />}
           </li>
         ))}
         {waiting.map((p) => (

@@ -1,7 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, loadRoom, me, rememberUsers } from "../live";
-import type { Ban, PublicUser, Room, RoomMember } from "../types";
+import { api, loadRoom, me, rememberUsers, roomInvitations } from "../live";
+import type { Ban, PublicUser, Room, RoomInvitation, RoomMember } from "../types";
 import { navigate } from "../router";
+import { Avatar } from "./files";
 import { ErrorLine, useAction } from "./form";
 import { UserSearch } from "./screens";
 import { PresenceDot } from "./sidebar";
@@ -40,6 +41,7 @@ export function Members({ room, onClose }: { room: Room; onClose: () => void }) 
         <button type="button" onClick={onClose} aria-label="Close members">✕</button>
       </header>
       {moderated && <RoomSettings room={room} />}
+      {isAdmin && room.kind === "group" && room.visibility === "private" && <RoomInvitations room={room} />}
       {isAdmin && room.kind !== "direct" && (
         <UserSearch
           label="Add a member"
@@ -51,7 +53,7 @@ export function Members({ room, onClose }: { room: Room; onClose: () => void }) 
       <ul class="members" aria-busy={members === null}>
         {(members ?? []).map((m) => (
           <li key={m.user.id}>
-            <PresenceDot userId={m.user.id} /> <span class="clip">{name(m.user)}</span> <span class="muted">@{m.user.username}</span>
+            <Avatar user={m.user} /> <PresenceDot userId={m.user.id} /> <span class="clip">{name(m.user)}</span> <span class="muted">@{m.user.username}</span>
             {m.role !== "member" && <span class="badge role">{m.role}</span>}
             {muted(m) && <span class="badge role">muted</span>}
             {actsOn(m) && (
@@ -89,6 +91,35 @@ export function Members({ room, onClose }: { room: Room; onClose: () => void }) 
         </button>
       )}
     </aside>
+  );
+}
+
+/** Invitation links of a private group room: anyone opening one at /invite/:code joins it. */
+function RoomInvitations({ room }: { room: Room }) {
+  const [list, setList] = useState<RoomInvitation[]>([]);
+  const action = useAction(async (change?: () => Promise<unknown>) => {
+    await change?.();
+    setList(await roomInvitations.list(room.id));
+  });
+  useEffect(() => void action.run(), [room.id]);
+  const link = (code: string) => `${location.origin}/invite/${code}`;
+  const live = list.filter((inv) => !inv.revokedAt && new Date(inv.expiresAt) > new Date() && (inv.maxUses === null || inv.uses < inv.maxUses));
+  return (
+    <details>
+      <summary>Invitation links</summary>
+      <button type="button" disabled={action.busy} onClick={() => void action.run(() => roomInvitations.create(room.id))}>New invitation link</button>
+      <ErrorLine error={action.error} />
+      <ul class="members">
+        {live.map((inv) => (
+          <li key={inv.code}>
+            <label class="grow">Invitation link<input readOnly value={link(inv.code)} onFocus={(e) => e.currentTarget.select()} /></label>
+            <span class="muted">expires {new Date(inv.expiresAt).toLocaleDateString()}, used {inv.uses}</span>
+            <button type="button" onClick={() => void navigator.clipboard?.writeText(link(inv.code))}>Copy</button>
+            <button type="button" onClick={() => void action.run(() => roomInvitations.revoke(room.id, inv.code))}>Revoke</button>
+          </li>
+        ))}
+      </ul>
+    </details>
   );
 }
 

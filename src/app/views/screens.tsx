@@ -1,7 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, loadRoom, loadRooms, loadTeams, me, rememberUsers, roomTitle, rooms, updateProfile } from "../live";
+import { acceptInvitation, api, loadRoom, me, rememberUsers, roomTitle, rooms, setAvatar, updateProfile } from "../live";
 import { navigate } from "../router";
-import type { Message, PublicUser, Room, Team } from "../types";
+import type { Message, PublicUser, Room } from "../types";
+import { Attachments, Avatar } from "./files";
 import { ErrorLine, useAction } from "./form";
 import { Link, PresenceDot } from "./sidebar";
 import { name, RichText, time } from "./text";
@@ -44,7 +45,7 @@ export function UserSearch({ label, action, onPick }: { label: string; action: s
       <ul aria-label="Users found" aria-live="polite">
         {found.map((user) => (
           <li key={user.id}>
-            <PresenceDot userId={user.id} /> <span class="clip">{name(user)}</span> <span class="muted">@{user.username}</span>
+            <Avatar user={user} /> <PresenceDot userId={user.id} /> <span class="clip">{name(user)}</span> <span class="muted">@{user.username}</span>
             <button type="button" onClick={() => onPick(user)} aria-label={`${action} ${user.username}`}>
               {action}
             </button>
@@ -152,6 +153,7 @@ export function Search() {
                 <strong>{name(m.sender)}</strong> in <Link to={`/rooms/${m.roomId}`}>{room ? roomTitle(room) : "a room"}</Link> <time dateTime={m.createdAt}>{time(m.createdAt)}</time>
               </div>
               <RichText text={m.content} />
+              <Attachments files={m.attachments} />
             </li>
           );
         })}
@@ -176,7 +178,7 @@ export function Profile() {
         Signed in as <strong>@{user.username}</strong>
         {user.email && <> ({user.email})</>}
       </p>
-      {/* The avatar upload (PUT /api/users/me/avatar) plugs in here. */}
+      <AvatarForm />
       <form class="stack" onSubmit={(e) => (e.preventDefault(), void run(formData(e)))}>
         <label>Display name<input name="displayName" defaultValue={user.displayName} required maxLength={64} /></label>
         <label>Status<input name="statusText" defaultValue={user.statusText ?? ""} maxLength={140} /></label>
@@ -188,21 +190,49 @@ export function Profile() {
   );
 }
 
-/** `/invite/:code`: accepts the invitation and opens what it leads to. */
+/** PNG, JPEG, GIF or WebP; the server re-encodes it (at most 512 px) and answers the new URL. */
+function AvatarForm() {
+  const change = useAction((file: File | null) => setAvatar(file));
+  const user = me.value!;
+  return (
+    <div class="row">
+      <Avatar user={user} large />
+      <label class="button">
+        {user.avatarUrl ? "Change picture" : "Upload a picture"}
+        <input
+          type="file"
+          class="sr-only"
+          accept="image/png,image/jpeg,image/gif,image/webp"
+          disabled={change.busy}
+          onChange={(event) => {
+            const file = event.currentTarget.files?.[0];
+            event.currentTarget.value = "";
+            if (file) void change.run(file);
+          }}
+        />
+      </label>
+      {user.avatarUrl && (
+        <button type="button" disabled={change.busy} onClick={() => void change.run(null)}>
+          Remove picture
+        </button>
+      )}
+      <ErrorLine error={change.error} />
+    </div>
+  );
+}
+
+/** `/invite/:code`: accepts a room or team invitation and opens what it leads to. */
 export function Invite({ code }: { code: string }) {
   const [done, setDone] = useState(false);
   const { run, error, busy } = useAction(async () => {
-    const result = await api<Team | { room?: Room; team?: Team }>("POST", `/api/invitations/${encodeURIComponent(code)}/accept`);
+    const { room, team } = await acceptInvitation(code);
     setDone(true);
-    const room = "room" in result ? result.room : undefined;
-    const team = "team" in result ? result.team : "id" in result ? (result as Team) : undefined;
-    await Promise.all([loadRooms(), loadTeams()]);
     navigate(room ? `/rooms/${room.id}` : team ? `/teams/${team.id}` : "/", true);
   });
   return (
     <section class="main narrow">
       <h1>Invitation</h1>
-      <p>You were invited to join a team.</p>
+      <p>You were invited to join a room or a team.</p>
       <ErrorLine error={error} />
       <button class="primary" onClick={() => void run()} disabled={busy || done}>Accept invitation</button>
     </section>

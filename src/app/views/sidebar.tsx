@@ -2,12 +2,13 @@ import { computed } from "@preact/signals";
 import { me, peers, presence, roomTitle, rooms, signOut, teams, users } from "../live";
 import { navigate, path } from "../router";
 import type { Room } from "../types";
+import { Avatar } from "./files";
 import { name } from "./text";
 
-const activity = (room: Room) => (room as Room & { lastActivityAt?: string }).lastActivityAt ?? room.lastMessage?.createdAt ?? room.createdAt;
+const activity = (room: Room) => room.lastActivityAt;
 
-/** The caller's rooms, most recent activity first. */
-const ordered = computed(() => Object.values(rooms.value).filter((r) => r.myRole).sort((a, b) => (activity(a) < activity(b) ? 1 : activity(a) > activity(b) ? -1 : 0)));
+/** The caller's rooms but those they hid, most recent activity first. */
+const ordered = computed(() => Object.values(rooms.value).filter((r) => r.myRole && !r.hidden).sort((a, b) => (activity(a) < activity(b) ? 1 : activity(a) > activity(b) ? -1 : 0)));
 
 export function Link({ to, children, ...rest }: { to: string; children: preact.ComponentChildren; class?: string; "aria-label"?: string }) {
   return (
@@ -36,7 +37,7 @@ function preview(room: Room) {
   if (!last) return "No messages yet";
   if (last.deletedAt) return "Message deleted";
   const who = last.senderId === me.value?.id ? "You" : name(users.value[last.senderId]);
-  return `${who}: ${last.content}`;
+  return `${who}: ${last.content || "sent a file"}`;
 }
 
 export function Sidebar() {
@@ -45,7 +46,7 @@ export function Sidebar() {
     <nav class="sidebar" aria-label="Rooms and tools">
       <header class="me">
         <Link to="/profile" class="me-link">
-          <PresenceDot userId={user.id} /> <span>{name(user)}</span>
+          <Avatar user={user} /> <PresenceDot userId={user.id} /> <span>{name(user)}</span>
         </Link>
         <button type="button" onClick={() => void signOut()}>
           Sign out
@@ -68,11 +69,22 @@ export function Sidebar() {
             <li key={room.id}>
               <Link to={`/rooms/${room.id}`} class="room-link">
                 <span class="room-title">
-                  {room.kind === "direct" ? <PresenceDot userId={peers.value[room.id]} /> : <span aria-hidden="true">#</span>}
+                  {room.kind === "direct" ? (
+                    <>
+                      <Avatar user={users.value[peers.value[room.id] ?? ""]} /> <PresenceDot userId={peers.value[room.id]} />
+                    </>
+                  ) : (
+                    <span aria-hidden="true">#</span>
+                  )}
                   <span class="clip">{title}</span>
                   {team && <span class="muted clip"> · {team.name}</span>}
+                  {room.muted && (
+                    <span class="muted muted-mark" role="img" aria-label="muted" title="muted">
+                      🔕
+                    </span>
+                  )}
                   {room.unreadCount > 0 && (
-                    <span class="badge">
+                    <span class={room.muted ? "badge quiet" : "badge"}>
                       {room.unreadCount}
                       <span class="sr-only"> unread</span>
                     </span>
