@@ -52,7 +52,8 @@ export class PgSearch {
     } catch (error) {
       if (sqlState(error) !== QUERY_CANCELED) throw error;
     }
-    return this.window(ids, query, after, limits.scanRows);
+    // Out of time in the index: a window of at least one message, so that each page moves on.
+    return this.window(ids, query, after, Math.max(1, limits.scanRows));
   }
 
   /** The index's own expression (with deleted_at IS NULL beside it, its predicate), so that the GIN index can answer the match. */
