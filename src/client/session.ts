@@ -77,9 +77,9 @@ const HISTORY_PAGE = 200;
  * `sync` (naming every room it holds, with the `since` of the last connection that caught up).
  *
  * It keeps, per room, a window of messages without gaps or duplicates (RoomWindow), fills
- * gaps over REST, applies edits, deletions and reactions, and sends every pending send again
- * after a reconnect under the same clientId until it is acknowledged: the server keeps the
- * first message of a clientId, so each is delivered once.
+ * gaps over REST, applies edits, deletions, reactions and read positions (readCount), and sends
+ * every pending send, edit, deletion and reaction again after a reconnect under the same clientId
+ * until it is answered: the server keeps the first message of a clientId, so each is delivered once.
  */
 export class Session {
   private readonly windows = new Map<string, RoomWindow>();
