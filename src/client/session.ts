@@ -35,6 +35,8 @@ export interface PendingSend {
   content: string;
   metadata?: Record<string, unknown> | null;
   replyToId?: string | null;
+  /** Ids of the sender's own uploaded files. */
+  attachments?: string[];
 }
 
 /** The server answered a send, or another frame, with an error. */
@@ -55,6 +57,13 @@ export class SessionClosed extends Error {
 
 type Listener<K extends keyof SessionEvents> = (event: SessionEvents[K]) => void;
 type SendFrame = Extract<ClientFrame, { type: "message.send" }>;
+/** The frames answered by an ack or an error carrying their clientId, kept until answered. */
+type PendingFrame = Extract<ClientFrame, { clientId: string }>;
+interface Pending {
+  frame: PendingFrame;
+  resolve(m: Message | undefined): void;
+  reject(e: Error): void;
+}
 
 /** Close codes after which reconnecting would not help (see docs/protocol.md). */
 const SESSION_REVOKED = 4001;
@@ -68,14 +77,17 @@ const HISTORY_PAGE = 200;
  * `sync` (naming every room it holds, with the `since` of the last connection that caught up).
  *
  * It keeps, per room, a window of messages without gaps or duplicates (RoomWindow), fills
- * gaps over REST, applies edits, deletions and reactions, and sends every pending send again
- * after a reconnect under the same clientId until it is acknowledged: the server keeps the
- * first message of a clientId, so each is delivered once.
+ * gaps over REST, applies edits, deletions, reactions and read positions (readCount), and sends
+ * every pending send, edit, deletion and reaction again after a reconnect under the same clientId
+ * until it is answered: the server keeps the first message of a clientId, so each is delivered once.
  */
 export class Session {
   private readonly windows = new Map<string, RoomWindow>();
   private readonly listeners = new Map<keyof SessionEvents, Set<Listener<any>>>();
-  private readonly pendingSends = new Map<string, { frame: SendFrame; resolve(m: Message): void; reject(e: Error): void }>();
+  private readonly pendingSends = new Map<string, Pending>();
+  /** Rooms whose held messages are being read again over REST, and those to read again once that ends. */
+  private readonly rereads = new Map<string, Promise<void>>();
+  private readonly rereadAgain = new Set<string>();
   private readonly filling = new Map<string, Promise<void>>();
   private socket: WebSocket | null = null;
   /** The socket has said `ready`: frames may go out on it. */
@@ -86,10 +98,10 @@ export class Session {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private awaitingPong = false;
-  /** `ready.at` of the last connection that caught up: the next sync's `since`. */
+  /** `ready.position` (or, from a server without positions, `ready.at`) of the last connection that caught up: the next sync's `since`. */
   private since: string | null = null;
-  /** The sync in flight: its socket, that socket's `ready.at`, and the top each room was synced from. */
-  private syncing: { ws: WebSocket; at: string; synced: Map<string, number> } | null = null;
+  /** The sync in flight: its socket, that socket's `since` to be, and the top each room was synced from. */
+  private syncing: { ws: WebSocket; since: string; synced: Map<string, number> } | null = null;
   private readonly unsubscribe: () => void;
   private _state: ConnectionState = "connecting";
   private _user: OwnUser | null = null;
@@ -147,9 +159,13 @@ export class Session {
     return this.windows.get(roomId) === window ? window.prepend(page.messages) : [];
   }
 
-  /** Sends not yet acknowledged, oldest first (for showing them as pending). */
+  /** Sends not yet acknowledged, oldest first (for showing them as pending); edits, deletions and reactions are not listed. */
   pending(): PendingSend[] {
-    return [...this.pendingSends.values()].map(({ frame: { type: _, roomId, ...send } }) => ({ roomId: roomId!, ...send }));
+    return [...this.pendingSends.values()].flatMap(({ frame }) => {
+      if (frame.type !== "message.send") return [];
+      const { type: _, roomId, ...send } = frame;
+      return [{ roomId: roomId!, ...send }];
+    });
   }
 
   /**
@@ -160,17 +176,54 @@ export class Session {
   send(
     roomId: string,
     content: string,
-    options: { metadata?: Record<string, unknown> | null; replyToId?: string | null; clientId?: string } = {},
+    options: { metadata?: Record<string, unknown> | null; replyToId?: string | null; attachments?: string[]; clientId?: string } = {},
   ): Promise<Message> {
-    if (this.stopped) return Promise.reject(new SessionClosed());
-    const { clientId = newClientId(), metadata, replyToId } = options;
+    const { clientId = newClientId(), metadata, replyToId, attachments } = options;
     const frame: SendFrame = { type: "message.send", roomId, content, clientId };
     if (metadata !== undefined) frame.metadata = metadata;
     if (replyToId !== undefined) frame.replyToId = replyToId;
-    const existing = this.pendingSends.get(clientId);
-    if (existing) return new Promise((resolve, reject) => this.pendingSends.set(clientId, chain(existing, resolve, reject)));
+    if (attachments !== undefined) frame.attachments = attachments;
+    return this.request(frame) as Promise<Message>;
+  }
+
+  /**
+   * Edits one of the user's messages over the socket; resolves with the edited message once the
+   * server has it, sent again after reconnects until answered, like `send` (members, this session
+   * too, hear `message.updated`, which updates the store). Rejects with ServerRefused
+   * (FORBIDDEN, NOT_FOUND, CONFLICT for a deleted message, VALIDATION_FAILED) or SessionClosed.
+   */
+  edit(messageId: string, content: string, options: { clientId?: string } = {}): Promise<Message> {
+    const { clientId = newClientId() } = options;
+    return this.request({ type: "message.edit", clientId, messageId, content }) as Promise<Message>;
+  }
+
+  /**
+   * Deletes a message (the author's, or any as a room admin, owner or server admin) over the socket;
+   * resolves once done, with the same pending semantics as `send` (a repeated deletion is a no-op).
+   * The store empties the message when `message.deleted` comes.
+   */
+  async delete(messageId: string, options: { clientId?: string } = {}): Promise<void> {
+    const { clientId = newClientId() } = options;
+    await this.request({ type: "message.delete", clientId, messageId });
+  }
+
+  /**
+   * Adds (`add`, the default) or removes the user's reaction with `emoji` over the socket; resolves
+   * with the message as the user sees it, with the same pending semantics as `send` (both are
+   * idempotent). The store counts it when `reaction.added` / `reaction.removed` comes.
+   */
+  react(messageId: string, emoji: string, add = true, options: { clientId?: string } = {}): Promise<Message> {
+    const { clientId = newClientId() } = options;
+    return this.request({ type: add ? "reaction.add" : "reaction.remove", clientId, messageId, emoji }) as Promise<Message>;
+  }
+
+  /** Sends a frame answered by clientId, kept pending (and sent again on each new socket) until answered. */
+  private request(frame: PendingFrame): Promise<Message | undefined> {
+    if (this.stopped) return Promise.reject(new SessionClosed());
+    const existing = this.pendingSends.get(frame.clientId);
+    if (existing) return new Promise((resolve, reject) => this.pendingSends.set(frame.clientId, chain(existing, resolve, reject)));
     return new Promise((resolve, reject) => {
-      this.pendingSends.set(clientId, { frame, resolve, reject });
+      this.pendingSends.set(frame.clientId, { frame, resolve, reject });
       if (this.live) this.write(frame);
     });
   }
@@ -304,12 +357,14 @@ export class Session {
       case "sync.done":
         return void this.onSyncDone(frame);
       case "ack": {
-        // Only sends are kept pending, and a send's ack carries its message.
         const pending = this.pendingSends.get(frame.clientId);
         const message = frame.message;
-        if (!pending || !message) return;
-        this.take(message);
+        if (!pending || (!message && pending.frame.type !== "message.delete")) return;
         this.pendingSends.delete(frame.clientId);
+        if (!message) return pending.resolve(undefined);
+        // Edits and reactions reach the store through the events they cause, which count them once.
+        if (pending.frame.type !== "message.send") return pending.resolve(message);
+        this.take(message);
         return pending.resolve(this.windows.get(message.roomId)?.get(message.seq) ?? message);
       }
       case "error":
@@ -332,6 +387,9 @@ export class Session {
         return this.emit("reaction", frame);
       }
       case "read":
+        this.windows.get(frame.roomId)?.read(frame.userId, frame.previousSeq, frame.seq);
+        this.receipt(frame);
+        return this.emit(frame.type, frame);
       case "delivered":
         this.receipt(frame);
         return this.emit(frame.type, frame as never);
@@ -356,6 +414,14 @@ export class Session {
       case "team.updated":
       case "team.deleted":
         return this.emit("team", frame);
+      case "history": {
+        // A room-scoped socket's opening page: read for this user, like a REST page.
+        let window = this.windows.get(frame.roomId);
+        const first = frame.messages[0];
+        if (!window && first) this.windows.set(frame.roomId, (window = new RoomWindow(frame.roomId, first.seq - 1)));
+        if (window) for (const m of frame.messages) this.putExact(window, m);
+        return;
+      }
       case "pong":
         return;
     }
@@ -366,6 +432,8 @@ export class Session {
     this._user = frame.user;
     this.lastClose = null;
     const listed = new Set(frame.rooms.map((r) => r.id));
+    // Read positions moved unseen while away: the sync's end reads the held messages again.
+    for (const window of this.windows.values()) window.readers.clear();
     for (const id of this.windows.keys()) if (!listed.has(id)) this.windows.delete(id);
     for (const r of frame.rooms) if (!this.windows.has(r.id)) this.windows.set(r.id, new RoomWindow(r.id, r.lastSeq));
     this.live = true;
@@ -378,7 +446,7 @@ export class Session {
       rooms[id] = window.top;
       synced.set(id, window.top);
     }
-    this.syncing = { ws, at: frame.at, synced };
+    this.syncing = { ws, since: frame.position ?? frame.at, synced };
     this.write({ type: "sync", rooms, ...(this.since && { since: this.since }) });
     for (const { frame: send } of this.pendingSends.values()) this.write(send);
   }
@@ -399,7 +467,7 @@ export class Session {
       for (const [roomId, entry] of Object.entries(frame.rooms)) {
         const window = this.windows.get(roomId);
         if (window && (entry.hasMore || window.hasGap || window.top < entry.lastSeq)) work.push(this.fill(roomId, true));
-        if (window) work.push(this.rereadStatuses(roomId, window));
+        if (window) work.push(this.rereadCounts(roomId, window));
       }
       await Promise.all(work);
     } catch {
@@ -410,7 +478,7 @@ export class Session {
     this.syncing = null;
     // Gaps opened by live messages while the fills ran.
     for (const [roomId, window] of this.windows) if (window.hasGap) void this.fill(roomId).catch(() => {});
-    this.since = syncing.at;
+    this.since = syncing.since;
     this.attempt = 0;
     this.emit("synced", { rooms: this.rooms() });
   }
@@ -472,8 +540,44 @@ export class Session {
   private take(message: Message): void {
     let window = this.windows.get(message.roomId);
     if (!window) this.windows.set(message.roomId, (window = new RoomWindow(message.roomId, message.seq - 1)));
-    for (const joined of window.put(message)) this.emit("message", joined);
+    for (const joined of window.put(message)) {
+      this.moved(window, joined);
+      this.emit("message", joined);
+    }
     if (window.hasGap && !this.syncing) void this.fill(message.roomId).catch(() => {});
+  }
+
+  /**
+   * Sending a message moves the sender's read position to it (no `read` event says so). From a
+   * known position the held messages in between gain a reader; from an unknown one (the first
+   * message of that member since the last sync) the held messages are read again over REST.
+   * During a sync nothing is counted: its end reads every held message again.
+   */
+  private moved(window: RoomWindow, message: Message): void {
+    if (this.syncing || message.readCount === undefined) return;
+    const from = window.readers.get(message.senderId);
+    if (from !== undefined) return window.read(message.senderId, from, message.seq);
+    if (window.countsBelow(message.seq, message.senderId)) this.rereadLater(window.roomId);
+    window.readers.set(message.senderId, message.seq);
+  }
+
+  /** Reads the room's held messages again over REST, once at a time per room (again after, if asked meanwhile). */
+  private rereadLater(roomId: string): void {
+    if (this.rereads.has(roomId)) return void this.rereadAgain.add(roomId);
+    const run = async () => {
+      do {
+        this.rereadAgain.delete(roomId);
+        const window = this.windows.get(roomId);
+        if (!window || window.messages.length === 0) return;
+        await this.rereadChanges(roomId, window.start - 1, window.top);
+      } while (this.rereadAgain.has(roomId));
+    };
+    this.rereads.set(
+      roomId,
+      run()
+        .catch(() => {})
+        .finally(() => this.rereads.delete(roomId)),
+    );
   }
 
   /** A room the user just joined: followed from its current last seq (unless a message got there first). */
@@ -518,10 +622,13 @@ export class Session {
   }
 
   /**
-   * Direct rooms: receipts are not replayed, so the held messages not yet `read` (statuses only
-   * move forward, so from the first of them on, within the newest page) are read again over REST.
+   * Receipts are not replayed. Group rooms and channels: every held message's readCount may have
+   * moved, so all held messages are read again over REST. Direct rooms: the held messages not yet
+   * `read` (statuses only move forward, so from the first of them on, within the newest page) are.
    */
-  private async rereadStatuses(roomId: string, window: RoomWindow): Promise<void> {
+  private async rereadCounts(roomId: string, window: RoomWindow): Promise<void> {
+    window.readers.clear();
+    if (window.messages.some((m) => m.readCount !== undefined)) return this.rereadChanges(roomId, window.start - 1, window.top);
     const first = window.messages.find((m) => m.status !== undefined && m.status !== "read");
     if (first) await this.rereadChanges(roomId, Math.max(first.seq - 1, window.top - HISTORY_PAGE), window.top);
   }
@@ -535,7 +642,14 @@ export class Session {
       if (now) this.emit(now.deletedAt ? "delete" : "edit", now);
       return;
     }
-    for (const joined of window.put(message, true)) this.emit("message", joined);
+    for (const joined of window.put(message, true)) {
+      // Read for this user: its readCount is the server's, but the held messages before it have not counted its sender's move.
+      if (!this.syncing && joined.readCount !== undefined) {
+        window.readers.delete(joined.senderId);
+        if (window.countsBelow(joined.seq, joined.senderId)) this.rereadLater(window.roomId);
+      }
+      this.emit("message", joined);
+    }
   }
 
   private emit<K extends keyof SessionEvents>(type: K, event: SessionEvents[K]): void {
@@ -559,14 +673,10 @@ function newClientId(): string {
 }
 
 /** A second send under a clientId already pending: it settles with the first. */
-function chain(
-  existing: { frame: SendFrame; resolve(m: Message): void; reject(e: Error): void },
-  resolve: (m: Message) => void,
-  reject: (e: Error) => void,
-) {
+function chain(existing: Pending, resolve: (m: Message | undefined) => void, reject: (e: Error) => void): Pending {
   return {
     frame: existing.frame,
-    resolve: (m: Message) => (existing.resolve(m), resolve(m)),
+    resolve: (m: Message | undefined) => (existing.resolve(m), resolve(m)),
     reject: (e: Error) => (existing.reject(e), reject(e)),
   };
 }

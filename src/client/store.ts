@@ -12,6 +12,11 @@ export class RoomWindow {
   readonly messages: Message[] = [];
   /** Messages past top + 1, waiting for the gap before them to be filled. */
   readonly ahead = new Map<number, Message>();
+  /**
+   * Members' read positions as seen move while connected (read events, messages they sent):
+   * a member missing here has a position the client does not know.
+   */
+  readonly readers = new Map<string, number>();
   /** The seqs of the held replies to each held message: a message's replyCount is their number. */
   private readonly replies = new Map<string, Set<number>>();
 
@@ -65,6 +70,27 @@ export class RoomWindow {
     }
     for (const seq of this.ahead.keys()) if (seq <= this.top) this.ahead.delete(seq);
     return joined;
+  }
+
+  /**
+   * A member's read position moved from `from` to `to`: each held message with from < seq ≤ to
+   * that carries a readCount and was not sent by them gains one reader.
+   */
+  read(userId: string, from: number, to: number): void {
+    for (let seq = Math.max(from + 1, this.start); seq <= Math.min(to, this.top); seq++) {
+      const m = this.messages[seq - this.start]!;
+      if (m.readCount !== undefined && m.senderId !== userId) this.messages[seq - this.start] = { ...m, readCount: m.readCount + 1 };
+    }
+    if (to > (this.readers.get(userId) ?? -1)) this.readers.set(userId, to);
+  }
+
+  /** Whether a held message below `seq`, not sent by `userId`, carries a readCount that their reading could move. */
+  countsBelow(seq: number, userId: string): boolean {
+    for (let i = Math.min(seq, this.top + 1) - 1 - this.start; i >= 0; i--) {
+      const m = this.messages[i]!;
+      if (m.readCount !== undefined && m.senderId !== userId) return true;
+    }
+    return false;
   }
 
   /** Older messages just before the window (a history page, ascending); returns those added. */
@@ -129,7 +155,8 @@ export class RoomWindow {
 function merge(held: Message, copy: Message): Message {
   if (held.deletedAt && !copy.deletedAt) return held;
   const reactions = copy.reactions.map((r) => ({ ...r, me: r.me || (held.reactions.find((h) => h.emoji === r.emoji)?.me ?? false) }));
-  return { ...copy, reactions, status: copy.status ?? held.status };
+  const status = copy.status ?? held.status;
+  return status === undefined ? { ...copy, reactions } : { ...copy, reactions, status };
 }
 
 /** A message with a reaction added or removed by `userId`; `self` is the session's user. */

@@ -45,7 +45,7 @@ export interface SessionEvents {
   reaction: FrameOf<"reaction.added"> | FrameOf<"reaction.removed">;
   typing: FrameOf<"typing">;
   presence: FrameOf<"presence">;
-  /** A member's read position moved. */
+  /** A member's read position moved (the held messages' readCount already counts it). */
   read: FrameOf<"read">;
   /** Direct rooms: the other member's socket received messages up to `seq`. */
   delivered: FrameOf<"delivered">;
@@ -58,7 +58,7 @@ export interface SessionEvents {
     | FrameOf<"member.left">
     | FrameOf<"member.updated">;
   team: FrameOf<"team.updated"> | FrameOf<"team.deleted">;
-  /** An error frame that answers no send of this session (a send's error rejects its promise instead). */
+  /** An error frame that answers no send, edit, deletion or reaction of this session (their errors reject their promises instead). */
   error: ServerError;
   /** Every frame the server sent, as it came (for what the other events do not cover). */
   frame: ServerFrame;

@@ -426,6 +426,7 @@ export type ServerFrame =
   | typeof TeamUpdatedEvent.static
   | typeof TeamDeletedEvent.static
   | SyncDoneFrame
+  | typeof HistoryFrame.static
   | typeof PongFrame.static;
 
 /** Close codes the server uses besides the standard ones (1001 going away, 1008 policy, 1009 too big, 1011 error). */

@@ -9,12 +9,15 @@ import { serverFrames } from "../../src/realtime/protocol";
 const ROOT = resolve(import.meta.dir, "../..");
 
 describe("bunchat/client", () => {
-  test("bundles for the browser from its own files and Eden Treaty only", async () => {
+  test("bundles for the browser from its own files and Eden Treaty only, under 32 KB minified", async () => {
     const result = await Bun.build({ entrypoints: [join(ROOT, "src/client/index.ts")], target: "browser", minify: true, metafile: true });
     expect(result.success).toBe(true);
     const inputs = Object.keys(result.metafile!.inputs);
     expect(inputs.filter((file) => !/src\/client\/|@elysiajs\/eden\//.test(file))).toEqual([]);
-    expect(await result.outputs[0]!.text()).not.toContain("bun:");
+    const text = await result.outputs[0]!.text();
+    expect(text).not.toContain("bun:");
+    // Small enough for a page to load first: the client and Eden Treaty, about 26 KB minified.
+    expect(text.length).toBeLessThan(32 * 1024);
   });
 
   test("imports from the rest of src/ are type-only", () => {
@@ -34,7 +37,7 @@ describe("bunchat/client", () => {
       ready: true, ack: true, error: true, pong: true, "sync.done": true, "message.new": true, "message.updated": true,
       "message.deleted": true, "reaction.added": true, "reaction.removed": true, typing: true, read: true, delivered: true,
       presence: true, "room.created": true, "room.updated": true, "room.deleted": true, "member.joined": true,
-      "member.left": true, "member.updated": true, "team.updated": true, "team.deleted": true,
+      "member.left": true, "member.updated": true, "team.updated": true, "team.deleted": true, history: true,
     };
     expect(Object.keys(typed).sort()).toEqual(Object.keys(serverFrames).sort());
   });

@@ -1,9 +1,9 @@
 /** The typed client's REST side and session events, against the app listening on 127.0.0.1. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createClient, RequestFailed, type SessionEvents, SignedOut } from "bunchat/client";
+import { createClient, RequestFailed, ServerRefused, type SessionEvents, SignedOut } from "bunchat/client";
 import { manualClock } from "../helpers";
 import { type LiveServer, startServer } from "../realtime/helpers";
-import { Gate, recordFrames, until, within } from "./helpers";
+import { Gate, loadAll, recordFrames, until, untilSameHistory, within } from "./helpers";
 
 const PASSWORD = "correct-horse-battery";
 let counter = 0;
@@ -110,6 +110,87 @@ describe("the live session", () => {
       session.close();
     }
     expect(session.state).toBe("closed");
+  });
+
+  test("keeps readCount from read events and sends; edits, deletes, reacts and attaches over the socket; resumes from ready.position", async () => {
+    const syncs: string[] = [];
+    class Recording extends WebSocket {
+      override send(data: Parameters<WebSocket["send"]>[0]) {
+        const frame = JSON.parse(String(data));
+        if (frame.type === "sync") syncs.push(frame.since ?? "");
+        super.send(data);
+      }
+    }
+    const gate = new Gate();
+    const alice = createClient({ baseUrl: base, fetch: gate.fetch, WebSocket: Recording });
+    const bob = createClient({ baseUrl: base });
+    const carol = createClient({ baseUrl: base });
+    const a = await alice.register({ username: name("alice"), password: PASSWORD });
+    const b = await bob.register({ username: name("bob"), password: PASSWORD });
+    const c = await carol.register({ username: name("carol"), password: PASSWORD });
+    const { data: room } = await bob.api.rooms.post({ name: "counts", memberIds: [a.id, c.id] });
+    for (const content of ["one", "two"]) await bob.api.rooms({ id: room!.id }).messages.post({ content });
+    await carol.api.rooms({ id: room!.id }).messages.post({ content: "three" });
+
+    const session = alice.connect({ heartbeatMs: 0, reconnect: { baseMs: 10, maxMs: 50 } });
+    const recorded = recordFrames(session);
+    let synced = 0;
+    session.on("synced", () => synced++);
+    try {
+      await until("the first sync", () => synced >= 1);
+      await loadAll(session, room!.id);
+      await untilSameHistory(session, alice, room!.id);
+
+      // Live reads: each read event counts once on the held messages it covers, with no REST read.
+      const asked = () => gate.answers.filter((x) => x.path === `/api/rooms/${room!.id}/messages`).length;
+      const before = asked();
+      await carol.api.rooms({ id: room!.id }).read.post({ seq: 2 });
+      await bob.api.rooms({ id: room!.id }).read.post({ seq: 3 });
+      await until("the reads", () => session.messages(room!.id).map((m) => m.readCount).join() === "1,1,1");
+      expect(asked()).toBe(before);
+      await untilSameHistory(session, alice, room!.id);
+
+      // A send moves its sender's read position: the messages below it gain a reader.
+      const sent = await within("the send", session.send(room!.id, "four"));
+      await until("alice's read position", () => session.messages(room!.id).map((m) => m.readCount).join() === "2,2,2,0");
+      await bob.api.rooms({ id: room!.id }).messages.post({ content: "five" });
+      await untilSameHistory(session, alice, room!.id);
+
+      // Over the socket: an edit, reactions, a deletion, a send with an attachment.
+      const edited = await within("the edit", session.edit(sent.id, "four, edited"));
+      expect(edited.content).toBe("four, edited");
+      const reacted = await within("the reaction", session.react(sent.id, "👍"));
+      expect(reacted.reactions).toEqual([{ emoji: "👍", count: 1, me: true }]);
+      await within("the unreaction", session.react(sent.id, "👍", false));
+      await within("the deletion", session.delete(sent.id));
+      const refused = await session.edit(sent.id, "too late").catch((e) => e);
+      expect(refused).toBeInstanceOf(ServerRefused);
+      expect(refused.error.code).toBe("CONFLICT");
+      const { data: file, error } = await alice.api.files.post({ file: new File(["hello"], "hello.txt", { type: "text/plain" }) } as never);
+      expect(error).toBeNull();
+      const withFile = await within("the send with a file", session.send(room!.id, "", { attachments: [(file as { id: string }).id] }));
+      expect(withFile.attachments.map((f) => f.id)).toEqual([(file as { id: string }).id]);
+      await untilSameHistory(session, alice, room!.id);
+
+      // Away: reads and a send the socket does not see; back, the store holds the server's counts.
+      for (const connection of server.services.realtime.hub.connections()) if (connection.userId === a.id) connection.disconnect(1008, "reconnect");
+      gate.hold();
+      await until("the session to notice", () => session.state === "reconnecting");
+      await carol.api.rooms({ id: room!.id }).read.post({ seq: withFile.seq });
+      await carol.api.rooms({ id: room!.id }).messages.post({ content: "six" });
+      gate.release();
+      await until("the second sync", () => synced >= 2);
+      await untilSameHistory(session, alice, room!.id);
+      expect(syncs).toHaveLength(2);
+      expect(syncs[0]).toBe("");
+      expect(syncs[1]).toMatch(/^p\d+$/);
+      recorded.check();
+      for (const type of ["ack", "read", "message.updated", "message.deleted", "reaction.added", "reaction.removed"])
+        expect(recorded.frames.map((f) => f.type)).toContain(type as never);
+    } finally {
+      gate.release();
+      session.close();
+    }
   });
 
   test("stops, signed out, when its session is revoked elsewhere", async () => {

@@ -90,4 +90,20 @@ describe("RoomWindow", () => {
     m = reacted(m, "🎉", "u2", "u1", false);
     expect(m.reactions).toEqual([{ emoji: "👍", count: 1, me: false }]);
   });
+
+  test("a read position's move counts once on the held messages it covers that its reader did not send", () => {
+    const w = new RoomWindow("r", 0);
+    for (let seq = 1; seq <= 5; seq++) w.put(message(seq, { readCount: 0, senderId: seq === 3 ? "u2" : "u1" }));
+    w.read("u2", 1, 4);
+    expect(w.messages.map((m) => m.readCount)).toEqual([0, 1, 0, 1, 0]);
+    expect(w.readers.get("u2")).toBe(4);
+    w.read("u3", 0, 9);
+    expect(w.messages.map((m) => m.readCount)).toEqual([1, 2, 1, 2, 1]);
+    expect(w.countsBelow(3, "u1")).toBe(false);
+    expect(w.countsBelow(4, "u1")).toBe(true);
+    const direct = new RoomWindow("d", 0);
+    direct.put(message(1, { status: "sent" }));
+    direct.read("u2", 0, 1);
+    expect(direct.messages[0]!.readCount).toBeUndefined();
+  });
 });
