@@ -570,17 +570,18 @@ export class MessageService {
 
   /**
    * Records as API messages for `viewerId`, in a bounded number of queries whatever the page
-   * size, issued together: one for the reactions of all of them, one for their attachments, one
-   * for delivery positions in direct rooms.
+   * size, issued together: one for the reactions of all of them, one for their attachments, two
+   * for read counts in group rooms and channels, one for delivery positions in direct rooms.
    * `contiguous`: one room's messages with no seq missing (a history page).
    */
   private async present(viewerId: string, records: MessageRecord[], contiguous = false): Promise<Message[]> {
     if (records.length === 0) return [];
     const { roomMembers } = this.t;
     const directRooms = [...new Set(records.filter((r) => r.roomKind === "direct").map((r) => r.message.roomId))];
-    const [reactions, attachments, positions] = await Promise.all([
+    const [reactions, attachments, readCounts, positions] = await Promise.all([
       this.database.messages.reactions(viewerId, records, contiguous),
       this.files.ofMessages(records.map((r) => r.message.id)),
+      this.readCounts(records.filter((r) => r.roomKind !== "direct")),
       directRooms.length === 0
         ? []
         : this.database.db
@@ -599,8 +600,6 @@ export class MessageService {
       if (!list) byMessage.set(r.messageId, (list = []));
       list.push({ emoji: r.emoji, count: r.count, me: r.me });
     }
-
-    const readCounts = await this.readCounts(records.filter((r) => r.roomKind !== "direct"));
 
     return records.map(({ message, sender, roomKind }) => {
       let status: MessageStatus | undefined;
