@@ -387,6 +387,7 @@ export function send(roomId: string, content: string, replyToId: string | null =
 export function retry(clientId: string) {
   const item = pending.value.find((p) => p.clientId === clientId);
   if (!item) return;
+  if (!session && me.value) start();
   pending.value = pending.value.map((p) => (p.clientId === clientId ? { ...p, error: null } : p));
   sendPending(item);
 }
@@ -406,8 +407,9 @@ function sendPending(item: Pending) {
     })
     .then(() => settle(item.clientId))
     .catch((error) => {
-      // A closed session (sign-out) drops its list; a refused send stays for a manual retry.
-      if (error instanceof ServerRefused) pending.value = pending.value.map((p) => (p.clientId === item.clientId ? { ...p, error: error.message || "Not sent" } : p));
+      // Refused, or its session closed for good: kept for a manual retry (a sign-out empties the list).
+      const reason = error instanceof ServerRefused ? error.message : "Not sent: disconnected";
+      pending.value = pending.value.map((p) => (p.clientId === item.clientId ? { ...p, error: reason || "Not sent" } : p));
     });
 }
 
@@ -452,8 +454,9 @@ function start() {
 
   on("state", ({ state, closedReason }) => {
     if (state === "closed") {
+      // Too many sockets (or closed): offline until a retry opens a new session.
       if (closedReason === "signed-out") signedOut();
-      else conn.value = "offline";
+      else stop();
       return;
     }
     if (state === "reconnecting") {
@@ -477,6 +480,7 @@ function start() {
     // A hidden chat is not in the list held; its next message brings it back.
     if (!rooms.value[message.roomId]) void loadRoom(message.roomId).catch(() => undefined);
     batch(() => {
+      rememberUsers([message.sender]);
       publish(message.roomId);
       if (message.clientId) settle(message.clientId);
       noteNewMessage(message);
@@ -536,8 +540,6 @@ function start() {
       teams.value = rest;
     }
   });
-  // Sends left from an earlier session of this page go out again under their clientId.
-  for (const item of pending.value) if (!item.error) sendPending(item);
 }
 
 function stop() {
