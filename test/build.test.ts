@@ -195,7 +195,7 @@ describe("the compiled binary, alone in an empty directory", () => {
     const js = await fetch(new URL(script!, base));
     expect(js.status).toBe(200);
     expect(js.headers.get("content-type")).toStartWith("text/javascript");
-    expect(await js.text()).toContain("/api/auth/refresh");
+    expect(await js.text()).toContain("bunchat.refreshToken");
     const css = await fetch(new URL(style!, base));
     expect(css.status).toBe(200);
     expect(css.headers.get("content-type")).toStartWith("text/css");

@@ -1,14 +1,16 @@
 /**
- * Everything the app says to the server: REST calls with the access token (refreshed before it
- * expires and once on a 401), the WebSocket (ticket, reconnect with jittered backoff, `sync` with
- * `since` after a drop), and the sends still waiting for their `ack`, retried by clientId.
- * Views read the signals below and call the functions; nothing else opens a connection.
+ * Everything the app says to the server, on top of `bunchat/client`: REST calls go through the
+ * client's authorized fetch (access token refreshed before it expires and once on a 401); the
+ * live session (ticket, reconnect, `sync` resume, the per-room message store with readCount,
+ * sends retried by clientId, edits, deletions and reactions) is the client's Session. This module
+ * turns the session's store and events into the signals the views read.
  *
- * The access token lives only in this module's memory. The refresh token is kept in
+ * The access token lives only in the client's memory. The refresh token is kept in
  * sessionStorage so that a reload stays signed in (see the README's "Web app" section).
  */
 import { batch, signal } from "@preact/signals";
-import type { AuthResult, FileView, Message, OwnUser, Room, RoomInvitation, Team, UserRef } from "./types";
+import { createClient, RequestFailed, ServerRefused, type Session, SignedOut } from "../client";
+import type { FileView, Message, OwnUser, Room, RoomInvitation, Team, UserRef } from "./types";
 
 export type ConnState = "offline" | "connecting" | "online" | "reconnecting";
 
@@ -46,14 +48,14 @@ export class ApiError extends Error {
 const REFRESH_KEY = "bunchat.refreshToken";
 const TYPING_SHOWN_MS = 4_000;
 const TYPING_SENT_EVERY_MS = 2_000;
-const BACKOFF_MIN_MS = 300;
-const BACKOFF_MAX_MS = 5_000;
+const TIMELINE_PAGE = 50;
 
 export const me = signal<OwnUser | null>(null);
 /** False until the stored session has been tried on start-up. */
 export const booted = signal(false);
 export const conn = signal<ConnState>("offline");
 export const rooms = signal<Record<string, Room>>({});
+/** The rooms a view has opened: the session's held messages of each, as the views see them. */
 export const timelines = signal<Record<string, Timeline>>({});
 export const pending = signal<Pending[]>([]);
 /** roomId → userId → until when (ms) they show as typing. */
@@ -65,72 +67,35 @@ export const users = signal<Record<string, UserRef>>({});
 export const peers = signal<Record<string, string>>({});
 export const receipts = signal<Record<string, Receipts>>({});
 export const teams = signal<Record<string, Team>>({});
-/**
- * roomId → userId → read position, for the group rooms whose timeline is held: what moves the
- * `readCount` of held messages when someone sends (a send moves the sender's position too).
- */
-const readPositions = new Map<string, Map<string, number>>();
+
+const client = createClient({
+  refreshToken: sessionStorage.getItem(REFRESH_KEY),
+  onRefreshToken: (token) => (token ? sessionStorage.setItem(REFRESH_KEY, token) : sessionStorage.removeItem(REFRESH_KEY)),
+});
 
 // ---------------------------------------------------------------------------------------------
-// Tokens and REST
+// REST
 
-let accessToken: string | null = null;
-let accessExpiresAt = 0;
-let refreshing: Promise<boolean> | null = null;
-
-function storeTokens(result: { accessToken: string; refreshToken: string; expiresIn: number }) {
-  accessToken = result.accessToken;
-  accessExpiresAt = Date.now() + result.expiresIn * 1000;
-  sessionStorage.setItem(REFRESH_KEY, result.refreshToken);
-}
-
-function clearTokens() {
-  accessToken = null;
-  accessExpiresAt = 0;
-  sessionStorage.removeItem(REFRESH_KEY);
-}
-
-/** One refresh at a time: refresh tokens are single-use, a second concurrent one would end the session. */
-function refresh(): Promise<boolean> {
-  refreshing ??= (async () => {
-    const refreshToken = sessionStorage.getItem(REFRESH_KEY);
-    if (!refreshToken) return false;
-    const res = await fetch("/api/auth/refresh", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ refreshToken }),
-    });
-    if (res.status === 401) {
-      clearTokens();
-      return false;
-    }
-    if (!res.ok) throw new ApiError(res.status, "REFRESH_FAILED", "The session could not be renewed");
-    storeTokens(await res.json());
-    return true;
-  })().finally(() => {
-    refreshing = null;
-  });
-  return refreshing;
-}
-
-/** `body`: JSON, or a FormData sent as multipart (the browser sets its boundary). */
-async function request(method: string, path: string, body?: unknown, retried = false): Promise<Response> {
-  if (accessToken && Date.now() > accessExpiresAt - 30_000) await refresh().catch(() => false);
-  const headers: Record<string, string> = {};
-  if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-  const form = body instanceof FormData;
-  if (body !== undefined && !form) headers["content-type"] = "application/json";
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : form ? body : JSON.stringify(body) });
-  if (res.status === 401 && accessToken && !retried && !path.startsWith("/api/auth/")) {
-    if (await refresh().catch(() => false)) return request(method, path, body, true);
-    signedOut();
-  }
-  return res;
-}
-
-/** A JSON call; a non-2xx answer throws an ApiError carrying the envelope's code and message. */
+/**
+ * A JSON call through the client's authorized fetch (`body`: JSON, or a FormData sent as
+ * multipart); a non-2xx answer throws an ApiError carrying the envelope's code and message.
+ */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await request(method, path, body);
+  const form = body instanceof FormData;
+  let res: Response;
+  try {
+    res = await client.fetch(path, {
+      method,
+      headers: body !== undefined && !form ? { "content-type": "application/json" } : {},
+      body: body === undefined ? undefined : form ? body : JSON.stringify(body),
+    });
+  } catch (error) {
+    if (error instanceof SignedOut) {
+      signedOut();
+      throw new ApiError(401, "UNAUTHORIZED", error.message);
+    }
+    throw error;
+  }
   if (res.status === 204) return undefined as T;
   const data = await res.json().catch(() => null);
   if (!res.ok) {
@@ -140,42 +105,53 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return data as T;
 }
 
+/** The client's failures in the envelope's terms, for the views. */
+function asApiError(error: unknown): unknown {
+  if (error instanceof RequestFailed) {
+    const envelope = (error.body as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+    return new ApiError(error.status, envelope?.code ?? "HTTP_ERROR", envelope?.message ?? error.message, envelope?.details);
+  }
+  if (error instanceof ServerRefused) return new ApiError(0, error.error.code, error.error.message, error.error.details);
+  return error;
+}
+
 // ---------------------------------------------------------------------------------------------
-// Session
+// Account
 
 /** Tries the stored refresh token; signed in afterwards when it still worked. */
 export async function boot() {
   try {
-    if (sessionStorage.getItem(REFRESH_KEY) && (await refresh())) {
+    if (client.signedIn) {
       me.value = await api<OwnUser>("GET", "/api/auth/me");
       rememberUsers([me.value]);
       start();
     }
   } catch {
-    // The server is unreachable: show the sign-in screen; the token stays for the next reload.
+    // The server is unreachable (or the session is over): show the sign-in screen.
   } finally {
     booted.value = true;
   }
 }
 
 export async function signIn(kind: "login" | "register", body: Record<string, string>) {
-  const result = await api<AuthResult>("POST", `/api/auth/${kind}`, body);
-  storeTokens(result);
-  me.value = result.user;
-  rememberUsers([result.user]);
+  try {
+    me.value = kind === "login" ? await client.login(body as never) : await client.register(body as never);
+  } catch (error) {
+    throw asApiError(error);
+  }
+  rememberUsers([me.value]);
   start();
 }
 
 export async function signOut() {
-  const refreshToken = sessionStorage.getItem(REFRESH_KEY);
-  if (refreshToken) await api("POST", "/api/auth/logout", { refreshToken }).catch(() => undefined);
+  stop();
+  await client.logout().catch(() => undefined);
   signedOut();
 }
 
 function signedOut() {
-  clearTokens();
   stop();
-  readPositions.clear();
+  opened.clear();
   batch(() => {
     me.value = null;
     rooms.value = {};
@@ -243,7 +219,7 @@ function patchRoom(roomId: string, change: (room: Room) => Room) {
 function dropRoom(roomId: string) {
   const { [roomId]: _room, ...rest } = rooms.value;
   const { [roomId]: _timeline, ...kept } = timelines.value;
-  readPositions.delete(roomId);
+  opened.delete(roomId);
   batch(() => {
     rooms.value = rest;
     timelines.value = kept;
@@ -310,139 +286,135 @@ export function roomTitle(room: Room): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Timelines
+// Timelines: the session's store, for the rooms a view opened
 
-function upsertMessages(roomId: string, incoming: Message[], hasOlder?: boolean) {
-  const timeline = timelines.value[roomId];
-  if (!timeline && hasOlder === undefined) return; // not loaded: the next load reads it
-  const bySeq = new Map((timeline?.messages ?? []).map((m) => [m.seq, m]));
-  for (const message of incoming) {
-    const old = bySeq.get(message.seq);
-    bySeq.set(message.seq, old ? mergeMessage(old, message) : message);
+let session: Session | null = null;
+const opened = new Set<string>();
+const dirty = new Set<string>();
+
+/** Copies the session's held messages of a room into `timelines` (once per task, however many events). */
+function publish(roomId: string) {
+  if (!opened.has(roomId)) return;
+  if (dirty.size === 0) queueMicrotask(flush);
+  dirty.add(roomId);
+}
+
+function flush() {
+  const next = { ...timelines.value };
+  for (const roomId of dirty) {
+    if (!opened.has(roomId) || !session) continue;
+    const messages = session.messages(roomId).slice();
+    rememberUsers(messages.filter((m) => !users.value[m.senderId]).map((m) => m.sender));
+    next[roomId] = { messages, hasOlder: session.hasOlder(roomId) };
   }
-  rememberUsers(incoming.map((m) => m.sender));
-  const messages = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-  timelines.value = { ...timelines.value, [roomId]: { messages, hasOlder: hasOlder ?? timeline!.hasOlder } };
+  dirty.clear();
+  timelines.value = next;
 }
 
-/** Events carry reactions with `me` false: what the caller did is kept from the copy held. */
-function mergeMessage(old: Message, next: Message): Message {
-  const mine = new Set(old.reactions.filter((r) => r.me).map((r) => r.emoji));
-  // A readCount only grows while the message is held: a copy encoded earlier may arrive after a read was counted.
-  const readCount = old.readCount !== undefined && next.readCount !== undefined ? Math.max(old.readCount, next.readCount) : next.readCount;
-  return { ...next, status: next.status ?? old.status, readCount, reactions: next.reactions.map((r) => ({ ...r, me: r.me || mine.has(r.emoji) })) };
-}
-
-function changeMessage(roomId: string, messageId: string, change: (m: Message) => Message) {
-  const timeline = timelines.value[roomId];
-  if (!timeline) return;
-  const at = timeline.messages.findIndex((m) => m.id === messageId);
-  if (at < 0) return;
-  const messages = timeline.messages.slice();
-  messages[at] = change(messages[at]);
-  timelines.value = { ...timelines.value, [roomId]: { ...timeline, messages } };
+/** Resolves once the session follows the room (it learns of rooms from `ready` and room events). */
+function followed(roomId: string): Promise<boolean> {
+  const current = session;
+  if (!current) return Promise.resolve(false);
+  if (current.rooms().includes(roomId)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const check = () => {
+      if (session !== current || current.state === "closed") return done(false);
+      if (current.rooms().includes(roomId)) return done(true);
+    };
+    const offs = [current.on("synced", check), current.on("room", () => queueMicrotask(check)), current.on("state", check)];
+    const timer = setInterval(check, 250);
+    const limit = setTimeout(() => done(current.rooms().includes(roomId)), 15_000);
+    function done(ok: boolean) {
+      for (const off of offs) off();
+      clearInterval(timer);
+      clearTimeout(limit);
+      resolve(ok);
+    }
+  });
 }
 
 export async function loadTimeline(roomId: string) {
-  if (rooms.value[roomId]?.kind !== "direct") void loadReadPositions(roomId);
-  const page = await api<{ messages: Message[]; hasMore: boolean }>("GET", `/api/rooms/${roomId}/messages?limit=50`);
-  const { [roomId]: _old, ...rest } = timelines.value;
-  timelines.value = rest;
-  upsertMessages(roomId, page.messages, page.hasMore);
+  if (!(await followed(roomId)) || !session) throw new ApiError(404, "NOT_FOUND", "Room not found");
+  const current = session;
+  opened.add(roomId);
+  try {
+    if (current.messages(roomId).length < TIMELINE_PAGE && current.hasOlder(roomId)) await current.loadOlder(roomId, TIMELINE_PAGE - current.messages(roomId).length);
+  } catch (error) {
+    throw asApiError(error);
+  }
+  publish(roomId);
 }
 
 export async function loadOlder(roomId: string) {
-  const timeline = timelines.value[roomId];
-  const first = timeline?.messages[0];
-  if (!timeline || !first || !timeline.hasOlder) return;
-  const page = await api<{ messages: Message[]; hasMore: boolean }>("GET", `/api/rooms/${roomId}/messages?before=${first.seq}&limit=50`);
-  upsertMessages(roomId, page.messages, page.hasMore);
-}
-
-/** Reads `after` pages up to `before` (exclusive), replacing what is held: missed messages and changes. */
-async function reread(roomId: string, after: number, before?: number) {
-  for (;;) {
-    const range = `after=${after}${before ? `&before=${before}` : ""}`;
-    const page = await api<{ messages: Message[]; hasMore: boolean }>("GET", `/api/rooms/${roomId}/messages?${range}&limit=200`);
-    upsertMessages(roomId, page.messages);
-    const last = page.messages.at(-1);
-    if (!page.hasMore || !last) return;
-    after = last.seq;
-  }
-}
-
-async function loadReadPositions(roomId: string) {
-  const members = await api<{ user: UserRef; lastReadSeq: number }[]>("GET", `/api/rooms/${roomId}/members`).catch(() => null);
-  if (members) readPositions.set(roomId, new Map(members.map((m) => [m.user.id, m.lastReadSeq])));
-}
-
-/**
- * `userId`'s read position moved from `from` to `to`: each held message in between that they did
- * not send is seen by one more member.
- */
-function moveReadPosition(roomId: string, userId: string, from: number, to: number) {
-  readPositions.get(roomId)?.set(userId, to);
-  const timeline = timelines.value[roomId];
-  if (!timeline || to <= from) return;
-  let changed = false;
-  const messages = timeline.messages.map((m) => {
-    if (m.seq <= from || m.seq > to || m.senderId === userId || m.readCount === undefined) return m;
-    changed = true;
-    return { ...m, readCount: m.readCount + 1 };
+  if (!session || !session.hasOlder(roomId)) return;
+  await session.loadOlder(roomId, TIMELINE_PAGE).catch((error) => {
+    throw asApiError(error);
   });
-  if (changed) timelines.value = { ...timelines.value, [roomId]: { ...timeline, messages } };
+  publish(roomId);
 }
 
 export const heldSeq = (roomId: string) => timelines.value[roomId]?.messages.at(-1)?.seq ?? 0;
 
-export function editMessage(messageId: string, content: string) {
-  return api<Message>("PATCH", `/api/messages/${messageId}`, { content });
+function live(): Session {
+  if (!session) throw new ApiError(0, "OFFLINE", "Not connected");
+  return session;
 }
 
-export function deleteMessage(messageId: string) {
-  return api<void>("DELETE", `/api/messages/${messageId}`);
+export async function editMessage(messageId: string, content: string) {
+  return live().edit(messageId, content).catch((error) => Promise.reject(asApiError(error)));
+}
+
+export async function deleteMessage(messageId: string) {
+  return live().delete(messageId).catch((error) => Promise.reject(asApiError(error)));
 }
 
 /** The change shows when its event comes back, so a reaction is counted once whatever the order. */
-export function react(message: Message, emoji: string, on: boolean) {
-  return api<Message>(on ? "PUT" : "DELETE", `/api/messages/${message.id}/reactions/${encodeURIComponent(emoji)}`);
+export async function react(message: Message, emoji: string, on: boolean) {
+  return live().react(message.id, emoji, on).catch((error) => Promise.reject(asApiError(error)));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sends
+// Sends: the session keeps each until acknowledged (sent again after reconnects); the list shows them
 
 export function send(roomId: string, content: string, replyToId: string | null = null, attachments: FileView[] = []) {
   const item: Pending = { clientId: crypto.randomUUID(), roomId, content, replyToId, attachments, createdAt: new Date().toISOString(), error: null };
   pending.value = [...pending.value, item];
   // The others stop showing the sender as typing when the message arrives; the next keystroke says so again.
   typingSentAt.delete(roomId);
-  if (caughtUp) sendFrame(item);
+  sendPending(item);
 }
 
 export function retry(clientId: string) {
   const item = pending.value.find((p) => p.clientId === clientId);
   if (!item) return;
+  if (!session && me.value) start();
   pending.value = pending.value.map((p) => (p.clientId === clientId ? { ...p, error: null } : p));
-  if (caughtUp) sendFrame(item);
+  sendPending(item);
 }
 
 export function discard(clientId: string) {
   pending.value = pending.value.filter((p) => p.clientId !== clientId);
 }
 
-function sendFrame(item: Pending) {
-  frame({
-    type: "message.send",
-    roomId: item.roomId,
-    content: item.content,
-    clientId: item.clientId,
-    ...(item.replyToId ? { replyToId: item.replyToId } : {}),
-    ...(item.attachments.length ? { attachments: item.attachments.map((f) => f.id) } : {}),
-  });
+function sendPending(item: Pending) {
+  const current = session;
+  if (!current) return;
+  current
+    .send(item.roomId, item.content, {
+      clientId: item.clientId,
+      ...(item.replyToId ? { replyToId: item.replyToId } : {}),
+      ...(item.attachments.length ? { attachments: item.attachments.map((f) => f.id) } : {}),
+    })
+    .then(() => settle(item.clientId))
+    .catch((error) => {
+      // Refused, or its session closed for good: kept for a manual retry (a sign-out empties the list).
+      const reason = error instanceof ServerRefused ? error.message : "Not sent: disconnected";
+      pending.value = pending.value.map((p) => (p.clientId === item.clientId ? { ...p, error: reason || "Not sent" } : p));
+    });
 }
 
-function settle(clientId: string | null | undefined) {
-  if (clientId && pending.value.some((p) => p.clientId === clientId)) pending.value = pending.value.filter((p) => p.clientId !== clientId);
+function settle(clientId: string) {
+  if (pending.value.some((p) => p.clientId === clientId)) pending.value = pending.value.filter((p) => p.clientId !== clientId);
 }
 
 const typingSentAt = new Map<string, number>();
@@ -450,7 +422,7 @@ export function sendTyping(roomId: string) {
   const now = Date.now();
   if (now - (typingSentAt.get(roomId) ?? 0) < TYPING_SENT_EVERY_MS) return;
   typingSentAt.set(roomId, now);
-  frame({ type: "typing", roomId });
+  session?.typing(roomId);
 }
 
 /** Moves the caller's read position forward (never back), at once in the view. */
@@ -458,7 +430,8 @@ export function markRead(roomId: string, seq: number) {
   const room = rooms.value[roomId];
   if (!room || !room.myRole || seq <= (room.myLastReadSeq ?? 0)) return;
   patchRoom(roomId, (r) => ({ ...r, myLastReadSeq: seq, unreadCount: Math.max(0, r.lastSeq - seq) }));
-  if (!frame({ type: "read", roomId, seq })) void api("POST", `/api/rooms/${roomId}/read`, { seq }).catch(() => undefined);
+  if (session?.state === "open") session.read(roomId, seq);
+  else void api("POST", `/api/rooms/${roomId}/read`, { seq }).catch(() => undefined);
 }
 
 function bumpReceipts(roomId: string, next: Partial<Receipts>) {
@@ -469,223 +442,111 @@ function bumpReceipts(roomId: string, next: Partial<Receipts>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The socket
-
-let socket: WebSocket | null = null;
-let running = false;
-let attempt = 0;
-let retryTimer: ReturnType<typeof setTimeout> | undefined;
-/** `ready.at` of the last connection that caught up: where the next `sync` resumes from. */
-let caughtUpAt: string | null = null;
-/** True once this connection has caught up: sends go out directly. */
-let caughtUp = false;
-
-function frame(data: object): boolean {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
-  socket.send(JSON.stringify(data));
-  return true;
-}
+// The live session
 
 function start() {
-  if (running) return;
-  running = true;
-  caughtUpAt = null;
-  void connect();
+  if (session) return;
+  const current = client.connect({ reconnect: { baseMs: 300, maxMs: 5_000 } });
+  session = current;
+  conn.value = "connecting";
   void loadTeams().catch(() => undefined);
+  const on: Session["on"] = (type, listener) => current.on(type, (event) => session === current && listener(event));
+
+  on("state", ({ state, closedReason }) => {
+    if (state === "closed") {
+      // Too many sockets (or closed): offline until a retry opens a new session.
+      if (closedReason === "signed-out") signedOut();
+      else stop();
+      return;
+    }
+    if (state === "reconnecting") {
+      conn.value = "reconnecting";
+      typing.value = {}; // nobody's typing is known while disconnected
+    }
+  });
+  on("synced", () => {
+    // Rooms, the other members' presence and read positions may have moved meanwhile.
+    void loadRooms()
+      .catch(() => undefined)
+      .finally(() => {
+        if (session === current && current.state === "open") conn.value = "online";
+      });
+    for (const roomId of opened) publish(roomId);
+  });
+  on("frame", (f) => {
+    if (f.type === "ready") rememberUsers([f.user]);
+  });
+  on("message", (message) => {
+    // A hidden chat is not in the list held; its next message brings it back.
+    if (!rooms.value[message.roomId]) void loadRoom(message.roomId).catch(() => undefined);
+    batch(() => {
+      rememberUsers([message.sender]);
+      publish(message.roomId);
+      if (message.clientId) settle(message.clientId);
+      noteNewMessage(message);
+    });
+  });
+  on("edit", (message) => {
+    publish(message.roomId);
+    patchRoom(message.roomId, (r) => (r.lastMessage?.id === message.id ? { ...r, lastMessage: { ...r.lastMessage, content: message.content, deletedAt: message.deletedAt } } : r));
+  });
+  on("delete", (message) => {
+    publish(message.roomId);
+    patchRoom(message.roomId, (r) => (r.lastMessage?.id === message.id ? { ...r, lastMessage: { ...r.lastMessage, content: "", deletedAt: message.deletedAt ?? new Date().toISOString() } } : r));
+  });
+  on("reaction", (f) => publish(f.roomId));
+  on("typing", (f) => {
+    const until = Date.now() + TYPING_SHOWN_MS;
+    typing.value = { ...typing.value, [f.roomId]: { ...typing.value[f.roomId], [f.userId]: until } };
+    setTimeout(pruneTyping, TYPING_SHOWN_MS + 50);
+  });
+  on("read", (f) => {
+    publish(f.roomId);
+    if (f.userId === me.value?.id) patchRoom(f.roomId, (r) => (f.seq > (r.myLastReadSeq ?? 0) ? { ...r, myLastReadSeq: f.seq, unreadCount: Math.max(0, r.lastSeq - f.seq) } : r));
+    else if (rooms.value[f.roomId]?.kind === "direct") bumpReceipts(f.roomId, { read: f.seq });
+  });
+  on("delivered", (f) => {
+    publish(f.roomId);
+    if (f.userId !== me.value?.id) bumpReceipts(f.roomId, { delivered: f.seq });
+  });
+  on("presence", (f) => {
+    presence.value = { ...presence.value, [f.userId]: f.presence };
+  });
+  on("room", (f) => {
+    switch (f.type) {
+      case "room.created":
+        return putRoom(f.room as Room);
+      case "room.updated":
+        return putRoom(f.room as Room, true);
+      case "room.deleted":
+        return dropRoom(f.roomId);
+      case "member.joined":
+        if (f.userId === me.value?.id) void loadRoom(f.roomId).catch(() => undefined);
+        else patchRoom(f.roomId, (r) => ({ ...r, memberCount: r.memberCount + 1 }));
+        return;
+      case "member.left":
+        if (f.userId === me.value?.id) dropRoom(f.roomId);
+        else patchRoom(f.roomId, (r) => ({ ...r, memberCount: Math.max(0, r.memberCount - 1) }));
+        return;
+      case "member.updated":
+        if (f.userId === me.value?.id && f.role) patchRoom(f.roomId, (r) => ({ ...r, myRole: f.role as Room["myRole"] }));
+        return;
+    }
+  });
+  on("team", (f) => {
+    if (f.type === "team.updated") teams.value = { ...teams.value, [f.team.id]: f.team as Team };
+    else {
+      const { [f.teamId]: _gone, ...rest } = teams.value;
+      teams.value = rest;
+    }
+  });
 }
 
 function stop() {
-  running = false;
-  caughtUp = false;
-  clearTimeout(retryTimer);
-  socket?.close(1000);
-  socket = null;
+  const current = session;
+  session = null;
+  current?.close();
   conn.value = "offline";
-}
-
-function scheduleReconnect() {
-  if (!running) return;
-  conn.value = "reconnecting";
-  const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
-  attempt++;
-  clearTimeout(retryTimer);
-  retryTimer = setTimeout(() => void connect(), delay);
-}
-
-async function connect() {
-  if (!running) return;
-  conn.value = caughtUpAt ? "reconnecting" : "connecting";
-  let ticket: string;
-  try {
-    ticket = (await api<{ ticket: string }>("POST", "/api/auth/ws-ticket")).ticket;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return signedOut();
-    return scheduleReconnect();
-  }
-  if (!running) return;
-  const url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`;
-  const ws = new WebSocket(url);
-  socket = ws;
-  caughtUp = false;
-  ws.onmessage = (event) => {
-    if (socket !== ws) return;
-    try {
-      void onFrame(ws, JSON.parse(String(event.data)));
-    } catch {
-      // A frame that is not JSON is not ours to act on.
-    }
-  };
-  ws.onclose = (event) => {
-    if (socket !== ws) return;
-    socket = null;
-    caughtUp = false;
-    typing.value = {}; // nobody's typing is known while disconnected
-    if (event.code === 4001) return signedOut();
-    scheduleReconnect();
-  };
-}
-
-let readyAt: string | null = null;
-/** The sync this connection sent, kept to send again after RATE_LIMITED. */
-let syncFrame: string | null = null;
-
-async function onFrame(ws: WebSocket, f: any) {
-  switch (f.type) {
-    case "ready": {
-      readyAt = f.at;
-      rememberUsers([f.user]);
-      const held = Object.keys(timelines.value).filter((id) => rooms.value[id]);
-      if (caughtUpAt && held.length > 0) {
-        syncFrame = JSON.stringify({ type: "sync", rooms: Object.fromEntries(held.map((id) => [id, heldSeq(id)])), since: caughtUpAt });
-        ws.send(syncFrame);
-        await loadRooms().catch(() => undefined);
-      } else {
-        try {
-          await loadRooms();
-          for (const id of held) await loadTimeline(id);
-        } catch {
-          return ws.close(); // and try again
-        }
-        caughtUpNow(ws);
-      }
-      return;
-    }
-    case "sync.done": {
-      try {
-        for (const [roomId, done] of Object.entries(f.rooms as Record<string, { lastSeq: number; hasMore: boolean; changesHaveMore?: boolean; changesLastSeq?: number }>)) {
-          if (done.hasMore) await reread(roomId, done.lastSeq);
-          if (done.changesHaveMore) await reread(roomId, done.changesLastSeq ?? 0, done.lastSeq + 1);
-        }
-      } catch {
-        return ws.close();
-      }
-      caughtUpNow(ws);
-      return;
-    }
-    case "message.new":
-    case "message.updated":
-    case "ack": {
-      const message: Message | undefined = f.message;
-      if (!message) return;
-      // A hidden chat is not in the list held; its next message brings it back.
-      if (!rooms.value[message.roomId] && f.type === "message.new") void loadRoom(message.roomId).catch(() => undefined);
-      batch(() => {
-        upsertMessages(message.roomId, [message]);
-        settle(message.clientId);
-        if (f.type !== "message.updated") noteNewMessage(message);
-        else patchRoom(message.roomId, (r) => (r.lastMessage?.id === message.id ? { ...r, lastMessage: { ...r.lastMessage, content: message.content, deletedAt: message.deletedAt } } : r));
-      });
-      return;
-    }
-    case "message.deleted":
-      batch(() => {
-        changeMessage(f.roomId, f.id, (m) => ({ ...m, content: "", metadata: {}, reactions: [], deletedAt: m.deletedAt ?? new Date().toISOString() }));
-        patchRoom(f.roomId, (r) => (r.lastMessage && r.lastMessage.id === f.id ? { ...r, lastMessage: { ...r.lastMessage, content: "", deletedAt: new Date().toISOString() } } : r));
-      });
-      return;
-    case "reaction.added":
-    case "reaction.removed": {
-      const add = f.type === "reaction.added";
-      const mine = f.userId === me.value?.id;
-      changeMessage(f.roomId, f.messageId, (m) => {
-        const reactions = m.reactions.map((r) => ({ ...r }));
-        let entry = reactions.find((r) => r.emoji === f.emoji);
-        if (!entry && add) reactions.push((entry = { emoji: f.emoji, count: 0, me: false }));
-        if (!entry) return m;
-        entry.count += add ? 1 : -1;
-        if (mine) entry.me = add;
-        return { ...m, reactions: reactions.filter((r) => r.count > 0) };
-      });
-      return;
-    }
-    case "error":
-      // A sync refused for its rate: sent again once allowed (this connection has not caught up yet).
-      if (!f.clientId && f.error?.code === "RATE_LIMITED" && !caughtUp && syncFrame) {
-        const frameText = syncFrame;
-        setTimeout(() => socket === ws && ws.readyState === WebSocket.OPEN && ws.send(frameText), (f.error.details?.retryAfter ?? 1) * 1000);
-        return;
-      }
-      if (f.clientId) pending.value = pending.value.map((p) => (p.clientId === f.clientId ? { ...p, error: f.error?.message ?? "Not sent" } : p));
-      return;
-    case "typing": {
-      const until = Date.now() + TYPING_SHOWN_MS;
-      typing.value = { ...typing.value, [f.roomId]: { ...typing.value[f.roomId], [f.userId]: until } };
-      setTimeout(pruneTyping, TYPING_SHOWN_MS + 50);
-      return;
-    }
-    case "read":
-      if (f.userId === me.value?.id) patchRoom(f.roomId, (r) => (f.seq > (r.myLastReadSeq ?? 0) ? { ...r, myLastReadSeq: f.seq, unreadCount: Math.max(0, r.lastSeq - f.seq) } : r));
-      else if (rooms.value[f.roomId]?.kind === "direct") bumpReceipts(f.roomId, { read: f.seq });
-      else if (typeof f.previousSeq === "number") moveReadPosition(f.roomId, f.userId, f.previousSeq, f.seq);
-      return;
-    case "delivered":
-      if (f.userId !== me.value?.id) bumpReceipts(f.roomId, { delivered: f.seq });
-      return;
-    case "presence":
-      presence.value = { ...presence.value, [f.userId]: f.presence };
-      return;
-    case "room.created":
-      putRoom(f.room);
-      return;
-    case "room.updated":
-      putRoom(f.room, true);
-      return;
-    case "room.deleted":
-      dropRoom(f.roomId);
-      return;
-    case "member.joined":
-      if (f.userId === me.value?.id) void loadRoom(f.roomId).catch(() => undefined);
-      else patchRoom(f.roomId, (r) => ({ ...r, memberCount: r.memberCount + 1 }));
-      return;
-    case "member.left":
-      if (f.userId === me.value?.id) dropRoom(f.roomId);
-      else {
-        readPositions.get(f.roomId)?.delete(f.userId);
-        patchRoom(f.roomId, (r) => ({ ...r, memberCount: Math.max(0, r.memberCount - 1) }));
-      }
-      return;
-    case "member.updated":
-      if (f.userId === me.value?.id && f.role) patchRoom(f.roomId, (r) => ({ ...r, myRole: f.role }));
-      return;
-    case "team.updated":
-      teams.value = { ...teams.value, [f.team.id]: f.team };
-      return;
-    case "team.deleted": {
-      const { [f.teamId]: _gone, ...rest } = teams.value;
-      teams.value = rest;
-      return;
-    }
-  }
-}
-
-/** The connection holds everything now: it becomes the resume point, and waiting sends go out. */
-function caughtUpNow(ws: WebSocket) {
-  if (socket !== ws) return;
-  caughtUpAt = readyAt;
-  caughtUp = true;
-  attempt = 0;
-  conn.value = "online";
-  for (const item of pending.value) if (!item.error) sendFrame(item);
 }
 
 function noteNewMessage(message: Message) {
@@ -697,8 +558,6 @@ function noteNewMessage(message: Message) {
     // A hidden chat comes back to the list with its next message.
     return { ...r, lastMessage, lastSeq: message.seq, myLastReadSeq: read, unreadCount: Math.max(0, message.seq - read), lastActivityAt: message.createdAt, hidden: false };
   });
-  const position = readPositions.get(message.roomId)?.get(message.senderId);
-  if (position !== undefined && message.seq > position) moveReadPosition(message.roomId, message.senderId, position, message.seq);
   if (typing.value[message.roomId]?.[message.senderId]) {
     const { [message.senderId]: _gone, ...rest } = typing.value[message.roomId];
     typing.value = { ...typing.value, [message.roomId]: rest };

@@ -51,6 +51,8 @@ export interface ClientOptions {
 export interface Client {
   /** Typed REST calls; authenticated ones carry the access token, refreshed when due and once after a 401. */
   readonly api: Api;
+  /** The fetch `api` goes through: paths under `baseUrl`, with the access token (refreshed when due and once after a 401). */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
   /** Whether the client holds a session (it may still turn out to be expired). */
   readonly signedIn: boolean;
   /** Creates an account and signs in with it. Throws RequestFailed (409 taken, 422 invalid…). */
@@ -117,6 +119,7 @@ export function createClient(options: ClientOptions = {}): Client {
 
   return {
     api,
+    fetch: (path, init) => authedFetch(`${baseUrl}${path}`, init),
     get signedIn() {
       return tokens.hasSession;
     },
