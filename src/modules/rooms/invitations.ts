@@ -1,10 +1,10 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
-import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Database, Tables } from "../../db";
 import { first } from "../../db";
 import { Forbidden, NotFound } from "../../errors";
 import type { Events } from "../../events";
-import { inviteCode, usableInvitation } from "../../lib/invite-code";
+import { invitationFields, inviteCode, stillUsable, usableInvitation } from "../../lib/invite-code";
 import { atLeast } from "./access";
 import type { CreateRoomInvitation, Room, RoomInvitation } from "./model";
 import { writeThenAnnounce } from "./outbox";
@@ -13,19 +13,9 @@ import type { RoomService } from "./service";
 type RoomInvitationRow = Tables["roomInvitations"]["$inferSelect"];
 
 const DEFAULT_TTL = 7 * 24 * 3600;
-const iso = (d: Date) => d.toISOString();
 
 export function toRoomInvitation(row: RoomInvitationRow): RoomInvitation {
-  return {
-    code: row.code,
-    roomId: row.roomId,
-    createdBy: row.createdBy,
-    createdAt: iso(row.createdAt),
-    expiresAt: iso(row.expiresAt),
-    maxUses: row.maxUses,
-    uses: row.uses,
-    revokedAt: row.revokedAt ? iso(row.revokedAt) : null,
-  };
+  return { ...invitationFields(row), roomId: row.roomId };
 }
 
 /**
@@ -118,14 +108,7 @@ export class RoomInvitations {
       const claimed = await db
         .update(roomInvitations)
         .set({ uses: sql`${roomInvitations.uses} + 1` })
-        .where(
-          and(
-            eq(roomInvitations.code, code),
-            isNull(roomInvitations.revokedAt),
-            gt(roomInvitations.expiresAt, now),
-            or(isNull(roomInvitations.maxUses), lt(roomInvitations.uses, roomInvitations.maxUses)),
-          ),
-        )
+        .where(and(eq(roomInvitations.code, code), stillUsable(roomInvitations, now)))
         .returning({ code: roomInvitations.code });
       if (claimed.length === 0) throw new NotFound("Invitation");
       // Refuses a banned user (403), and the whole transaction with the use it took.

@@ -1,6 +1,6 @@
 // Conventions for new code (dialect-neutral data access, events, git): CONTRIBUTING.md.
 import { audit, requireServerAdmin } from "../admin/audit";
-import { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, inArray, isNull, ne, or, sql } from "drizzle-orm";
 import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
 import { Conflict, Forbidden, NotFound } from "../../errors";
@@ -9,7 +9,7 @@ import { atLeast, effectiveRole, higher, type Role } from "../rooms/access";
 import type { Room } from "../rooms/model";
 import { Outbox, writeThenAnnounce } from "../rooms/outbox";
 import { decodeCursor, encodeCursor } from "../../lib/cursor";
-import { inviteCode, usableInvitation } from "../../lib/invite-code";
+import { invitationFields, inviteCode, stillUsable, usableInvitation } from "../../lib/invite-code";
 import type { RoomService } from "../rooms/service";
 import { cleanName } from "../text";
 import { toPublicUser } from "../users/service";
@@ -44,16 +44,7 @@ export function toTeam(team: TeamRow, memberCount: number, role: Role | null): T
 }
 
 export function toInvitation(row: InvitationRow): Invitation {
-  return {
-    code: row.code,
-    teamId: row.teamId,
-    createdBy: row.createdBy,
-    createdAt: iso(row.createdAt),
-    expiresAt: iso(row.expiresAt),
-    maxUses: row.maxUses,
-    uses: row.uses,
-    revokedAt: row.revokedAt ? iso(row.revokedAt) : null,
-  };
+  return { ...invitationFields(row), teamId: row.teamId };
 }
 
 /**
@@ -417,14 +408,7 @@ export class TeamService {
       const claimed = await db
         .update(this.t.invitations)
         .set({ uses: sql`${this.t.invitations.uses} + 1` })
-        .where(
-          and(
-            eq(this.t.invitations.code, code),
-            isNull(this.t.invitations.revokedAt),
-            gt(this.t.invitations.expiresAt, now),
-            or(isNull(this.t.invitations.maxUses), lt(this.t.invitations.uses, this.t.invitations.maxUses)),
-          ),
-        )
+        .where(and(eq(this.t.invitations.code, code), stillUsable(this.t.invitations, now)))
         .returning({ code: this.t.invitations.code });
       if (claimed.length === 0) throw new NotFound("Invitation");
       await this.joinInTx(db, out, invitation.teamId, userId, "member");
