@@ -342,6 +342,29 @@ describe("attachments", () => {
     expect((await ctx.call("GET", `/api/rooms/${room}/messages`, { token: bob.token })).body.messages.length).toBe(1);
   });
 
+  test("history pages show each message's own attachments in order, whichever way they are cut", async () => {
+    ctx = setup();
+    const alice = await ctx.user();
+    const bob = await ctx.user();
+    const room = await makeRoom(ctx, alice, { members: [bob] });
+    const [a, b, c] = [(await upload(alice, fixtures.text(), "a.txt")).body, (await upload(alice, fixtures.text(), "b.txt")).body, (await upload(bob, fixtures.text(), "c.txt")).body];
+    await send(alice, room, { content: "one" });
+    await send(alice, room, { content: "two", attachments: [b.id, a.id] });
+    await send(bob, room, { content: "three" });
+    await send(bob, room, { content: "four", attachments: [c.id] });
+    await send(alice, room, { content: "five" });
+
+    const page = async (query: string) =>
+      ((await ctx.call("GET", `/api/rooms/${room}/messages${query}`, { token: bob.token })).body.messages as { content: string; attachments: { id: string }[] }[]).map(
+        (m) => [m.content, m.attachments.map((f) => f.id)],
+      );
+    expect(await page("")).toEqual([["one", []], ["two", [b.id, a.id]], ["three", []], ["four", [c.id]], ["five", []]]);
+    expect(await page("?before=5&limit=3")).toEqual([["two", [b.id, a.id]], ["three", []], ["four", [c.id]]]);
+    expect(await page("?after=3")).toEqual([["four", [c.id]], ["five", []]]);
+    expect(await page("?before=4&limit=1")).toEqual([["three", []]]);
+    expect(await page("?after=4&before=6")).toEqual([["five", []]]);
+  });
+
   test("deleting a file takes it out of its messages (message.updated); deleting a message removes files nothing else attaches", async () => {
     ctx = setup();
     const alice = await ctx.user();

@@ -3,7 +3,7 @@
  * PostgreSQL runs, and what SQLite runs off its hot paths (its store prepares history pages
  * and their reactions by hand). Stores extend it with their writes and their search.
  */
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, ne, type SQL, sql } from "drizzle-orm";
 import type { DB, Tables } from "../tables";
 import type { HistoryRange, MessageRecord, ReactionCount, RecordPage, ScopeRoom } from "./store";
 
@@ -62,6 +62,53 @@ export abstract class MessageQueries {
     return rows.map((r) => ({ messageId: r.messageId, emoji: r.emoji, count: Number(r.count), me: Number(r.mine) > 0 }));
   }
 
+  /**
+   * readCount of each message, in two queries whatever the page: the members of the page's rooms
+   * whose read position is at or past the page's lowest seq, counted per position (positions past
+   * its highest seq count as that one, so there are at most as many groups as messages), off
+   * room_members_read_idx; and the senders' own positions, which do not count for their messages.
+   */
+  async readCounts(records: MessageRecord[], _contiguous = false): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    if (records.length === 0) return counts;
+    const { roomMembers } = this.t;
+    if (records.length === 1) {
+      // One message (an edit, a reaction, a single read): one count off the index.
+      const { message } = records[0]!;
+      const [row] = await this.builder()
+        .select({ n: count() })
+        .from(roomMembers)
+        .where(and(eq(roomMembers.roomId, message.roomId), gte(roomMembers.lastReadSeq, message.seq), ne(roomMembers.userId, message.senderId)));
+      return counts.set(message.id, Number(row?.n ?? 0));
+    }
+    const rooms = [...new Set(records.map((r) => r.message.roomId))];
+    const senders = [...new Set(records.map((r) => r.message.senderId))];
+    const { low, high } = seqRange(records);
+    // `high` is a seq read from the database (a safe integer), written inline so that the select and
+    // the GROUP BY are the same text on PostgreSQL (two parameters would be two expressions there).
+    const position = sql<number>`case when ${roomMembers.lastReadSeq} > ${sql.raw(String(high))} then ${sql.raw(String(high))} else ${roomMembers.lastReadSeq} end`;
+    const [groups, own] = await Promise.all([
+      this.builder()
+        .select({ roomId: roomMembers.roomId, position, n: count() })
+        .from(roomMembers)
+        .where(and(inArray(roomMembers.roomId, rooms), gte(roomMembers.lastReadSeq, low)))
+        .groupBy(roomMembers.roomId, position),
+      this.builder()
+        .select({ roomId: roomMembers.roomId, userId: roomMembers.userId, read: roomMembers.lastReadSeq })
+        .from(roomMembers)
+        .where(and(inArray(roomMembers.roomId, rooms), inArray(roomMembers.userId, senders))),
+    ]);
+    return countReads(records, groups, own);
+  }
+
+  /**
+   * Which of these messages may have attachments: here all of them (the files are then read by
+   * id); a store that can tell cheaply answers only those that have.
+   */
+  async withFiles(records: MessageRecord[], _contiguous = false): Promise<string[]> {
+    return records.map((r) => r.message.id);
+  }
+
   /** The rooms with messages a search of `userId` reads: theirs, or only `roomId` when it is theirs. */
   protected searchScope(userId: string, roomId?: string): Promise<ScopeRoom[]> {
     const { roomMembers, rooms } = this.t;
@@ -96,4 +143,42 @@ export abstract class MessageQueries {
     if (limit !== undefined) query.limit(limit);
     return query;
   }
+}
+
+/** The lowest and highest seq among the records. */
+export function seqRange(records: MessageRecord[]): { low: number; high: number } {
+  let low = Infinity;
+  let high = 0;
+  for (const { message } of records) {
+    low = Math.min(low, message.seq);
+    high = Math.max(high, message.seq);
+  }
+  return { low, high };
+}
+
+/**
+ * readCounts from the members counted per room and read position (capped at the page's highest
+ * seq) and the senders' own positions: a message's count is the members at or past its seq,
+ * less its sender.
+ */
+export function countReads(
+  records: MessageRecord[],
+  groups: { roomId: string; position: number | string; n: number | string }[],
+  own: { roomId: string; userId: string; read: number }[],
+): Map<string, number> {
+  const byRoom = new Map<string, { position: number; n: number }[]>();
+  for (const g of groups) {
+    let list = byRoom.get(g.roomId);
+    if (!list) byRoom.set(g.roomId, (list = []));
+    list.push({ position: Number(g.position), n: Number(g.n) });
+  }
+  const ownRead = new Map(own.map((o) => [`${o.roomId}\n${o.userId}`, o.read]));
+  const counts = new Map<string, number>();
+  for (const { message } of records) {
+    let n = 0;
+    for (const g of byRoom.get(message.roomId) ?? []) if (g.position >= message.seq) n += g.n;
+    if ((ownRead.get(`${message.roomId}\n${message.senderId}`) ?? 0) >= message.seq) n -= 1;
+    counts.set(message.id, n);
+  }
+  return counts;
 }

@@ -159,6 +159,13 @@ export interface MessageStore {
    */
   reactions(viewerId: string, records: MessageRecord[], contiguous: boolean): Promise<ReactionCount[]>;
   /**
+   * The readCount of each message: the members other than its sender whose read position is at
+   * or past its seq. For group rooms and channels; `contiguous` as for reactions.
+   */
+  readCounts(records: MessageRecord[], contiguous: boolean): Promise<Map<string, number>>;
+  /** The ids of those messages that may have attachments (a superset of those that have). */
+  withFiles(records: MessageRecord[], contiguous: boolean): Promise<string[]>;
+  /**
    * Ids of live messages matching the query in rooms the user belongs to, newest first, and the
    * next page's cursor; at a cost bounded by `limits` and by what the user can read.
    */

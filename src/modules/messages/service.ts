@@ -570,8 +570,9 @@ export class MessageService {
 
   /**
    * Records as API messages for `viewerId`, in a bounded number of queries whatever the page
-   * size, issued together: one for the reactions of all of them, one for their attachments, two
-   * for read counts in group rooms and channels, one for delivery positions in direct rooms.
+   * size, issued together: one for the reactions of all of them, one for their attachments (none
+   * on SQLite for a history page without any), two for read counts in group rooms and channels,
+   * one for delivery positions in direct rooms.
    * `contiguous`: one room's messages with no seq missing (a history page).
    */
   private async present(viewerId: string, records: MessageRecord[], contiguous = false): Promise<Message[]> {
@@ -580,8 +581,11 @@ export class MessageService {
     const directRooms = [...new Set(records.filter((r) => r.roomKind === "direct").map((r) => r.message.roomId))];
     const [reactions, attachments, readCounts, positions] = await Promise.all([
       this.database.messages.reactions(viewerId, records, contiguous),
-      this.files.ofMessages(records.map((r) => r.message.id)),
-      this.readCounts(records.filter((r) => r.roomKind !== "direct")),
+      this.database.messages.withFiles(records, contiguous).then((ids) => this.files.ofMessages(ids)),
+      this.database.messages.readCounts(
+        records.filter((r) => r.roomKind !== "direct"),
+        contiguous,
+      ),
       directRooms.length === 0
         ? []
         : this.database.db
@@ -610,63 +614,6 @@ export class MessageService {
       }
       return toMessage(message, sender, byMessage.get(message.id) ?? [], status, readCounts.get(message.id), attachments.get(message.id));
     });
-  }
-
-  /**
-   * readCount of each message, in two queries whatever the page: the members of the page's rooms
-   * whose read position is at or past the page's lowest seq, counted per position (positions past
-   * its highest seq count as that one, so there are at most as many groups as messages), off
-   * room_members_read_idx; and the senders' own positions, which do not count for their messages.
-   */
-  private async readCounts(records: MessageRecord[]): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    if (records.length === 0) return counts;
-    const { roomMembers } = this.t;
-    if (records.length === 1) {
-      // One message (an edit, a reaction, a single read): one count off the index.
-      const { message } = records[0]!;
-      const [row] = await this.database.db
-        .select({ n: count() })
-        .from(roomMembers)
-        .where(and(eq(roomMembers.roomId, message.roomId), gte(roomMembers.lastReadSeq, message.seq), ne(roomMembers.userId, message.senderId)));
-      return counts.set(message.id, Number(row?.n ?? 0));
-    }
-    const rooms = [...new Set(records.map((r) => r.message.roomId))];
-    const senders = [...new Set(records.map((r) => r.message.senderId))];
-    let low = Infinity;
-    let high = 0;
-    for (const { message } of records) {
-      low = Math.min(low, message.seq);
-      high = Math.max(high, message.seq);
-    }
-    // `high` is a seq read from the database (a safe integer), written inline so that the select and
-    // the GROUP BY are the same text on PostgreSQL (two parameters would be two expressions there).
-    const position = sql<number>`case when ${roomMembers.lastReadSeq} > ${sql.raw(String(high))} then ${sql.raw(String(high))} else ${roomMembers.lastReadSeq} end`;
-    const [groups, own] = await Promise.all([
-      this.database.db
-        .select({ roomId: roomMembers.roomId, position, n: count() })
-        .from(roomMembers)
-        .where(and(inArray(roomMembers.roomId, rooms), gte(roomMembers.lastReadSeq, low)))
-        .groupBy(roomMembers.roomId, position),
-      this.database.db
-        .select({ roomId: roomMembers.roomId, userId: roomMembers.userId, read: roomMembers.lastReadSeq })
-        .from(roomMembers)
-        .where(and(inArray(roomMembers.roomId, rooms), inArray(roomMembers.userId, senders))),
-    ]);
-    const byRoom = new Map<string, { position: number; n: number }[]>();
-    for (const g of groups) {
-      let list = byRoom.get(g.roomId);
-      if (!list) byRoom.set(g.roomId, (list = []));
-      list.push({ position: Number(g.position), n: Number(g.n) });
-    }
-    const ownRead = new Map(own.map((o) => [`${o.roomId}\n${o.userId}`, o.read]));
-    for (const { message } of records) {
-      let n = 0;
-      for (const g of byRoom.get(message.roomId) ?? []) if (g.position >= message.seq) n += g.n;
-      if ((ownRead.get(`${message.roomId}\n${message.senderId}`) ?? 0) >= message.seq) n -= 1;
-      counts.set(message.id, n);
-    }
-    return counts;
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import type { Database as SQLite } from "bun:sqlite";
 import type { DB, Tables } from "../../tables";
-import { MessageQueries } from "../queries";
+import { countReads, MessageQueries, seqRange } from "../queries";
 import { type DeliveryMark, type HistoryRange, type MessageRecord, type MessageStore, type NewMessage, SEARCH_LIMITS, type SearchQuery } from "../store";
 import { SqliteBacklog } from "./backlog";
 import { SqliteBatchWriter } from "./batch";
@@ -58,6 +58,20 @@ export class SqliteMessageStore extends MessageQueries implements MessageStore {
     if (!contiguous || records.length === 0) return super.reactions(viewerId, records);
     const first = records[0]!.message;
     return this.pages.reactionsBetween(viewerId, first.roomId, first.seq, records.at(-1)!.message.seq);
+  }
+
+  override async readCounts(records: MessageRecord[], contiguous = false) {
+    if (!contiguous || records.length < 2) return super.readCounts(records);
+    const { low, high } = seqRange(records);
+    const senders = [...new Set(records.map((r) => r.message.senderId))];
+    const { groups, own } = this.pages.readPositions(records[0]!.message.roomId, low, high, senders);
+    return countReads(records, groups, own);
+  }
+
+  override async withFiles(records: MessageRecord[], contiguous = false) {
+    if (!contiguous || records.length === 0) return super.withFiles(records);
+    const { low, high } = seqRange(records);
+    return this.pages.withFilesBetween(records[0]!.message.roomId, low, high);
   }
 
   search(query: SearchQuery, limits = SEARCH_LIMITS) {

@@ -35,6 +35,9 @@ export class SqlitePages {
   private readonly before: Statement<RawRow, [string, number, number]>;
   private readonly after: Statement<RawRow, [string, number, number, number]>;
   private readonly reactions: Statement<{ messageId: string; emoji: string; count: number; mine: number }, [string, string, number, number]>;
+  private readonly readGroups: Statement<{ position: number; n: number }, [string, number, number]>;
+  private readonly readOwn: Statement<{ userId: string; read: number }, [string, string]>;
+  private readonly attached: Statement<{ id: string }, [string, number, number]>;
 
   constructor(sqlite: SQLite) {
     this.before = sqlite.prepare(`${SELECT}AND m.seq < ?2 ORDER BY m.seq DESC LIMIT ?3`);
@@ -44,6 +47,18 @@ export class SqlitePages {
       "SELECT r.message_id AS messageId, r.emoji, count(*) AS count, sum(r.user_id = ?1) AS mine " +
         "FROM messages m JOIN reactions r ON r.message_id = m.id WHERE m.room_id = ?2 AND m.seq BETWEEN ?3 AND ?4 " +
         "GROUP BY r.message_id, r.emoji ORDER BY min(r.created_at), r.emoji",
+    );
+    // Members at or past the page's lowest seq, per read position capped at its highest (off
+    // room_members_read_idx); and the senders' own positions (off the primary key).
+    this.readGroups = sqlite.prepare(
+      "SELECT min(last_read_seq, ?3) AS position, count(*) AS n FROM room_members " +
+        "WHERE room_id = ?1 AND last_read_seq >= ?2 GROUP BY 1",
+    );
+    this.readOwn = sqlite.prepare(
+      "SELECT user_id AS userId, last_read_seq AS read FROM room_members WHERE room_id = ?1 AND user_id IN (SELECT value FROM json_each(?2))",
+    );
+    this.attached = sqlite.prepare(
+      "SELECT DISTINCT m.id FROM messages m JOIN message_files mf ON mf.message_id = m.id WHERE m.room_id = ?1 AND m.seq BETWEEN ?2 AND ?3",
     );
   }
 
@@ -60,6 +75,19 @@ export class SqlitePages {
   /** Reactions on the room's messages from seq `from` to `to`, in the order they were first made. */
   reactionsBetween(viewerId: string, roomId: string, from: number, to: number): ReactionCount[] {
     return this.reactions.all(viewerId, roomId, from, to).map((r) => ({ messageId: r.messageId, emoji: r.emoji, count: r.count, me: r.mine > 0 }));
+  }
+
+  /** Read positions for readCounts (../queries.ts countReads) of the room's messages from seq `low` to `high`. */
+  readPositions(roomId: string, low: number, high: number, senders: string[]) {
+    return {
+      groups: this.readGroups.all(roomId, low, high).map((g) => ({ roomId, position: g.position, n: g.n })),
+      own: this.readOwn.all(roomId, JSON.stringify(senders)).map((o) => ({ roomId, userId: o.userId, read: o.read })),
+    };
+  }
+
+  /** The ids of the room's messages from seq `from` to `to` that have attachments. */
+  withFilesBetween(roomId: string, from: number, to: number): string[] {
+    return this.attached.all(roomId, from, to).map((r) => r.id);
   }
 }
 
