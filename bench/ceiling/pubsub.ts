@@ -51,10 +51,12 @@ export function serveCeiling(persist: ((m: CeilingMessage) => void) | null) {
       replyToId: null,
       replyCount: 0,
       reactions: [],
+      attachments: [],
       clientId,
       createdAt: new Date(row.createdAt).toISOString(),
       editedAt: null,
       deletedAt: null,
+      readCount: 0,
     };
     // Encoded once, sent to every subscriber (the sender's socket included, as ours does).
     server.publish(`room:${roomId}`, JSON.stringify({ type: "message.new", message }));
