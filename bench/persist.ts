@@ -20,7 +20,7 @@ const MESSAGES_PER_RUN = Number(Bun.env.MESSAGES_PER_RUN ?? 10_000);
 const BIG_ROOM = Number(Bun.env.BIG_ROOM ?? 1_000_000);
 const PAGES = 2_000;
 
-const silent: Events = { toRoom() {}, toUser() {}, joined() {}, left() {}, sessionRevoked() {} };
+const silent: Events = { toRoom() {}, toUser() {}, toUsers() {}, joined() {}, left() {}, sessionRevoked() {} };
 
 const dir = mkdtempSync(join(tmpdir(), "bunchat-bench-"));
 const config = loadConfig(

@@ -21,6 +21,8 @@ export interface Events {
   toRoom(roomId: string, event: ServerEvent): void;
   /** To every socket of one user. */
   toUser(userId: string, event: ServerEvent): void;
+  /** Ephemeral: to each open `/ws` socket of these users, once per socket (not replayed by `sync`). */
+  toUsers(userIds: string[], event: ServerEvent): void;
   /** The user's open sockets start receiving the room's events now. */
   joined(userId: string, roomId: string): void;
   /** The user's open sockets stop receiving the room's events now. */
@@ -32,6 +34,7 @@ export interface Events {
 export type RecordedEvent =
   | { to: "room"; roomId: string; event: ServerEvent }
   | { to: "user"; userId: string; event: ServerEvent }
+  | { to: "users"; userIds: string[]; event: ServerEvent }
   | { to: "joined" | "left"; userId: string; roomId: string }
   | { to: "sessionRevoked"; sessionId: string };
 
@@ -43,6 +46,9 @@ export class RecordingEvents implements Events {
   }
   toUser(userId: string, event: ServerEvent) {
     this.log.push({ to: "user", userId, event });
+  }
+  toUsers(userIds: string[], event: ServerEvent) {
+    this.log.push({ to: "users", userIds: [...userIds], event });
   }
   joined(userId: string, roomId: string) {
     this.log.push({ to: "joined", userId, roomId });

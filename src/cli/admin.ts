@@ -21,7 +21,7 @@ export const ADMIN_USAGE = `Usage: bunchat admin <command> [username]
 const NEEDS_USERNAME = new Set(["create", "promote", "demote", "reset-password", "deactivate", "reactivate"]);
 
 /** Nothing to tell: this process holds no sockets, and without Redis no other process hears it. */
-const noSockets: Events = { toRoom() {}, toUser() {}, joined() {}, left() {}, sessionRevoked() {} };
+const noSockets: Events = { toRoom() {}, toUser() {}, toUsers() {}, joined() {}, left() {}, sessionRevoked() {} };
 
 /**
  * With REDIS_URL, ended sessions reach the servers through Redis, as their own events do, and

@@ -1,7 +1,7 @@
-import { and, eq, inArray, ne } from "drizzle-orm";
 import type { Database } from "../db";
 import type { PresenceView, ServerEvent } from "../events";
 import type { Logger } from "../logger";
+import { coMembers } from "../modules/rooms/co-members";
 import type { Hub } from "./hub";
 import { type PresenceCluster, singleProcess } from "./presence-cluster";
 import type { PresenceEvent } from "./protocol";
@@ -123,23 +123,9 @@ export class Presence implements PresenceView {
 
   private async announce(userId: string, event: PresenceEvent) {
     try {
-      this.deps.toUsers(await this.coMembers(userId), event);
+      this.deps.toUsers(await coMembers(this.deps.database, userId), event);
     } catch (error) {
       this.deps.logger.error("announcing presence failed", { userId, error: String(error) });
     }
-  }
-
-  /** Everyone who shares at least one room with the user, in one query. */
-  private async coMembers(userId: string): Promise<string[]> {
-    const { roomMembers } = this.deps.database.tables;
-    const myRooms = this.deps.database.db
-      .select({ roomId: roomMembers.roomId })
-      .from(roomMembers)
-      .where(eq(roomMembers.userId, userId));
-    const rows = await this.deps.database.db
-      .selectDistinct({ userId: roomMembers.userId })
-      .from(roomMembers)
-      .where(and(inArray(roomMembers.roomId, myRooms), ne(roomMembers.userId, userId)));
-    return rows.map((r) => r.userId);
   }
 }

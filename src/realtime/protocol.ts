@@ -10,7 +10,7 @@ import { Message } from "../modules/messages/model";
 import { Role, Room } from "../modules/rooms/model";
 import { Team } from "../modules/teams/model";
 import { Text } from "../modules/schemas";
-import { OwnUser, Presence } from "../modules/users/model";
+import { OwnUser, Presence, PublicUser } from "../modules/users/model";
 
 const Id = Text({ minLength: 1, maxLength: 64 });
 /** Bounded so a claimed seq stays an exact integer (1e300 is an "integer" too). */
@@ -372,6 +372,15 @@ export const TeamDeletedEvent = t.Object(
   { description: "To each member of the team, and to a member who leaves or is removed" },
 );
 
+export const UserUpdatedEvent = t.Object(
+  { type: t.Literal("user.updated"), user: PublicUser },
+  {
+    description:
+      "To every /ws socket of the user and of everyone who shares a room with them: their username, displayName, avatarUrl or " +
+      "statusText changed (the user as GET /api/users/:id answers). Not replayed by sync: after a reconnect, read users again",
+  },
+);
+
 /**
  * The schema of each frame type the server sends: answers to client frames, and the events
  * services publish. The AsyncAPI document is made of these; a test checks that every type the
@@ -401,6 +410,7 @@ export const serverFrames: Record<string, TSchema> = {
   "member.updated": MemberUpdatedEvent,
   "team.updated": TeamUpdatedEvent,
   "team.deleted": TeamDeletedEvent,
+  "user.updated": UserUpdatedEvent,
 };
 
 /** Every frame the server sends, by its schema: what a client switches on. */
@@ -425,6 +435,7 @@ export type ServerFrame =
   | typeof MemberUpdatedEvent.static
   | typeof TeamUpdatedEvent.static
   | typeof TeamDeletedEvent.static
+  | typeof UserUpdatedEvent.static
   | SyncDoneFrame
   | typeof HistoryFrame.static
   | typeof PongFrame.static;

@@ -38,6 +38,7 @@ describe("bunchat/client", () => {
       "message.deleted": true, "reaction.added": true, "reaction.removed": true, typing: true, read: true, delivered: true,
       presence: true, "room.created": true, "room.updated": true, "room.deleted": true, "member.joined": true,
       "member.left": true, "member.updated": true, "team.updated": true, "team.deleted": true, history: true,
+      "user.updated": true,
     };
     expect(Object.keys(typed).sort()).toEqual(Object.keys(serverFrames).sort());
   });

@@ -9,6 +9,7 @@ import type { Database, DB, Tables } from "../../db";
 import { first } from "../../db";
 import { Conflict, NotFound, Unauthenticated } from "../../errors";
 import type { Events } from "../../events";
+import type { ProfileChanges } from "../users/service";
 import { verifyPassword } from "./hashes";
 import type { SessionView } from "./model";
 import { type Caller, DELETED_PREFIX, hashPassword } from "./service";
@@ -32,6 +33,7 @@ export class AccountService {
     private readonly database: Database,
     private readonly config: Config,
     private readonly events: Events,
+    private readonly profiles: ProfileChanges,
     private readonly now: () => number = Date.now,
     /** Failed password checks counted across processes (Redis); null: in this process. */
     shared: SharedCounters | null = null,
@@ -102,9 +104,11 @@ export class AccountService {
     await this.checkPassword(caller.userId, password);
     const { users, emailVerifications, wsTickets } = this.t;
     const username = `${DELETED_PREFIX}${caller.userId.replaceAll("-", "").slice(0, 24)}`;
-    const ended = await this.database.tx(async (db) => {
+    const { ended, before, after } = await this.database.tx(async (db) => {
       await this.keepAnAdmin(db, caller.userId);
-      await db
+      const before = first(await db.select().from(users).where(eq(users.id, caller.userId)).limit(1));
+      const after = first(
+        await db
         .update(users)
         .set({
           username,
@@ -120,12 +124,16 @@ export class AccountService {
           role: "user",
           deletedAt: new Date(this.now()),
         })
-        .where(eq(users.id, caller.userId));
+        .where(eq(users.id, caller.userId))
+        .returning(),
+      );
       await db.delete(emailVerifications).where(eq(emailVerifications.userId, caller.userId));
       await db.delete(wsTickets).where(eq(wsTickets.userId, caller.userId));
-      return this.revoke(db, caller.userId);
+      return { ended: await this.revoke(db, caller.userId), before, after };
     });
     for (const sessionId of ended) this.events.sessionRevoked(sessionId);
+    // The rooms it stays a member of show the anonymised name from now on.
+    if (before && after) await this.profiles.changed(before, after);
   }
 
   /** Call inside a transaction: throws Conflict when the user is the last active server admin. */

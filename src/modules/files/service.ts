@@ -9,6 +9,7 @@ import type { Logger } from "../../logger";
 import { boundaryOf, type FilePart, filePart, MultipartError } from "../../lib/multipart";
 import { type Storage, TooLarge } from "../../storage";
 import { RoomAccess } from "../rooms/access";
+import type { ProfileChanges, UserRow } from "../users/service";
 import { cleanName, detectType, HEAD_BYTES, INLINE_IMAGES } from "./detect";
 import { FileLinks } from "./links";
 import type { FileView } from "./model";
@@ -95,6 +96,7 @@ export class FileService {
     readonly storage: Storage,
     private readonly config: Config,
     private readonly logger: Logger,
+    private readonly profiles: ProfileChanges,
     private readonly now: () => number = Date.now,
   ) {
     this.links = new FileLinks(config.jwtSecret, config.fileUrlTtl, now);
@@ -365,34 +367,47 @@ export class FileService {
     await this.storage.put(id, encoded, encoded.byteLength);
     const url = `/files/${id}/avatar.webp`;
     const row: FileRow = { id, ownerId: userId, kind: "avatar", name: "avatar.webp", contentType: "image/webp", size: encoded.byteLength, width: meta.width, height: meta.height, preview: null, createdAt: new Date(this.now()), deletedAt: null };
-    let previous: string | null;
+    let change: { before: UserRow; after: UserRow };
     try {
-      previous = await this.database.tx(async (db) => {
-        const { users, files } = this.t;
-        const [user] = await db.select({ avatarUrl: users.avatarUrl }).from(users).where(eq(users.id, userId));
-        if (!user) throw new NotFound("User");
+      change = await this.database.tx(async (db) => {
+        const { files } = this.t;
+        const before = await this.user(userId);
         await db.insert(files).values(row);
-        await db.update(users).set({ avatarUrl: url }).where(eq(users.id, userId));
-        return user.avatarUrl;
+        return { before, after: await this.setAvatarUrl(userId, url) };
       });
     } catch (error) {
       await this.storage.delete(id).catch(() => {});
       throw error;
     }
-    await this.dropAvatar(userId, previous);
+    await this.dropAvatar(userId, change.before.avatarUrl);
+    await this.profiles.changed(change.before, change.after);
     return url;
   }
 
   /** Clears the user's avatar; a stored one is removed. */
   async removeAvatar(userId: string): Promise<void> {
-    const { users } = this.t;
-    const previous = await this.database.tx(async (db) => {
-      const [user] = await db.select({ avatarUrl: users.avatarUrl }).from(users).where(eq(users.id, userId));
-      if (!user) throw new NotFound("User");
-      await db.update(users).set({ avatarUrl: null }).where(eq(users.id, userId));
-      return user.avatarUrl;
+    const { before, after } = await this.database.tx(async () => {
+      const before = await this.user(userId);
+      return { before, after: before.avatarUrl === null ? before : await this.setAvatarUrl(userId, null) };
     });
-    await this.dropAvatar(userId, previous);
+    await this.dropAvatar(userId, before.avatarUrl);
+    await this.profiles.changed(before, after);
+  }
+
+  /** The user's row, 404 when there is none (inside a transaction: as it sees it). */
+  private async user(userId: string): Promise<UserRow> {
+    const { users } = this.t;
+    const user = first(await this.database.db.select().from(users).where(eq(users.id, userId)).limit(1));
+    if (!user) throw new NotFound("User");
+    return user;
+  }
+
+  /** Call inside a transaction: answers the row as updated. */
+  private async setAvatarUrl(userId: string, avatarUrl: string | null): Promise<UserRow> {
+    const { users } = this.t;
+    const user = first(await this.database.db.update(users).set({ avatarUrl }).where(eq(users.id, userId)).returning());
+    if (!user) throw new NotFound("User");
+    return user;
   }
 
   /** Removes the stored avatar a user's former avatarUrl named, if it was one of theirs. */

@@ -36,6 +36,16 @@ export function toUserRef(row: Pick<UserRow, "id" | "username" | "displayName" |
   return { id: row.id, username: row.username, displayName: row.displayName, avatarUrl: row.avatarUrl };
 }
 
+/** The fields of a user that others see change through these (user.updated). */
+export const PROFILE_FIELDS = ["username", "displayName", "avatarUrl", "statusText"] as const;
+export type ProfileFields = Pick<UserRow, (typeof PROFILE_FIELDS)[number]>;
+
+/** Tells others that a user's public profile changed (ProfileEvents); called once the change has committed. */
+export interface ProfileChanges {
+  /** Announces `after` when one of PROFILE_FIELDS differs from `before`. */
+  changed(before: ProfileFields, after: UserRow): Promise<void>;
+}
+
 /** A string above every string that starts with `prefix`, for index range scans. */
 const prefixEnd = (prefix: string) => prefix + "\u{10FFFF}";
 
@@ -51,6 +61,7 @@ export class UserService {
     private readonly emails: EmailVerification,
     /** Username changes per user. */
     private readonly usernameChanges: RateLimiter,
+    private readonly profiles: ProfileChanges,
   ) {}
 
   async get(id: string): Promise<UserRow> {
@@ -113,19 +124,21 @@ export class UserService {
     const email = patch.email;
     if (email !== undefined && this.emails.change(await this.get(id), email).isNew) this.emails.countChange(id);
     if (Object.keys(values).length === 0 && email === undefined) return this.get(id);
-    const { row, code } = await this.write(async (db) => {
+    const { before, row, code } = await this.write(async (db) => {
       let code: CodeToSend | null = null;
+      const before = await this.get(id);
       if (email !== undefined) {
         // Decided again on the row as this transaction sees it.
-        const change = this.emails.change(await this.get(id), email);
+        const change = this.emails.change(before, email);
         Object.assign(values, change.values);
         if (change.restart) code = await this.emails.start(id, email);
       }
       const row = first(await db.update(this.t.users).set(values).where(eq(this.t.users.id, id)).returning());
       if (!row) throw new NotFound("User");
-      return { row, code };
+      return { before, row, code };
     });
     this.emails.send(code);
+    await this.profiles.changed(before, row);
     return row;
   }
 
