@@ -397,7 +397,7 @@ export class Session {
       case "presence":
         return this.emit(frame.type, frame as never);
       case "room.created":
-        if (!this.windows.has(frame.room.id)) this.windows.set(frame.room.id, new RoomWindow(frame.room.id, frame.room.lastSeq));
+        this.startFollowing(frame.room.id, frame.room.lastSeq);
         return this.emit("room", frame);
       case "room.deleted":
         this.windows.delete(frame.roomId);
@@ -414,6 +414,8 @@ export class Session {
       case "team.updated":
       case "team.deleted":
         return this.emit("team", frame);
+      case "user.updated":
+        return this.onUserUpdated(frame);
       case "history": {
         // A room-scoped socket's opening page: read for this user, like a REST page.
         let window = this.windows.get(frame.roomId);
@@ -538,8 +540,7 @@ export class Session {
 
   /** A message from an event: into its room's window; a gap behind it is filled unless a sync is replaying. */
   private take(message: Message): void {
-    let window = this.windows.get(message.roomId);
-    if (!window) this.windows.set(message.roomId, (window = new RoomWindow(message.roomId, message.seq - 1)));
+    const window = this.startFollowing(message.roomId, message.seq - 1);
     for (const joined of window.put(message)) {
       this.moved(window, joined);
       this.emit("message", joined);
@@ -583,7 +584,26 @@ export class Session {
   /** A room the user just joined: followed from its current last seq (unless a message got there first). */
   private async follow(roomId: string): Promise<void> {
     const room = await this.rest.room(roomId).catch(() => null);
-    if (room && !this.windows.has(roomId)) this.windows.set(roomId, new RoomWindow(roomId, room.lastSeq));
+    if (room) this.startFollowing(roomId, room.lastSeq);
+  }
+
+  /** Opens the room's window after `lastSeq` unless one is open already; says so (`followed`) when it opened one. */
+  private startFollowing(roomId: string, lastSeq: number): RoomWindow {
+    const held = this.windows.get(roomId);
+    if (held) return held;
+    const window = new RoomWindow(roomId, lastSeq);
+    this.windows.set(roomId, window);
+    this.emit("followed", { roomId });
+    return window;
+  }
+
+  /** The user's public fields, wherever the session shows them: its own user, the senders of held messages. */
+  private onUserUpdated(frame: FrameOf<"user.updated">): void {
+    const { user } = frame;
+    if (this._user?.id === user.id) this._user = { ...this._user, ...user };
+    const sender = { id: user.id, username: user.username, displayName: user.displayName, avatarUrl: user.avatarUrl };
+    for (const window of this.windows.values()) window.renameSender(sender);
+    this.emit("user", frame);
   }
 
   /**

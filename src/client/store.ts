@@ -28,6 +28,12 @@ export class RoomWindow {
     this.start = top + 1;
   }
 
+  /** The sender's public fields as they are now, on every message of theirs held (waiting ones too). */
+  renameSender(sender: Message["sender"]): void {
+    for (let i = 0; i < this.messages.length; i++) if (this.messages[i]!.senderId === sender.id) this.messages[i] = { ...this.messages[i]!, sender };
+    for (const [seq, m] of this.ahead) if (m.senderId === sender.id) this.ahead.set(seq, { ...m, sender });
+  }
+
   /** Whether a message is missing between the window and what arrived after it. */
   get hasGap(): boolean {
     return this.ahead.size > 0;

@@ -58,6 +58,16 @@ export interface SessionEvents {
     | FrameOf<"member.left">
     | FrameOf<"member.updated">;
   team: FrameOf<"team.updated"> | FrameOf<"team.deleted">;
+  /**
+   * A user's username, display name, avatar or status changed (the signed-in user included): the
+   * senders of held messages and `session.user` already show it.
+   */
+  user: FrameOf<"user.updated">;
+  /**
+   * The session follows a room it did not follow before (created, or joined while connected): its
+   * messages join the store from now on, and `messages(roomId)` / `loadOlder(roomId)` read it.
+   */
+  followed: { roomId: string };
   /** An error frame that answers no send, edit, deletion or reaction of this session (their errors reject their promises instead). */
   error: ServerError;
   /** Every frame the server sent, as it came (for what the other events do not cover). */
