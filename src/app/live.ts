@@ -54,6 +54,8 @@ export const me = signal<OwnUser | null>(null);
 /** False until the stored session has been tried on start-up. */
 export const booted = signal(false);
 export const conn = signal<ConnState>("offline");
+/** Set when the server closed the session for good with 4008 (too many sockets for this user): no reconnecting until `reconnect()`. */
+export const halted = signal<"too-many-connections" | null>(null);
 export const rooms = signal<Record<string, Room>>({});
 /** The rooms a view has opened: the session's held messages of each, as the views see them. */
 export const timelines = signal<Record<string, Timeline>>({});
@@ -154,6 +156,7 @@ function signedOut() {
   opened.clear();
   batch(() => {
     me.value = null;
+    halted.value = null;
     rooms.value = {};
     timelines.value = {};
     pending.value = [];
@@ -311,7 +314,14 @@ function flush() {
   timelines.value = next;
 }
 
-/** Resolves once the session follows the room (it learns of rooms from `ready` and room events). */
+/** How long a view waits for the session to follow a room before it shows the room as missing. */
+const FOLLOW_GIVE_UP_MS = 15_000;
+
+/**
+ * Resolves once the session follows the room: at once, or when the session says it started to
+ * (`followed`, a room joined or created) or caught up (`synced`); false when the session stops
+ * or FOLLOW_GIVE_UP_MS pass first.
+ */
 function followed(roomId: string): Promise<boolean> {
   const current = session;
   if (!current) return Promise.resolve(false);
@@ -321,12 +331,10 @@ function followed(roomId: string): Promise<boolean> {
       if (session !== current || current.state === "closed") return done(false);
       if (current.rooms().includes(roomId)) return done(true);
     };
-    const offs = [current.on("synced", check), current.on("room", () => queueMicrotask(check)), current.on("state", check)];
-    const timer = setInterval(check, 250);
-    const limit = setTimeout(() => done(current.rooms().includes(roomId)), 15_000);
+    const offs = [current.on("followed", check), current.on("synced", check), current.on("state", check)];
+    const limit = setTimeout(() => done(current.rooms().includes(roomId)), FOLLOW_GIVE_UP_MS);
     function done(ok: boolean) {
       for (const off of offs) off();
-      clearInterval(timer);
       clearTimeout(limit);
       resolve(ok);
     }
@@ -334,7 +342,7 @@ function followed(roomId: string): Promise<boolean> {
 }
 
 export async function loadTimeline(roomId: string) {
-  if (!(await followed(roomId)) || !session) throw new ApiError(404, "NOT_FOUND", "Room not found");
+  if (!(await followed(roomId)) || !session) throw session ? new ApiError(404, "NOT_FOUND", "Room not found") : offline();
   const current = session;
   opened.add(roomId);
   try {
@@ -355,8 +363,11 @@ export async function loadOlder(roomId: string) {
 
 export const heldSeq = (roomId: string) => timelines.value[roomId]?.messages.at(-1)?.seq ?? 0;
 
+/** What a view is told when there is no live session (signed out, or stopped by 4008). */
+const offline = () => new ApiError(0, "OFFLINE", "Not connected");
+
 function live(): Session {
-  if (!session) throw new ApiError(0, "OFFLINE", "Not connected");
+  if (!session) throw offline();
   return session;
 }
 
@@ -444,8 +455,14 @@ function bumpReceipts(roomId: string, next: Partial<Receipts>) {
 // ---------------------------------------------------------------------------------------------
 // The live session
 
+/** A new live session after one stopped for good (4008): the server may have a socket free by now. */
+export function reconnect() {
+  if (me.value) start();
+}
+
 function start() {
   if (session) return;
+  halted.value = null;
   const current = client.connect({ reconnect: { baseMs: 300, maxMs: 5_000 } });
   session = current;
   conn.value = "connecting";
@@ -456,7 +473,10 @@ function start() {
     if (state === "closed") {
       // Too many sockets (or closed): offline until a retry opens a new session.
       if (closedReason === "signed-out") signedOut();
-      else stop();
+      else {
+        stop();
+        if (closedReason === "too-many-connections") halted.value = closedReason;
+      }
       return;
     }
     if (state === "reconnecting") {
@@ -532,6 +552,14 @@ function start() {
         if (f.userId === me.value?.id && f.role) patchRoom(f.roomId, (r) => ({ ...r, myRole: f.role as Room["myRole"] }));
         return;
     }
+  });
+  on("user", ({ user }) => {
+    // Senders, members and direct chats' names read `users`; the held messages' senders changed too.
+    batch(() => {
+      rememberUsers([user]);
+      if (user.id === me.value?.id) me.value = { ...me.value, ...user };
+      for (const roomId of opened) publish(roomId);
+    });
   });
   on("team", (f) => {
     if (f.type === "team.updated") teams.value = { ...teams.value, [f.team.id]: f.team as Team };

@@ -1,5 +1,5 @@
 import { render } from "preact";
-import { boot, booted, conn, me } from "./live";
+import { boot, booted, conn, halted, me, reconnect } from "./live";
 import { match, path } from "./router";
 import { Admin } from "./views/admin";
 import { AuthScreen } from "./views/auth";
@@ -28,6 +28,13 @@ function Page() {
 
 function Banner() {
   const state = conn.value;
+  if (halted.value)
+    return (
+      <div class="banner" role="alert">
+        Too many open tabs or devices: this one is offline. Close one, then{" "}
+        <button type="button" onClick={reconnect}>Reconnect</button>
+      </div>
+    );
   if (state !== "reconnecting" && state !== "connecting") return null;
   return (
     <div class="banner" role="status">

@@ -1,6 +1,8 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import {
   api,
+  ApiError,
+  conn,
   deleteMessage,
   discard,
   editMessage,
@@ -42,9 +44,12 @@ export function Conversation({ roomId }: { roomId: string }) {
     setPanel(null);
     if (!rooms.value[roomId]) loadRoom(roomId).catch(() => setMissing(true));
   }, [roomId]);
+  // Without a live session (stopped by 4008) the timeline waits for the next one.
+  const live = conn.value !== "offline";
   useEffect(() => {
-    if (room?.myRole && !timelines.value[roomId]) void loadTimeline(roomId).catch(() => setMissing(true));
-  }, [roomId, !!room?.myRole]);
+    if (live && room?.myRole && !timelines.value[roomId])
+      void loadTimeline(roomId).catch((error) => !(error instanceof ApiError && error.code === "OFFLINE") && setMissing(true));
+  }, [roomId, !!room?.myRole, live]);
 
   if (missing) return <section class="main"><p>This room does not exist or you cannot see it.</p><Link to="/">Back</Link></section>;
   if (!room) return <section class="main" aria-busy="true"><p>Loading…</p></section>;

@@ -16,7 +16,9 @@ export function size(bytes: number) {
 
 /** A user's picture, or their initial when they have none; decorative next to their name. */
 export function Avatar({ user, large = false }: { user: UserRef | undefined; large?: boolean }) {
-  const url = (user && users.value[user.id]?.avatarUrl) ?? user?.avatarUrl;
+  // As last heard (`users`, kept current by user.updated): a removed picture is null there.
+  const known = user && users.value[user.id];
+  const url = known ? known.avatarUrl : user?.avatarUrl;
   const kind = large ? "avatar large" : "avatar";
   if (url) return <img class={kind} src={url} alt="" width={large ? 64 : 24} height={large ? 64 : 24} />;
   return <span class={`${kind} initial`} aria-hidden="true">{name(user).slice(0, 1).toUpperCase()}</span>;

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { api, loadRoom, me, rememberUsers, roomInvitations } from "../live";
+import { api, loadRoom, me, rememberUsers, roomInvitations, users } from "../live";
 import type { Ban, PublicUser, Room, RoomInvitation, RoomMember } from "../types";
 import { navigate } from "../router";
 import { Avatar } from "./files";
@@ -53,7 +53,7 @@ export function Members({ room, onClose }: { room: Room; onClose: () => void }) 
       <ul class="members" aria-busy={members === null}>
         {(members ?? []).map((m) => (
           <li key={m.user.id}>
-            <Avatar user={m.user} /> <PresenceDot userId={m.user.id} /> <span class="clip">{name(m.user)}</span> <span class="muted">@{m.user.username}</span>
+            <Avatar user={m.user} /> <PresenceDot userId={m.user.id} /> <span class="clip">{name(m.user)}</span> <span class="muted">@{(users.value[m.user.id] ?? m.user).username}</span>
             {m.role !== "member" && <span class="badge role">{m.role}</span>}
             {muted(m) && <span class="badge role">muted</span>}
             {actsOn(m) && (

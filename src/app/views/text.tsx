@@ -1,4 +1,5 @@
 import type { JSX } from "preact";
+import { users } from "../live";
 
 const LINK = /\bhttps?:\/\/[^\s<>"]+/gi;
 const TRAILING = /[.,;:!?)\]}'"]+$/;
@@ -27,7 +28,11 @@ export function RichText({ text }: { text: string }) {
   return <>{parts}</>;
 }
 
-export const name = (user: { displayName?: string | null; username: string } | undefined) => (user ? user.displayName || user.username : "Someone");
+/** A user's name as last heard (`users`, kept current by user.updated), else as `user` carries it. */
+export function name(user: { id?: string; displayName?: string | null; username: string } | undefined): string {
+  const shown = (user?.id !== undefined && users.value[user.id]) || user;
+  return shown ? shown.displayName || shown.username : "Someone";
+}
 
 export function time(iso: string) {
   const date = new Date(iso);
