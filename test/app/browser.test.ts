@@ -459,6 +459,26 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await a.getByRole("link", { name: /: Back again/ }).waitFor(WAIT);
   }, 60_000);
 
+  test("a new display name and a removed picture show on the other side without a reload", async () => {
+    // b keeps the direct chat open; a mark in its page survives only if nothing reloads it.
+    await b.evaluate(() => ((globalThis as any).__notReloaded = true));
+    const fromAlice = message(b, "Just between us");
+    await fromAlice.locator("img.avatar").waitFor(WAIT);
+    expect(await fromAlice.locator(".sender").textContent()).toBe(alice.displayName);
+
+    await a.goto(`${server.base}/profile`);
+    await a.getByLabel("Display name").fill("Alice Liddell");
+    await a.getByRole("button", { name: "Save" }).click();
+    await a.getByText("Saved.").waitFor(WAIT);
+    await fromAlice.locator(".sender", { hasText: /^Alice Liddell$/ }).waitFor(WAIT);
+    await b.getByRole("heading", { name: "Alice Liddell" }).waitFor(WAIT);
+
+    await a.getByRole("button", { name: "Remove picture" }).click();
+    await fromAlice.locator("img.avatar").waitFor({ state: "detached", ...WAIT });
+    await fromAlice.locator(".avatar.initial", { hasText: "A" }).waitFor(WAIT);
+    expect(await b.evaluate(() => (globalThis as any).__notReloaded)).toBe(true);
+  }, 60_000);
+
   test("signing out ends the session: a reload shows the sign-in screen", async () => {
     await a.getByRole("button", { name: "Sign out" }).click();
     await a.locator("form").getByRole("button", { name: "Sign in" }).waitFor(WAIT);
