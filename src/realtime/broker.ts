@@ -17,7 +17,7 @@ export type BrokerMessage =
       closesRoom?: boolean;
     }
   | { kind: "user"; userId: string; frame: string }
-  /** Presence: ephemeral frames to each socket of these users, once per socket. */
+  /** Presence and profile changes: ephemeral frames to each socket of these users, once per socket. */
   | { kind: "users"; userIds: string[]; frame: string }
   | { kind: "joined" | "left"; userId: string; roomId: string }
   | { kind: "sessionRevoked"; sessionId: string };
