@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Browser, chromium } from "playwright-core";
 import { createRoom, register } from "./lib/api";
+import { serverEnv } from "./lib/env";
 import { installCleanup, spawnServer } from "./lib/server";
 
 const { values: flags } = parseArgs({
@@ -59,16 +60,7 @@ installCleanup(() => {
   void browser?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-const env: Record<string, string> = {
-  DATABASE_URL: `sqlite://${join(dir, "chat.db")}`,
-  JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123456789",
-  RATE_LIMIT_AUTH: "0",
-  RATE_LIMIT_ANON: "0",
-  RATE_LIMIT_MESSAGES: "0",
-  LOG_LEVEL: "warn",
-  PASSWORD_MEMORY_KIB: "1024",
-  PASSWORD_TIME_COST: "1",
-};
+const env = serverEnv(join(dir, "chat.db"));
 const step = (text: string) => console.log(`· ${text}`);
 
 /**

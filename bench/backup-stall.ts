@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createRoom, register } from "./lib/api";
 import { seedRoom } from "./lib/seed";
+import { serverEnv } from "./lib/env";
 import { installCleanup, spawnServer } from "./lib/server";
 
 const { values: flags } = parseArgs({
@@ -41,16 +42,7 @@ const ROOT = join(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "bunchat-backup-stall-"));
 installCleanup(() => rmSync(dir, { recursive: true, force: true }));
 const dbPath = join(dir, "chat.db");
-const env: Record<string, string> = {
-  DATABASE_URL: `sqlite://${dbPath}`,
-  JWT_SECRET: "bench-secret-bench-secret-bench-secret-0123456789",
-  RATE_LIMIT_AUTH: "0",
-  RATE_LIMIT_ANON: "0",
-  RATE_LIMIT_MESSAGES: "0",
-  LOG_LEVEL: "warn",
-  PASSWORD_MEMORY_KIB: "1024",
-  PASSWORD_TIME_COST: "1",
-};
+const env = serverEnv(dbPath);
 const step = (text: string) => console.log(`· ${text}`);
 
 interface Send {
