@@ -206,6 +206,20 @@ export function rememberUsers(list: UserRef[]) {
   });
 }
 
+/** Every profile held, read again (a few requests at a time) while `current` is the live session. */
+async function refreshUsers(current: Session) {
+  const ids = Object.keys(users.value).filter((id) => id !== me.value?.id);
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length && session === current) {
+      const user = await api<UserRef & { presence?: "online" | "offline" }>("GET", `/api/users/${ids[next++]}`).catch(() => null);
+      if (user && session === current) rememberUsers([user]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, ids.length) }, worker));
+  if (session === current) for (const roomId of opened) publish(roomId);
+}
+
 /** `shared`: the room as any member sees it (room.updated): the caller's own fields stay as they were. */
 function putRoom(room: Room, shared = false) {
   const old = rooms.value[room.id];
@@ -484,9 +498,12 @@ function start() {
       typing.value = {}; // nobody's typing is known while disconnected
     }
   });
+  let syncs = 0;
   on("synced", () => {
-    // Rooms, the other members' presence and read positions may have moved meanwhile.
-    void loadRooms()
+    // Rooms, the other members' presence and read positions may have moved meanwhile; after a
+    // reconnect, so may the profiles shown (user.updated and presence are not replayed).
+    const resumed = syncs++ > 0;
+    void Promise.all([loadRooms(), resumed ? refreshUsers(current) : undefined])
       .catch(() => undefined)
       .finally(() => {
         if (session === current && current.state === "open") conn.value = "online";

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page, type Route } from "playwright-core";
 import { png } from "../files-fixtures";
 import { ServerProcess, until } from "./server";
 
@@ -33,6 +33,17 @@ const pageErrors: string[] = [];
 async function open(): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   contexts.push(context);
+  // The page's sockets, so that a test can drop them as a lost connection would.
+  await context.addInitScript(() => {
+    const Native = WebSocket;
+    const sockets: WebSocket[] = ((globalThis as any).__sockets = []);
+    (globalThis as any).WebSocket = class extends Native {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        sockets.push(this);
+      }
+    };
+  });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT.timeout);
   page.on("pageerror", (error) => pageErrors.push(error.message));
@@ -477,6 +488,39 @@ describe.skipIf(!hasBrowser)("the web app in a browser", () => {
     await fromAlice.locator("img.avatar").waitFor({ state: "detached", ...WAIT });
     await fromAlice.locator(".avatar.initial", { hasText: "A" }).waitFor(WAIT);
     expect(await b.evaluate(() => (globalThis as any).__notReloaded)).toBe(true);
+  }, 60_000);
+
+  test("a rename made while the other side was offline shows once it is back", async () => {
+    // Carol, a member of the group room only (no direct chat, which b would read again anyway), writes to it.
+    const api = async (method: string, path: string, token: string | null, body?: unknown) => {
+      const res = await fetch(`${server.base}${path}`, {
+        method,
+        headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      expect(res.status, `${method} ${path}`).toBeLessThan(300);
+      return res.json() as Promise<any>;
+    };
+    const carol = await api("POST", "/api/auth/register", null, { username: `carol_${Date.now().toString(36)}`, password: PASSWORD, displayName: "Carol" });
+    const roomId = roomUrl.split("/").pop();
+    await api("POST", `/api/rooms/${roomId}/members`, await signInOverApi(alice.username), { userId: carol.user.id });
+    await api("POST", `/api/rooms/${roomId}/messages`, carol.accessToken, { content: "Carol says hello" });
+    await b.goto(roomUrl);
+    const fromCarol = message(b, "Carol says hello");
+    await fromCarol.locator(".sender", { hasText: /^Carol$/ }).waitFor(WAIT);
+
+    // Offline as far as the socket goes: no ticket, so no new socket, until the route goes.
+    const noTicket = (route: Route) => route.abort();
+    await b.route(/\/api\/auth\/ws-ticket$/, noTicket);
+    await b.evaluate(() => (globalThis as any).__sockets.forEach((socket: WebSocket) => socket.close()));
+    await b.getByText("Connection lost: reconnecting…").waitFor(WAIT);
+    await api("PATCH", "/api/users/me", carol.accessToken, { displayName: "Carol Danvers" });
+    // b held no open socket while the rename went out: it missed the user.updated.
+    expect(await b.evaluate(() => (globalThis as any).__sockets.some((socket: WebSocket) => socket.readyState === WebSocket.OPEN))).toBe(false);
+
+    await b.unroute(/\/api\/auth\/ws-ticket$/, noTicket);
+    await b.getByText("Connection lost: reconnecting…").waitFor({ state: "detached", ...WAIT });
+    await fromCarol.locator(".sender", { hasText: /^Carol Danvers$/ }).waitFor(WAIT);
   }, 60_000);
 
   test("signing out ends the session: a reload shows the sign-in screen", async () => {
