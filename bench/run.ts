@@ -424,6 +424,7 @@ function idleLines(results: Results, rounds: Record<string, Partial<Record<Targe
       `${kib(r.bytesPerConnection)} KiB slope after the first step` +
       (all.length > 1 ? ` (median of ${all.length} fresh servers; totals ${all.map((x) => kib(x.totalBytesPerConnection)).join(" · ")})` : " (a fresh server)") +
       `; MiB at ${r.points.map(([n, rss]) => `${n}: ${(rss / 2 ** 20).toFixed(1)}`).join(" · ")}; opened in ${r.openSeconds.toFixed(1)} s` +
+      (r.anon ? `; of the growth, KiB per connection: ${kib((r.anon[1] - r.anon[0]) / r.connections)} own memory, ${kib((r.file[1] - r.file[0]) / r.connections)} mapped files` : "") +
       `${r.kicked ? `, ${r.kicked} closed by the server` : ""}`
     );
   });

@@ -16,6 +16,9 @@ export interface IdleResult {
   connections: number;
   /** [sockets open, server RSS in bytes] after each step, starting with none. */
   points: [number, number][];
+  /** Of RSS, before the first socket and with all open: the process's own memory and mapped files, in bytes. */
+  anon: [number, number];
+  file: [number, number];
   rssBefore: number;
   rssAfter: number;
   /** Least-squares slope of RSS over sockets, after the warm-up step. */
@@ -39,7 +42,8 @@ export async function runIdle(target: Target, specs: PeerSpec[], options: { step
   let openSeconds = 0;
   try {
     await Bun.sleep(options.settleMs);
-    const points: [number, number][] = [[0, memory(target.server.pid).rss]];
+    const before = memory(target.server.pid);
+    const points: [number, number][] = [[0, before.rss]];
     const size = Math.ceil(specs.length / options.steps);
     for (let from = 0; from < specs.length; from += size) {
       const started = performance.now();
@@ -48,9 +52,12 @@ export async function runIdle(target: Target, specs: PeerSpec[], options: { step
       await Bun.sleep(options.settleMs);
       points.push([peers.length, memory(target.server.pid).rss]);
     }
+    const after = memory(target.server.pid);
     return {
       connections: peers.length,
       points,
+      anon: [before.anon, after.anon],
+      file: [before.file, after.file],
       rssBefore: points[0]![1],
       rssAfter: points.at(-1)![1],
       bytesPerConnection: slope(points.slice(1)),

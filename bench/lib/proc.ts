@@ -24,10 +24,11 @@ export function cpuSeconds(pid: number): number {
 }
 
 /** Resident set size now (VmRSS) and its peak so far (VmHWM), in bytes. */
-export function memory(pid: number): { rss: number; peak: number } {
+/** RSS and its peak; `anon` and `file`: the parts of RSS that are the process's own memory and mapped files (code). */
+export function memory(pid: number): { rss: number; peak: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
-  return { rss: kib("VmRSS"), peak: kib("VmHWM") };
+  return { rss: kib("VmRSS"), peak: kib("VmHWM"), anon: kib("RssAnon"), file: kib("RssFile") };
 }
 
 /** CPU and memory of a process over a stretch of time: take one at the start, call `end()` at the end. */
