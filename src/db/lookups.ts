@@ -1,10 +1,13 @@
 /**
- * The two lookups every request makes (its session; the room it names, with the caller's
- * roles), each on a statement prepared once for its dialect: building and compiling the
- * query cost more than running it.
+ * The lookups every request makes (its session; the room it names, with the caller's roles)
+ * and those every socket makes as it opens (its user, its rooms' last seqs, the change
+ * position, the users it shares a room with), each on a statement prepared once for its
+ * dialect: building and compiling the query cost more than running it, and left garbage that
+ * a server holding thousands of sockets keeps heap for.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, ne, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { CHANGE_COUNTER } from "./changes";
 import type { PgDB } from "./tables";
 import type * as pgSchema from "./schema.pg";
 import type * as sqliteSchema from "./schema.sqlite";
@@ -27,10 +30,20 @@ export interface RoomAndRoles {
   teamRole: Role | null;
 }
 
+export type UserRow = typeof sqliteSchema.users.$inferSelect;
+
 export interface Lookups {
   session(sessionId: string): Promise<SessionState | undefined>;
   /** The room and the caller's roles in it and in its team; inside a transaction, as that transaction sees it. */
   room(roomId: string, userId: string): Promise<RoomAndRoles | undefined>;
+  /** The user's row. */
+  user(userId: string): Promise<UserRow | undefined>;
+  /** The user's rooms with their last seqs. */
+  roomsOf(userId: string): Promise<{ id: string; lastSeq: number }[]>;
+  /** Everyone who shares at least one room with the user (the user left out). */
+  coMembers(userId: string): Promise<string[]>;
+  /** The value of the last committed message change (0 before any): see src/db/changes.ts. */
+  changePosition(): Promise<number>;
 }
 
 /** On SQLite the one connection is every transaction's too: a prepared statement sees what the transaction sees. */
@@ -50,11 +63,30 @@ export function sqliteLookups(db: BunSQLiteDatabase<typeof sqliteSchema>, t: typ
     .where(eq(t.rooms.id, sql.placeholder("roomId")))
     .limit(1)
     .prepare();
+  const user = db.select().from(t.users).where(eq(t.users.id, userId)).limit(1).prepare();
+  const roomsOf = db
+    .select({ id: t.rooms.id, lastSeq: t.rooms.lastSeq })
+    .from(t.roomMembers)
+    .innerJoin(t.rooms, eq(t.rooms.id, t.roomMembers.roomId))
+    .where(eq(t.roomMembers.userId, userId))
+    .prepare();
+  const theirRooms = db.select({ roomId: t.roomMembers.roomId }).from(t.roomMembers).where(eq(t.roomMembers.userId, userId));
+  const coMembers = db
+    .selectDistinct({ userId: t.roomMembers.userId })
+    .from(t.roomMembers)
+    .where(and(inArray(t.roomMembers.roomId, theirRooms), ne(t.roomMembers.userId, userId)))
+    .prepare();
+  const counter = db.select({ value: t.changeCounter.value }).from(t.changeCounter).where(eq(t.changeCounter.id, CHANGE_COUNTER)).prepare();
   return {
     session: async (sessionId) => session.get({ sessionId }),
     room: async (roomId, userId) => room.get({ roomId, userId }),
+    user: async (userId) => user.get({ userId }),
+    roomsOf: async (userId) => roomsOf.all({ userId }),
+    coMembers: async (userId) => coMembers.all({ userId }).map((r) => r.userId),
+    changePosition: async () => counter.get()?.value ?? 0,
   };
 }
+
 
 /**
  * On PostgreSQL the statements are prepared once on the pool; inside a transaction
@@ -79,7 +111,23 @@ export function pgLookups(pool: PgDB, inTransaction: () => PgDB | undefined, t: 
       .where(eq(t.rooms.id, sql.placeholder("roomId")))
       .limit(1)
       .prepare("bunchat_room");
-  const pooled = { session: session(pool), room: room(pool) };
+  const user = (db: PgDB) => db.select().from(t.users).where(eq(t.users.id, userId)).limit(1).prepare("bunchat_user");
+  const roomsOf = (db: PgDB) =>
+    db
+      .select({ id: t.rooms.id, lastSeq: t.rooms.lastSeq })
+      .from(t.roomMembers)
+      .innerJoin(t.rooms, eq(t.rooms.id, t.roomMembers.roomId))
+      .where(eq(t.roomMembers.userId, userId))
+      .prepare("bunchat_rooms_of");
+  const coMembers = (db: PgDB) =>
+    db
+      .selectDistinct({ userId: t.roomMembers.userId })
+      .from(t.roomMembers)
+      .where(and(inArray(t.roomMembers.roomId, db.select({ roomId: t.roomMembers.roomId }).from(t.roomMembers).where(eq(t.roomMembers.userId, userId))), ne(t.roomMembers.userId, userId)))
+      .prepare("bunchat_co_members");
+  const counter = (db: PgDB) =>
+    db.select({ value: t.changeCounter.value }).from(t.changeCounter).where(eq(t.changeCounter.id, CHANGE_COUNTER)).prepare("bunchat_change_position");
+  const pooled = { session: session(pool), room: room(pool), user: user(pool), roomsOf: roomsOf(pool), coMembers: coMembers(pool), counter: counter(pool) };
   return {
     session: async (sessionId) => {
       const tx = inTransaction();
@@ -88,6 +136,22 @@ export function pgLookups(pool: PgDB, inTransaction: () => PgDB | undefined, t: 
     room: async (roomId, userId) => {
       const tx = inTransaction();
       return (await (tx ? room(tx) : pooled.room).execute({ roomId, userId }))[0];
+    },
+    user: async (userId) => {
+      const tx = inTransaction();
+      return (await (tx ? user(tx) : pooled.user).execute({ userId }))[0];
+    },
+    roomsOf: async (userId) => {
+      const tx = inTransaction();
+      return (tx ? roomsOf(tx) : pooled.roomsOf).execute({ userId });
+    },
+    coMembers: async (userId) => {
+      const tx = inTransaction();
+      return (await (tx ? coMembers(tx) : pooled.coMembers).execute({ userId })).map((r) => r.userId);
+    },
+    changePosition: async () => {
+      const tx = inTransaction();
+      return (await (tx ? counter(tx) : pooled.counter).execute())[0]?.value ?? 0;
     },
   };
 }

@@ -1,7 +1,6 @@
 import type { Database } from "../db";
 import type { PresenceView, ServerEvent } from "../events";
 import type { Logger } from "../logger";
-import { coMembers } from "../modules/rooms/co-members";
 import type { Hub } from "./hub";
 import { type PresenceCluster, singleProcess } from "./presence-cluster";
 import type { PresenceEvent } from "./protocol";
@@ -123,7 +122,7 @@ export class Presence implements PresenceView {
 
   private async announce(userId: string, event: PresenceEvent) {
     try {
-      this.deps.toUsers(await coMembers(this.deps.database, userId), event);
+      this.deps.toUsers(await this.deps.database.lookups.coMembers(userId), event);
     } catch (error) {
       this.deps.logger.error("announcing presence failed", { userId, error: String(error) });
     }

@@ -285,7 +285,7 @@ export class AuthService {
   }
 
   async me(userId: string) {
-    const user = first(await this.db.select().from(this.t.users).where(eq(this.t.users.id, userId)).limit(1));
+    const user = await this.database.lookups.user(userId);
     if (!user) throw new Unauthenticated();
     return toOwnUser(user, this.presence);
   }

@@ -2,7 +2,7 @@
 import { and, asc, countDistinct, eq, gte, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
 import type { Config } from "../../config";
 import type { Database, DB, Tables } from "../../db";
-import { currentChange, nextChange } from "../../db/changes";
+import { nextChange } from "../../db/changes";
 import { first } from "../../db";
 import { AppError, Conflict, Forbidden, NotFound, ValidationFailed } from "../../errors";
 import { type Events, messageDeleted } from "../../events";
@@ -434,7 +434,7 @@ export class MessageService {
 
   /** The position of the last committed message change: every change committed later is after it, whatever the clocks say. */
   changePosition(): Promise<number> {
-    return currentChange(this.database.db, this.t);
+    return this.database.lookups.changePosition();
   }
 
   /**

@@ -520,11 +520,7 @@ export class RoomService {
 
   /** The user's rooms with their newest seq, for the WebSocket `ready` frame. */
   async syncStateOf(userId: string): Promise<{ id: string; lastSeq: number }[]> {
-    return this.db
-      .select({ id: this.t.rooms.id, lastSeq: this.t.rooms.lastSeq })
-      .from(this.t.roomMembers)
-      .innerJoin(this.t.rooms, eq(this.t.rooms.id, this.t.roomMembers.roomId))
-      .where(eq(this.t.roomMembers.userId, userId));
+    return this.database.lookups.roomsOf(userId);
   }
 
   /** The ids of a room's members. */

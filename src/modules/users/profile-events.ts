@@ -1,7 +1,6 @@
 import type { Database } from "../../db";
 import type { Events, PresenceView } from "../../events";
 import type { Logger } from "../../logger";
-import { coMembers } from "../rooms/co-members";
 import { type ProfileChanges, type ProfileFields, PROFILE_FIELDS, toPublicUser, type UserRow } from "./service";
 
 /**
@@ -20,7 +19,7 @@ export class ProfileEvents implements ProfileChanges {
   async changed(before: ProfileFields, after: UserRow): Promise<void> {
     if (PROFILE_FIELDS.every((field) => before[field] === after[field])) return;
     try {
-      const others = await coMembers(this.database, after.id);
+      const others = await this.database.lookups.coMembers(after.id);
       this.events.toUsers([after.id, ...others], { type: "user.updated", user: toPublicUser(after, this.presence) });
     } catch (error) {
       // The change has committed: its answer stands; only the others' live view waits for a reload.
