@@ -119,12 +119,14 @@ export function pgLookups(pool: PgDB, inTransaction: () => PgDB | undefined, t: 
       .innerJoin(t.rooms, eq(t.rooms.id, t.roomMembers.roomId))
       .where(eq(t.roomMembers.userId, userId))
       .prepare("bunchat_rooms_of");
-  const coMembers = (db: PgDB) =>
-    db
+  const coMembers = (db: PgDB) => {
+    const theirRooms = db.select({ roomId: t.roomMembers.roomId }).from(t.roomMembers).where(eq(t.roomMembers.userId, userId));
+    return db
       .selectDistinct({ userId: t.roomMembers.userId })
       .from(t.roomMembers)
-      .where(and(inArray(t.roomMembers.roomId, db.select({ roomId: t.roomMembers.roomId }).from(t.roomMembers).where(eq(t.roomMembers.userId, userId))), ne(t.roomMembers.userId, userId)))
+      .where(and(inArray(t.roomMembers.roomId, theirRooms), ne(t.roomMembers.userId, userId)))
       .prepare("bunchat_co_members");
+  };
   const counter = (db: PgDB) =>
     db.select({ value: t.changeCounter.value }).from(t.changeCounter).where(eq(t.changeCounter.id, CHANGE_COUNTER)).prepare("bunchat_change_position");
   const pooled = { session: session(pool), room: room(pool), user: user(pool), roomsOf: roomsOf(pool), coMembers: coMembers(pool), counter: counter(pool) };
