@@ -82,7 +82,7 @@ for (const [name, makeStore] of stores) {
         timers.push(timer);
         return () => void (timer.cancelled = true);
       };
-      const writer = new GroupCommitWriter(store, { maxBatch: 20, lingerFrom: 5, lingerMs: 3, schedule });
+      const writer = new GroupCommitWriter(store, { maxBatch: 20, lingerFrom: 5, maxLingerMs: 3, schedule });
       // Light load: a batch of 2 commits at the end of the turn, with no timer.
       await Promise.all([writer.write(draft(alice.id, "a")), writer.write(draft(bob.id, "b"))]);
       expect(timers).toHaveLength(0);
@@ -119,7 +119,7 @@ for (const [name, makeStore] of stores) {
         timers.push(fire);
         return () => {};
       };
-      const writer = new GroupCommitWriter(makeStore(), { maxBatch: 50, lingerFrom: 5, lingerMs: 3, schedule });
+      const writer = new GroupCommitWriter(makeStore(), { maxBatch: 50, lingerFrom: 5, maxLingerMs: 3, schedule });
       const turn = () => new Promise((resolve) => setImmediate(resolve));
       await Promise.all(Array.from({ length: 6 }, (_, i) => writer.write(draft(alice.id, `burst ${i}`))));
       const waiting = Promise.all([writer.write(draft(alice.id, "a")), writer.write(draft(bob.id, "b"))]);
@@ -133,6 +133,45 @@ for (const [name, makeStore] of stores) {
       expect((await writer.write(draft(alice.id, "c"))).created).toBe(true);
       expect(timers).toHaveLength(1);
       expect(await lastSeq(ctx, room)).toBe(15);
+    });
+
+    test("a lingering wait lasts about as long as sends kept arriving in the waits before it", async () => {
+      const timers: { fire: () => void; ms: number }[] = [];
+      const schedule = (fire: () => void, ms: number) => {
+        timers.push({ fire, ms });
+        return () => {};
+      };
+      let clock = 0;
+      const writer = new GroupCommitWriter(makeStore(), { maxBatch: 100, lingerFrom: 5, maxLingerMs: 20, schedule, clock: () => clock });
+      const turn = () => new Promise((resolve) => setImmediate(resolve));
+      await Promise.all(Array.from({ length: 6 }, (_, i) => writer.write(draft(alice.id, `first ${i}`))));
+      /** One lingering commit: a send opens the wait, five more arrive `after` ms into it. */
+      const round = async (after: (wait: number) => number) => {
+        const sends = [writer.write(draft(alice.id, "opens"))];
+        await turn();
+        await turn();
+        const timer = timers.at(-1)!;
+        const start = clock;
+        clock = start + after(timer.ms);
+        for (let i = 0; i < 5; i++) sends.push(writer.write(draft(bob.id, `late ${i}`)));
+        timer.fire();
+        await Promise.all(sends);
+        return timer.ms;
+      };
+      // The first wait is the longest allowed.
+      expect(await round(() => 2)).toBe(20);
+      // Sends that stop 2 ms into each wait: the waits shorten toward 1.5 × 2 + 1 ms.
+      const shortening: number[] = [];
+      for (let i = 0; i < 16; i++) shortening.push(await round(() => 2));
+      for (let i = 1; i < shortening.length; i++) expect(shortening[i]!).toBeLessThanOrEqual(shortening[i - 1]!);
+      expect(shortening.at(-1)!).toBeGreaterThanOrEqual(4);
+      expect(shortening.at(-1)!).toBeLessThan(5);
+      // Sends that keep arriving to each wait's end: the waits lengthen back to the longest.
+      const lengthening: number[] = [];
+      for (let i = 0; i < 16; i++) lengthening.push(await round((wait) => wait));
+      for (let i = 1; i < lengthening.length; i++) expect(lengthening[i]!).toBeGreaterThanOrEqual(lengthening[i - 1]!);
+      expect(lengthening.at(-1)!).toBe(20);
+      expect(await lastSeq(ctx, room)).toBe(6 + 33 * 6);
     });
 
     test("each caller gets its own error; the rest of the batch commits without gaps", async () => {

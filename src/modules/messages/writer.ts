@@ -71,20 +71,21 @@ export interface WriterOptions {
   maxBatch?: number;
   /**
    * A commit of at least this many sends means sustained load: the next commit lingers (see
-   * lingerMs). Lighter load never waits. Default 16.
+   * maxLingerMs). Lighter load never waits. Default 16.
    */
   lingerFrom?: number;
   /**
-   * How long a lingering commit waits for more sends (unless the batch fills first). Default 10 ms:
-   * when the clients set the pace, their sends come in bursts (a socket's next sends follow the
-   * acks of its last ones), and a wait of a few bursts shares each commit's fixed cost among
-   * two or three times as many messages. 0 turns lingering off.
+   * The longest a lingering commit waits for more sends (unless the batch fills first). How long
+   * it does wait is measured (see GroupCommitWriter.kick): about as long as sends kept arriving
+   * during the waits before it. Default 10 ms; 0 turns lingering off.
    */
-  lingerMs?: number;
+  maxLingerMs?: number;
   /** Runs `fire` after `ms` and returns how to cancel it; tests pass a clock they control. */
   schedule?: (fire: () => void, ms: number) => () => void;
   /** The clock in ms (createdAt). */
   now?: () => number;
+  /** A monotonic clock in ms, read per send only while a commit lingers; default performance.now. */
+  clock?: () => number;
   /** Called once per delivery position that moved, after its commit. */
   onDelivered?: (delivered: Delivered) => void;
   /** Told each commit's size and its sends' waits; unset: no clock is read per send. */
@@ -98,6 +99,10 @@ export interface WriterOptions {
 
 /** Commits made without lingering after a wait that brought no new send, before trying again. */
 const LINGER_BACKOFF = 64;
+/** The shortest lingering wait, ms: a timer's resolution. */
+const MIN_LINGER_MS = 1;
+/** Weight of the newest wait in the running estimate of when sends stop arriving. */
+const SETTLE_WEIGHT = 0.25;
 
 const timer = (fire: () => void, ms: number) => {
   const handle = setTimeout(fire, ms);
@@ -115,10 +120,20 @@ export class GroupCommitWriter {
   private lastBatch = 0;
   /** Commits still to make without lingering, after a wait that brought no new send. */
   private lingerSkips = 0;
+  /** When the current lingering wait began (clock); -1 when none is under way. */
+  private lingerStart = -1;
+  /** When the last send arrived during the current lingering wait (clock); -1 before the first. */
+  private lastArrival = -1;
+  /**
+   * A running average of how far into a lingering wait its last send arrived, ms: past that,
+   * the senders were all waiting for their answers, which only the commit brings.
+   */
+  private settleMs: number;
   private running: Promise<void> | null = null;
   private readonly maxBatch: number;
   private readonly lingerFrom: number;
-  private readonly lingerMs: number;
+  private readonly maxLingerMs: number;
+  private readonly clock: () => number;
   private readonly schedule: (fire: () => void, ms: number) => () => void;
   private readonly now: () => number;
   private readonly metrics: CommitMetrics | null;
@@ -129,7 +144,9 @@ export class GroupCommitWriter {
   ) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 512);
     this.lingerFrom = Math.max(1, options.lingerFrom ?? 16);
-    this.lingerMs = Math.max(0, options.lingerMs ?? 10);
+    this.maxLingerMs = Math.max(0, options.maxLingerMs ?? 10);
+    this.settleMs = this.maxLingerMs;
+    this.clock = options.clock ?? (() => performance.now());
     this.schedule = options.schedule ?? timer;
     this.now = options.now ?? Date.now;
     this.metrics = options.metrics ?? null;
@@ -140,6 +157,7 @@ export class GroupCommitWriter {
     return new Promise((resolve, reject) => {
       const slot = phaseTrace ? phaseTrace.queued(message.id) : -1;
       this.queue.push({ message, at: this.metrics ? performance.now() : 0, slot, resolve, reject });
+      if (this.lingerStart >= 0) this.lastArrival = this.clock();
       this.kick(this.queue.length >= this.maxBatch);
     });
   }
@@ -167,16 +185,24 @@ export class GroupCommitWriter {
 
   /**
    * Everything sent during this turn of the event loop joins the batch. Under sustained load
-   * (the last commit held lingerFrom sends or more) the commit also waits up to lingerMs for
-   * more, unless the batch fills first: a commit's fixed cost (the pages it writes to the log,
-   * one per room and index touched) is then shared by more messages, which is what lets the
-   * server keep up. A light load never waits.
+   * (the last commit held lingerFrom sends or more) the commit also waits for more, unless the
+   * batch fills first: a commit's fixed cost (the pages it writes to the log, one per room and
+   * index touched) is then shared by more messages, which is what lets the server keep up. A
+   * light load never waits.
+   *
+   * How long it waits is measured, not fixed. Senders that wait for their answers stop sending
+   * once all of them are waiting, and then nothing more comes until this commit answers them:
+   * waiting past that point only slows them down. So the wait lasts one and a half times as long
+   * as sends kept arriving in recent waits (a running average), plus a timer's resolution, within
+   * [MIN_LINGER_MS, maxLingerMs]. Sends that arrive up to a wait's end lengthen the next (the
+   * clients' pace, not their answers, sets the load); sends that stop early shorten it.
    */
   private kick(now: boolean) {
     if (this.running) return; // the running loop takes new work when its commit is done
     if (now) {
       this.cancelLinger?.();
       this.cancelLinger = null;
+      this.lingerStart = -1;
       this.scheduled = false;
       return this.start();
     }
@@ -188,16 +214,25 @@ export class GroupCommitWriter {
       this.cancelLinger = null;
       if (!this.running) this.start();
     };
-    if (this.lingerMs === 0 || this.lastBatch < this.lingerFrom || this.lingerSkips > 0) return void setImmediate(fire);
+    if (this.maxLingerMs === 0 || this.lastBatch < this.lingerFrom || this.lingerSkips > 0) return void setImmediate(fire);
     // Senders that each wait for their answer (REST clients) have all sent by the end of this
     // turn, and nothing more comes while they wait: such a wait only costs time. When it
     // brought nothing, the next commits do not wait.
     let afterThisTurn = -1;
     setImmediate(() => (afterThisTurn = this.queue.length));
+    const start = (this.lingerStart = this.clock());
+    this.lastArrival = -1;
     this.cancelLinger = this.schedule(() => {
       if (afterThisTurn >= 0 && this.queue.length <= afterThisTurn) this.lingerSkips = LINGER_BACKOFF;
+      else if (this.lastArrival >= start) this.settleMs += SETTLE_WEIGHT * (this.lastArrival - start - this.settleMs);
+      this.lingerStart = -1;
       fire();
-    }, this.lingerMs);
+    }, this.lingerMs());
+  }
+
+  /** The next lingering wait, ms (see kick). */
+  private lingerMs(): number {
+    return Math.min(this.maxLingerMs, Math.max(MIN_LINGER_MS, 1.5 * this.settleMs + MIN_LINGER_MS));
   }
 
   private start() {
