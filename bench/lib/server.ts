@@ -4,7 +4,7 @@
  * behind — children are killed when this process exits or is interrupted.
  */
 import type { Subprocess } from "bun";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync } from "node:fs";
 
 export const HOST = "127.0.0.1";
 
@@ -76,6 +76,20 @@ export interface SpawnOptions {
   /** Extra flags for `bun` itself (e.g. --cpu-prof-md). */
   bunFlags?: string[];
   readyTimeoutMs?: number;
+  /**
+   * Called with each piece of the child's stderr as it is read (then also appended to the log);
+   * unset, stderr goes straight to the log file.
+   */
+  onStderr?: (text: string) => void;
+}
+
+async function forwardStderr(stream: ReadableStream<Uint8Array>, logFile: string, onText: (text: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) {
+    const text = decoder.decode(chunk, { stream: true });
+    onText(text);
+    appendFileSync(logFile, text);
+  }
 }
 
 /**
@@ -89,9 +103,10 @@ export async function spawnServer(options: SpawnOptions): Promise<Server> {
     env: { ...process.env, ...options.env, PORT: String(port), HOST },
     stdin: "ignore",
     stdout: out,
-    stderr: out,
+    stderr: options.onStderr ? "pipe" : out,
   });
   closeSync(out);
+  if (options.onStderr) void forwardStderr(child.stderr as ReadableStream<Uint8Array>, options.logFile, options.onStderr);
   children.add(child);
   let exited = false;
   const done = child.exited.then((code) => {
