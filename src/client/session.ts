@@ -101,7 +101,12 @@ export class Session {
   /** `ready.position` (or, from a server without positions, `ready.at`) of the last connection that caught up: the next sync's `since`. */
   private since: string | null = null;
   /** The sync in flight: its socket, that socket's `since` to be, and the top each room was synced from. */
-  private syncing: { ws: WebSocket; since: string; synced: Map<string, number> } | null = null;
+  /**
+   * A sync under way. `movedAfterDone`, set once its `sync.done` arrived: the rooms where a
+   * sender's read position moved while the rest of the sync was read over REST, which those
+   * reads may have missed (they are read again when the sync ends).
+   */
+  private syncing: { ws: WebSocket; since: string; synced: Map<string, number>; movedAfterDone?: Set<string> } | null = null;
   private readonly unsubscribe: () => void;
   private _state: ConnectionState = "connecting";
   private _user: OwnUser | null = null;
@@ -461,6 +466,7 @@ export class Session {
   private async onSyncDone(frame: FrameOf<"sync.done">): Promise<void> {
     const syncing = this.syncing;
     if (!syncing || syncing.ws !== this.socket) return;
+    syncing.movedAfterDone = new Set();
     try {
       const work: Promise<void>[] = [];
       for (const [roomId, entry] of Object.entries(frame.rooms)) {
@@ -478,6 +484,8 @@ export class Session {
     }
     if (this.socket !== syncing.ws || this.syncing !== syncing) return;
     this.syncing = null;
+    // A move committed after the reads above were answered is counted in none of them.
+    for (const roomId of syncing.movedAfterDone) this.rereadLater(roomId);
     // Gaps opened by live messages while the fills ran.
     for (const [roomId, window] of this.windows) if (window.hasGap) void this.fill(roomId).catch(() => {});
     this.since = syncing.since;
@@ -552,10 +560,12 @@ export class Session {
    * Sending a message moves the sender's read position to it (no `read` event says so). From a
    * known position the held messages in between gain a reader; from an unknown one (the first
    * message of that member since the last sync) the held messages are read again over REST.
-   * During a sync nothing is counted: its end reads every held message again.
+   * During a sync nothing is counted: its end reads every held message again, and once more in
+   * the rooms where a move came after `sync.done`.
    */
   private moved(window: RoomWindow, message: Message): void {
-    if (this.syncing || message.readCount === undefined) return;
+    if (message.readCount === undefined) return;
+    if (this.syncing) return void this.syncing.movedAfterDone?.add(window.roomId);
     const from = window.readers.get(message.senderId);
     if (from !== undefined) return window.read(message.senderId, from, message.seq);
     if (window.countsBelow(message.seq, message.senderId)) this.rereadLater(window.roomId);
@@ -664,7 +674,8 @@ export class Session {
     }
     for (const joined of window.put(message, true)) {
       // Read for this user: its readCount is the server's, but the held messages before it have not counted its sender's move.
-      if (!this.syncing && joined.readCount !== undefined) {
+      if (this.syncing && joined.readCount !== undefined) this.syncing.movedAfterDone?.add(window.roomId);
+      else if (joined.readCount !== undefined) {
         window.readers.delete(joined.senderId);
         if (window.countsBelow(joined.seq, joined.senderId)) this.rereadLater(window.roomId);
       }

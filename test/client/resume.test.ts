@@ -126,6 +126,63 @@ describe("a direct room", () => {
   }, 60_000);
 });
 
+describe("readCount after a resume", () => {
+  test("a read position that moves while the end of a sync is read over REST is counted", async () => {
+    const server = await startServer();
+    const base = `http://127.0.0.1:${server.port}`;
+    const gate = new Gate();
+    /** Once set: runs after the server answered the sync's next re-read of held messages, before the session sees the answer. */
+    let beforeReread: (() => Promise<void>) | null = null;
+    let hooked = false;
+    const fetchHeld = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const res = await gate.fetch(input, init);
+      const url = new URL(input instanceof Request ? input.url : input);
+      const hook = beforeReread;
+      if (hook && url.pathname.endsWith("/messages") && url.searchParams.has("before")) {
+        beforeReread = null;
+        await hook();
+        hooked = true;
+      }
+      return res;
+    };
+    const alice = createClient({ baseUrl: base, fetch: fetchHeld });
+    const bob = createClient({ baseUrl: base });
+    const a = await alice.register({ username: `alice_${Date.now().toString(36)}`, password: "correct-horse-battery" });
+    await bob.register({ username: `bob_${Date.now().toString(36)}`, password: "correct-horse-battery" });
+    const { data: room } = await bob.api.rooms.post({ name: "counts", memberIds: [a.id] });
+    const session = alice.connect({ reconnect: { baseMs: 10, maxMs: 100 }, heartbeatMs: 0 });
+    let synced = 0;
+    session.on("synced", () => synced++);
+    const seen = new Set<string>();
+    session.on("message", (m) => void seen.add(m.content));
+    try {
+      await until("the first sync", () => synced >= 1);
+      const mine = await within("the send", session.send(room!.id, "unread by bob"));
+      expect(mine.readCount).toBe(0);
+
+      gate.hold();
+      expect(dropSockets(server, a.id)).toBe(1);
+      await until("the session to notice", () => session.state === "reconnecting");
+      // The re-read has been answered (bob has not read alice's message): bob now sends, which moves
+      // his read position past it, and the session takes his message before it sees that answer.
+      beforeReread = async () => {
+        await bob.api.rooms({ id: room!.id }).messages.post({ content: "bob after the re-read" });
+        await until("bob's message at the session", () => seen.has("bob after the re-read"));
+      };
+      gate.release();
+
+      await until("the resume", () => synced >= 2);
+      expect(hooked).toBe(true);
+      const history = await untilSameHistory(session, alice, room!.id);
+      expect(history.find((m) => m.id === mine.id)!.readCount).toBe(1);
+    } finally {
+      gate.release();
+      session.close();
+      await server.close();
+    }
+  }, 60_000);
+});
+
 describe("a sync cut short by WS_SYNC_MAX_BYTES", () => {
   test("the messages and changes it could not replay are read over REST", async () => {
     const server = await startServer({ limits: { ...testLimits(), wsSyncMaxBytes: 65_536 } });
