@@ -10,11 +10,14 @@ import type { RateLimiter } from "./rate-limit";
  * `now` (ms) sets `exp` when signing and is the time expiry is checked against.
  */
 export function createSigner(secret: string, now: () => number = Date.now): TokenSigner {
-  const { jwt: codec } = jwt({ name: "jwt", secret, alg: "HS256" }).decorator;
+  // The HMAC key is imported once: given the secret's bytes, every sign and verify would import it again.
+  const codec = crypto.subtle
+    .importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])
+    .then((key) => jwt({ name: "jwt", secret: key, alg: "HS256" }).decorator.jwt);
   return {
-    sign: (claims, ttl) => codec.sign({ ...claims, exp: Math.floor(now() / 1000) + ttl }),
+    sign: async (claims, ttl) => (await codec).sign({ ...claims, exp: Math.floor(now() / 1000) + ttl }),
     async verify(token) {
-      const payload = await codec.verify(token, { algorithms: ["HS256"], currentDate: new Date(now()) });
+      const payload = await (await codec).verify(token, { algorithms: ["HS256"], currentDate: new Date(now()) });
       if (!payload || typeof payload.sub !== "string" || typeof payload.sid !== "string") return null;
       return { sub: payload.sub, sid: payload.sid } satisfies AccessClaims;
     },
