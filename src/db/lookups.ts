@@ -5,7 +5,7 @@
  * dialect: building and compiling the query cost more than running it, and left garbage that
  * a server holding thousands of sockets keeps heap for.
  */
-import { and, eq, inArray, ne, sql } from "drizzle-orm";
+import { and, type Column, eq, getTableColumns, inArray, ne, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { CHANGE_COUNTER } from "./changes";
 import type { PgDB } from "./tables";
@@ -48,12 +48,9 @@ export interface Lookups {
 
 /** On SQLite the one connection is every transaction's too: a prepared statement sees what the transaction sees. */
 export function sqliteLookups(db: BunSQLiteDatabase<typeof sqliteSchema>, t: typeof sqliteSchema): Lookups {
-  const session = db
-    .select({ userId: t.sessions.userId, revokedAt: t.sessions.revokedAt, expiresAt: t.sessions.expiresAt })
-    .from(t.sessions)
-    .where(eq(t.sessions.id, sql.placeholder("sessionId")))
-    .limit(1)
-    .prepare();
+  const sessionFields = { userId: t.sessions.userId, revokedAt: t.sessions.revokedAt, expiresAt: t.sessions.expiresAt };
+  const session = db.select(sessionFields).from(t.sessions).where(eq(t.sessions.id, sql.placeholder("sessionId"))).limit(1).prepare();
+  const sessionRow = rowOf(sessionFields);
   const userId = sql.placeholder("userId");
   const room = db
     .select({ room: t.rooms, role: t.roomMembers.role, lastReadSeq: t.roomMembers.lastReadSeq, teamRole: t.teamMembers.role })
@@ -63,7 +60,9 @@ export function sqliteLookups(db: BunSQLiteDatabase<typeof sqliteSchema>, t: typ
     .where(eq(t.rooms.id, sql.placeholder("roomId")))
     .limit(1)
     .prepare();
-  const user = db.select().from(t.users).where(eq(t.users.id, userId)).limit(1).prepare();
+  const userFields = getTableColumns(t.users);
+  const user = db.select(userFields).from(t.users).where(eq(t.users.id, userId)).limit(1).prepare();
+  const userRow = rowOf(userFields);
   const roomsOf = db
     .select({ id: t.rooms.id, lastSeq: t.rooms.lastSeq })
     .from(t.roomMembers)
@@ -77,16 +76,41 @@ export function sqliteLookups(db: BunSQLiteDatabase<typeof sqliteSchema>, t: typ
     .where(and(inArray(t.roomMembers.roomId, theirRooms), ne(t.roomMembers.userId, userId)))
     .prepare();
   const counter = db.select({ value: t.changeCounter.value }).from(t.changeCounter).where(eq(t.changeCounter.id, CHANGE_COUNTER)).prepare();
+  // The lookups every socket makes as it opens read raw values (text, integers: nothing to decode
+  // but times) and build their rows here: Drizzle's own row mapping walks each column's path
+  // through arrays and iterators, several times the garbage of the row.
   return {
-    session: async (sessionId) => session.get({ sessionId }),
+    session: async (sessionId) => {
+      const values = session.values({ sessionId })[0];
+      return values && sessionRow(values);
+    },
     room: async (roomId, userId) => room.get({ roomId, userId }),
-    user: async (userId) => user.get({ userId }),
-    roomsOf: async (userId) => roomsOf.all({ userId }),
-    coMembers: async (userId) => coMembers.all({ userId }).map((r) => r.userId),
-    changePosition: async () => counter.get()?.value ?? 0,
+    user: async (userId) => {
+      const values = user.values({ userId })[0];
+      return values && userRow(values);
+    },
+    roomsOf: async (userId) => roomsOf.values({ userId }).map((r) => ({ id: r[0] as string, lastSeq: r[1] as number })),
+    coMembers: async (userId) => coMembers.values({ userId }).map((r) => r[0] as string),
+    changePosition: async () => (counter.values()[0]?.[0] as number | undefined) ?? 0,
   };
 }
 
+/**
+ * A row of `fields` from the values of a statement selecting exactly them, in their order, each
+ * decoded as Drizzle decodes it (times to Dates, flags to booleans), null staying null.
+ */
+function rowOf<F extends Record<string, Column>>(fields: F): (values: unknown[]) => { [K in keyof F]: F[K]["_"]["notNull"] extends true ? F[K]["_"]["data"] : F[K]["_"]["data"] | null } {
+  const columns = Object.entries(fields);
+  return (values) => {
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < columns.length; i++) {
+      const [key, column] = columns[i]!;
+      const value = values[i];
+      row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+    }
+    return row as never;
+  };
+}
 
 /**
  * On PostgreSQL the statements are prepared once on the pool; inside a transaction

@@ -1,20 +1,26 @@
 import { jwt } from "@elysiajs/jwt";
 import { Elysia } from "elysia";
 import { Unauthenticated } from "../errors";
+import { verifyHs256 } from "../lib/hs256";
 import type { AccessClaims, AuthService, Caller, TokenSigner } from "../modules/auth/service";
 import { clientAddress } from "./client-address";
 import type { RateLimiter } from "./rate-limit";
 
 /**
- * An access-token signer on @elysiajs/jwt, HS256 only (so `alg: none` and key confusion fail).
+ * An access-token signer on @elysiajs/jwt, HS256 only (so `alg: none` and key confusion fail);
+ * tokens are verified by verifyHs256 (src/lib/hs256.ts).
  * `now` (ms) sets `exp` when signing and is the time expiry is checked against.
  */
 export function createSigner(secret: string, now: () => number = Date.now): TokenSigner {
-  const { jwt: codec } = jwt({ name: "jwt", secret, alg: "HS256" }).decorator;
+  const key = new TextEncoder().encode(secret);
+  // The HMAC key is imported once: given the secret's bytes, every sign would import it again.
+  const codec = crypto.subtle
+    .importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"])
+    .then((cryptoKey) => jwt({ name: "jwt", secret: cryptoKey, alg: "HS256" }).decorator.jwt);
   return {
-    sign: (claims, ttl) => codec.sign({ ...claims, exp: Math.floor(now() / 1000) + ttl }),
+    sign: async (claims, ttl) => (await codec).sign({ ...claims, exp: Math.floor(now() / 1000) + ttl }),
     async verify(token) {
-      const payload = await codec.verify(token, { algorithms: ["HS256"], currentDate: new Date(now()) });
+      const payload = verifyHs256(token, key, Math.floor(now() / 1000));
       if (!payload || typeof payload.sub !== "string" || typeof payload.sid !== "string") return null;
       return { sub: payload.sub, sid: payload.sid } satisfies AccessClaims;
     },

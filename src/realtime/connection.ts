@@ -62,8 +62,8 @@ export class Connection<S extends Socket = Socket> {
   active = false;
   /** Closed or gone: nothing more is sent to it or handled for it. */
   closed = false;
-  /** Rooms joined or left while the initial room list was loading: those events are newer. */
-  touched: Set<string> | null = new Set();
+  /** Rooms joined or left while the initial room list was loading (see touch); null when none was. */
+  touched: Set<string> | null = null;
   /** The client address the upgrade came from; "" when unknown. */
   readonly address: string;
   /**
@@ -94,8 +94,8 @@ export class Connection<S extends Socket = Socket> {
   private chained = 1;
   /** Sends handed to the writer and not yet acknowledged (made on the first send: most sockets sit idle). */
   private sending: Set<Promise<void>> | null = null;
-  /** Paced sends waiting for the socket to drain. */
-  private waiters: (() => void)[] = [];
+  /** Paced sends waiting for the socket to drain; null when none is. */
+  private waiters: (() => void)[] | null = null;
 
   constructor(
     readonly socket: S,
@@ -128,6 +128,11 @@ export class Connection<S extends Socket = Socket> {
     this.closed = true;
     this.wake();
     this.handler.close(this, code);
+  }
+
+  /** The room was joined or left: while the socket is not yet active, that change is newer than its room list. */
+  touch(roomId: string): void {
+    if (!this.active) (this.touched ??= new Set()).add(roomId);
   }
 
   // ---- writing ----
@@ -170,7 +175,7 @@ export class Connection<S extends Socket = Socket> {
   /** Sends a frame of a long reply, waiting for the socket to drain first when it is backed up. */
   async sendPaced(text: string): Promise<boolean> {
     while (!this.closed && this.socket.getBufferedAmount() > this.highWater)
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await new Promise<void>((resolve) => (this.waiters ??= []).push(resolve));
     if (this.closed) return false;
     this.flush();
     this.socket.send(text);
@@ -263,6 +268,8 @@ export class Connection<S extends Socket = Socket> {
   }
 
   private wake() {
-    for (const wake of this.waiters.splice(0)) wake();
+    const waiters = this.waiters;
+    this.waiters = null;
+    if (waiters) for (const wake of waiters) wake();
   }
 }

@@ -49,11 +49,11 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
     .onStart(({ server }) => realtime.attach(server))
     .get(
       "/ws",
-      async ({ request, query, headers, server }) => {
-        if (headers.upgrade?.toLowerCase() !== "websocket" || !server) throw new NotFoundError();
+      async ({ request, query, server }) => {
+        if (!isUpgrade(request) || !server) throw new NotFoundError();
         if (!realtime.accepting) throw new AppError(503, "UNAVAILABLE", "The server is shutting down; reconnect shortly.");
         const responseHeaders: Record<string, string> = {};
-        const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], responseHeaders);
+        const caller = await authenticate(auth, query, request.headers.get("sec-websocket-protocol") ?? undefined, responseHeaders);
         return upgrade(server as Server<Opening>, request, responseHeaders, new Opening(realtime, caller, clientAddress(request, server, trustProxy)));
       },
       {
@@ -78,11 +78,11 @@ export function gateway(realtime: Realtime, auth: Pick<AuthService, "authenticat
     )
     .get(
       "/ws/rooms/:id",
-      async ({ request, query, headers, server, params }) => {
-        if (headers.upgrade?.toLowerCase() !== "websocket" || !server) throw new NotFoundError();
+      async ({ request, query, server, params }) => {
+        if (!isUpgrade(request) || !server) throw new NotFoundError();
         if (!realtime.accepting) throw new AppError(503, "UNAVAILABLE", "The server is shutting down; reconnect shortly.");
         const responseHeaders: Record<string, string> = {};
-        const caller = await authenticate(auth, query, headers["sec-websocket-protocol"], responseHeaders);
+        const caller = await authenticate(auth, query, request.headers.get("sec-websocket-protocol") ?? undefined, responseHeaders);
         await realtime.checkRoom(caller.userId, params.id);
         const opening = new Opening(realtime, caller, clientAddress(request, server, trustProxy), params.id);
         return upgrade(server as Server<Opening>, request, responseHeaders, opening);
@@ -114,6 +114,14 @@ const Credentials = t.Object({
   ticket: t.Optional(t.String({ description: "A ticket from POST /api/auth/ws-ticket" })),
   token: t.Optional(t.String({ description: "An access token" })),
 });
+
+/**
+ * Whether the request asks for a WebSocket. Read from the request itself: a handler naming
+ * Elysia's `headers` has every header of every upgrade copied into an object first.
+ */
+function isUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
 
 /** The upgrade of a socket, once its caller (and room) passed: Bun answers it itself. */
 function upgrade(server: Server<Opening> | null, request: Request, headers: Record<string, string>, data: Opening): never {

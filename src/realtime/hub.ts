@@ -7,18 +7,21 @@ import type { Connection, Socket } from "./connection";
 import { CloseCode, roomTopic, userTopic } from "./protocol";
 
 export class Hub<S extends Socket = Socket> {
-  private readonly byUser = new Map<string, Set<Connection<S>>>();
+  /** A user's connections: an array, as most users hold one or two (a Set costs five times as much). */
+  private readonly byUser = new Map<string, Connection<S>[]>();
   private readonly byRoom = new Map<string, Set<Connection<S>>>();
   /** Connections whose room events are held (see hold). */
   private holding = 0;
 
   /** Registers a socket (not yet subscribed). True when it is the user's first. */
   add(connection: Connection<S>): boolean {
-    let set = this.byUser.get(connection.userId);
-    const first = !set;
-    if (!set) this.byUser.set(connection.userId, (set = new Set()));
-    set.add(connection);
-    return first;
+    const list = this.byUser.get(connection.userId);
+    if (list) {
+      if (!list.includes(connection)) list.push(connection);
+      return false;
+    }
+    this.byUser.set(connection.userId, [connection]);
+    return true;
   }
 
   /**
@@ -43,17 +46,21 @@ export class Hub<S extends Socket = Socket> {
       connection.held = null;
       this.holding--;
     }
-    const set = this.byUser.get(connection.userId);
-    if (!set?.delete(connection)) return false;
-    if (set.size > 0) return false;
+    const list = this.byUser.get(connection.userId);
+    const at = list ? list.indexOf(connection) : -1;
+    if (at < 0) return false;
+    if (list!.length > 1) {
+      list!.splice(at, 1);
+      return false;
+    }
     this.byUser.delete(connection.userId);
     return true;
   }
 
   /** Every socket of the user now receives the room's events. */
   join(userId: string, roomId: string): void {
-    for (const connection of this.byUser.get(userId) ?? []) {
-      connection.touched?.add(roomId);
+    for (const connection of this.connectionsOf(userId)) {
+      connection.touch(roomId);
       if (connection.rooms.has(roomId) || (connection.scope !== undefined && connection.scope !== roomId)) continue;
       this.attach(connection, roomId);
       if (connection.active && !connection.held) connection.socket.subscribe(roomTopic(roomId));
@@ -62,8 +69,9 @@ export class Hub<S extends Socket = Socket> {
 
   /** No socket of the user receives the room's events any more. */
   leave(userId: string, roomId: string): void {
-    for (const connection of this.byUser.get(userId) ?? []) {
-      connection.touched?.add(roomId);
+    // A copy: a room-scoped socket closed here may leave the user's list while it is walked.
+    for (const connection of [...this.connectionsOf(userId)]) {
+      connection.touch(roomId);
       if (!connection.rooms.delete(roomId)) continue;
       this.detachFromRoom(connection, roomId);
       if (connection.active) connection.socket.unsubscribe(roomTopic(roomId));
@@ -78,7 +86,7 @@ export class Hub<S extends Socket = Socket> {
     this.byRoom.delete(roomId);
     for (const connection of set) {
       connection.rooms.delete(roomId);
-      connection.touched?.add(roomId);
+      connection.touch(roomId);
       if (connection.active) connection.socket.unsubscribe(roomTopic(roomId));
       if (connection.scope === roomId) connection.disconnect(CloseCode.roomGone, "the room was deleted");
     }
@@ -118,8 +126,8 @@ export class Hub<S extends Socket = Socket> {
     return this.byUser.has(userId);
   }
 
-  connectionsOf(userId: string): ReadonlySet<Connection<S>> {
-    return this.byUser.get(userId) ?? EMPTY;
+  connectionsOf(userId: string): readonly Connection<S>[] {
+    return this.byUser.get(userId) ?? NONE;
   }
 
   connectionsIn(roomId: string): ReadonlySet<Connection<S>> {
@@ -127,7 +135,7 @@ export class Hub<S extends Socket = Socket> {
   }
 
   *connections(): Iterable<Connection<S>> {
-    for (const set of this.byUser.values()) yield* set;
+    for (const list of this.byUser.values()) yield* list;
   }
 
   /** How many users have a connection here. */
@@ -137,7 +145,7 @@ export class Hub<S extends Socket = Socket> {
 
   get size(): number {
     let n = 0;
-    for (const set of this.byUser.values()) n += set.size;
+    for (const list of this.byUser.values()) n += list.length;
     return n;
   }
 
@@ -157,3 +165,4 @@ export class Hub<S extends Socket = Socket> {
 }
 
 const EMPTY: ReadonlySet<never> = new Set();
+const NONE: readonly never[] = [];

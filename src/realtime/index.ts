@@ -285,7 +285,8 @@ export class Realtime implements ConnectionHandler {
   private async roomsOf(connection: Connection) {
     for (let tries = 1; ; tries++) {
       const list = await this.services.rooms.syncStateOf(connection.userId);
-      if (connection.closed) return list;
+      // No room joined while loading (the usual case): nothing to compare.
+      if (connection.closed || connection.rooms.size === 0) return list;
       const listed = new Set(list.map((r) => r.id));
       if ([...connection.rooms].every((id) => listed.has(id))) return list;
       if (tries === LOAD_TRIES) throw new Error(`rooms kept being joined while loading (${LOAD_TRIES} reads)`);

@@ -63,7 +63,7 @@ test("two tabs: closing one keeps the user online; offline comes with the other,
   await b1.next("presence", (f) => f.userId === a.id && f.presence === "online");
 
   tab1.close();
-  await eventually(() => server.services.realtime.hub.connectionsOf(a.id).size === 1, "the server to see the first tab go");
+  await eventually(() => server.services.realtime.hub.connectionsOf(a.id).length === 1, "the server to see the first tab go");
   expect((await presenceOf(b, a)).presence).toBe("online");
 
   clock.advance(60_000);

@@ -41,10 +41,10 @@ async function rest(user: TestUser, method: string, path: string, body?: unknown
 
 /** Leaves `client` closed and the server knowing it. */
 async function disconnect(user: TestUser, client: WsClient) {
-  const before = server.services.realtime.hub.connectionsOf(user.id).size;
+  const before = server.services.realtime.hub.connectionsOf(user.id).length;
   client.close();
   await client.waitClosed();
-  await eventually(() => server.services.realtime.hub.connectionsOf(user.id).size === before - 1, "the server to see the socket go");
+  await eventually(() => server.services.realtime.hub.connectionsOf(user.id).length === before - 1, "the server to see the socket go");
 }
 
 /** A client's local store, by message id, built by applying the frames it received in order. */

@@ -57,7 +57,7 @@ test("a client that reconnects and syncs ends with exactly the history of one th
 
   flaky.close();
   await flaky.waitClosed();
-  await eventually(() => server.services.realtime.hub.connectionsOf(b.id).size === 1, "the server to see the socket go");
+  await eventually(() => server.services.realtime.hub.connectionsOf(b.id).length === 1, "the server to see the socket go");
 
   // Missed while away: in both rooms, over both paths.
   await sendWs(r1);

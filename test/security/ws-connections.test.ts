@@ -44,13 +44,13 @@ describe("sockets per user (WS_MAX_PER_USER)", () => {
       // Refused before anything was loaded or sent for it.
       expect(extra.frames).toEqual([]);
     }
-    expect(server.services.realtime.hub.connectionsOf(u.id).size).toBe(20);
+    expect(server.services.realtime.hub.connectionsOf(u.id).length).toBe(20);
     await allWork(first, u, roomId);
 
     // Another user is not affected; a socket closed frees its place.
     await server.connect(await server.user());
     first.shift()!.close();
-    await eventually(() => server!.services.realtime.hub.connectionsOf(u.id).size === 19, "the closed socket to be gone");
+    await eventually(() => server!.services.realtime.hub.connectionsOf(u.id).length === 19, "the closed socket to be gone");
     first.push(await server.connect(u));
     await allWork(first, u, roomId);
   });
