@@ -153,31 +153,28 @@ export function pgLookups(pool: PgDB, inTransaction: () => PgDB | undefined, t: 
   };
   const counter = (db: PgDB) =>
     db.select({ value: t.changeCounter.value }).from(t.changeCounter).where(eq(t.changeCounter.id, CHANGE_COUNTER)).prepare("bunchat_change_position");
-  const pooled = { session: session(pool), room: room(pool), user: user(pool), roomsOf: roomsOf(pool), coMembers: coMembers(pool), counter: counter(pool) };
+  /** The statement prepared on the caller's transaction when there is one, else the pool's (prepared once). */
+  const onCurrent = <P>(prepare: (db: PgDB) => P): (() => P) => {
+    const pooled = prepare(pool);
+    return () => {
+      const tx = inTransaction();
+      return tx ? prepare(tx) : pooled;
+    };
+  };
+  const statements = {
+    session: onCurrent(session),
+    room: onCurrent(room),
+    user: onCurrent(user),
+    roomsOf: onCurrent(roomsOf),
+    coMembers: onCurrent(coMembers),
+    counter: onCurrent(counter),
+  };
   return {
-    session: async (sessionId) => {
-      const tx = inTransaction();
-      return (await (tx ? session(tx) : pooled.session).execute({ sessionId }))[0];
-    },
-    room: async (roomId, userId) => {
-      const tx = inTransaction();
-      return (await (tx ? room(tx) : pooled.room).execute({ roomId, userId }))[0];
-    },
-    user: async (userId) => {
-      const tx = inTransaction();
-      return (await (tx ? user(tx) : pooled.user).execute({ userId }))[0];
-    },
-    roomsOf: async (userId) => {
-      const tx = inTransaction();
-      return (tx ? roomsOf(tx) : pooled.roomsOf).execute({ userId });
-    },
-    coMembers: async (userId) => {
-      const tx = inTransaction();
-      return (await (tx ? coMembers(tx) : pooled.coMembers).execute({ userId })).map((r) => r.userId);
-    },
-    changePosition: async () => {
-      const tx = inTransaction();
-      return (await (tx ? counter(tx) : pooled.counter).execute())[0]?.value ?? 0;
-    },
+    session: async (sessionId) => (await statements.session().execute({ sessionId }))[0],
+    room: async (roomId, userId) => (await statements.room().execute({ roomId, userId }))[0],
+    user: async (userId) => (await statements.user().execute({ userId }))[0],
+    roomsOf: async (userId) => statements.roomsOf().execute({ userId }),
+    coMembers: async (userId) => (await statements.coMembers().execute({ userId })).map((r) => r.userId),
+    changePosition: async () => (await statements.counter().execute())[0]?.value ?? 0,
   };
 }
