@@ -106,7 +106,7 @@ export class AccountService {
     const username = `${DELETED_PREFIX}${caller.userId.replaceAll("-", "").slice(0, 24)}`;
     const { ended, before, after } = await this.database.tx(async (db) => {
       await this.keepAnAdmin(db, caller.userId);
-      const before = first(await db.select().from(users).where(eq(users.id, caller.userId)).limit(1));
+      const before = await this.database.lookups.user(caller.userId);
       const after = first(
         await db
         .update(users)

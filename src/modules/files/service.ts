@@ -396,8 +396,7 @@ export class FileService {
 
   /** The user's row, 404 when there is none (inside a transaction: as it sees it). */
   private async user(userId: string): Promise<UserRow> {
-    const { users } = this.t;
-    const user = first(await this.database.db.select().from(users).where(eq(users.id, userId)).limit(1));
+    const user = await this.database.lookups.user(userId);
     if (!user) throw new NotFound("User");
     return user;
   }

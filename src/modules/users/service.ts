@@ -65,7 +65,7 @@ export class UserService {
   ) {}
 
   async get(id: string): Promise<UserRow> {
-    const row = first(await this.database.db.select().from(this.t.users).where(eq(this.t.users.id, id)).limit(1));
+    const row = await this.database.lookups.user(id);
     if (!row) throw new NotFound("User");
     return row;
   }
