@@ -1,24 +1,17 @@
 /** The session's `user` and `followed` events, against the app listening on 127.0.0.1. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { type Client, createClient, type Session, type SessionEvents } from "bunchat/client";
-import { type LiveServer, startServer } from "../realtime/helpers";
+import { serverForFile } from "../realtime/helpers";
 import { recordFrames, until, within } from "./helpers";
 
 const PASSWORD = "correct-horse-battery";
 let counter = 0;
 const name = (who: string) => `${who}${++counter}_${Math.random().toString(36).slice(2, 7)}`;
 
-let server: LiveServer;
-let base: string;
-
-beforeAll(async () => {
-  server = await startServer();
-  base = `http://127.0.0.1:${server.port}`;
-});
-afterAll(() => server.close());
+const live = serverForFile();
 
 async function person(who: string): Promise<{ client: Client; id: string }> {
-  const client = createClient({ baseUrl: base });
+  const client = createClient({ baseUrl: live.base });
   const user = await client.register({ username: name(who), password: PASSWORD });
   return { client, id: user.id };
 }

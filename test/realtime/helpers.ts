@@ -3,6 +3,7 @@
  * real WebSocket layer (no RecordingEvents), and a small client that waits for frames
  * with bounded timeouts.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { createApp, createServices, type Services } from "../../src/app";
 import { type Config, testConfig } from "../../src/config";
 import { rmSync } from "node:fs";
@@ -121,6 +122,17 @@ export interface LiveServer {
 }
 
 let counter = 0;
+
+/** One live server for every test of the file: started before the first, closed after the last. `base` is its http:// URL. */
+export function serverForFile(): { readonly server: LiveServer; readonly base: string } {
+  const live = {} as { server: LiveServer; base: string };
+  beforeAll(async () => {
+    live.server = await startServer();
+    live.base = `http://127.0.0.1:${live.server.port}`;
+  });
+  afterAll(() => live.server.close());
+  return live;
+}
 
 /** The app on port 0 with the real WebSocket layer; `now` is the services' clock (see manualClock). */
 export async function startServer(overrides: Partial<Config> = {}, options: { now?: () => number } = {}): Promise<LiveServer> {
